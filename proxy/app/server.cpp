@@ -1,0 +1,161 @@
+#include "app/server.hpp"
+
+#include "admin/admin_server.hpp"
+#include "net/listener.hpp"
+#include "upstream/health_checker.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+namespace cacheproxy::app {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+/// co_spawn completion: a coroutine that escapes with an exception is logged, never silent.
+void log_exception(std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("unexpected exception in a coroutine: {}", ex.what());
+    }
+}
+
+std::optional<tcp::endpoint> resolve(const std::string& host, std::uint16_t port, std::string& err) {
+    asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    error_code ec;
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) {
+        err = "cannot resolve " + host + ": " + ec.message();
+        return std::nullopt;
+    }
+    return results.begin()->endpoint();
+}
+
+}  // namespace
+
+Server::Server(const config::Config& cfg) : cfg_(cfg), ctx_(cfg) {}
+
+Server::~Server() {
+    for (auto& w : workers_) w->ioc.stop();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+}
+
+std::optional<std::string> Server::start() {
+    std::string err;
+    const auto upstream_ep = resolve(cfg_.upstream.host, cfg_.upstream.port, err);
+    if (!upstream_ep) return err;
+    const auto listen_ep = resolve(cfg_.listen.host, cfg_.listen.port, err);
+    if (!listen_ep) return err;
+
+    unsigned n = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
+    const std::size_t per_thread = (cfg_.upstream.max_connections + n - 1) / n;
+    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(ctx_, *upstream_ep, per_thread));
+
+    tcp::endpoint ep = *listen_ep;
+    for (auto& w : workers_) {
+        error_code ec;
+        acceptors_.push_back(net::open_acceptor(w->ioc, ep, ec));
+        if (ec) return "cannot listen on " + cfg_.listen.host + ":" + std::to_string(ep.port()) + ": " + ec.message();
+        ep.port(acceptors_.back().local_endpoint().port());  // port 0: every worker shares the one picked
+    }
+    spdlog::info("cacheproxy {} listening on {}:{} with {} worker thread(s), upstream {}", CACHEPROXY_VERSION,
+                 ep.address().to_string(), ep.port(), n, cfg_.upstream.url);
+
+    if (cfg_.admin.enabled) {
+        const auto admin_ep = resolve(cfg_.admin.listen.host, cfg_.admin.listen.port, err);
+        if (!admin_ep) return err;
+        error_code ec;
+        admin_acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
+        admin_acceptor_->open(admin_ep->protocol(), ec);
+        if (!ec) admin_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) admin_acceptor_->bind(*admin_ep, ec);
+        if (!ec) admin_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return "cannot listen on admin " + cfg_.admin.listen.host + ":" +
+                       std::to_string(cfg_.admin.listen.port) + ": " + ec.message();
+        spdlog::info("admin listening on {}:{}", admin_ep->address().to_string(),
+                     admin_acceptor_->local_endpoint().port());
+        asio::co_spawn(workers_[0]->ioc, admin::admin_accept_loop(*admin_acceptor_, ctx_), log_exception);
+    }
+    for (std::size_t i = 0; i < workers_.size(); ++i)
+        asio::co_spawn(workers_[i]->ioc, net::accept_loop(acceptors_[i], *workers_[i]), log_exception);
+    if (!cfg_.upstream.health_path.empty())
+        asio::co_spawn(workers_[0]->ioc,
+                       upstream::run_health_checks(cfg_.upstream, *upstream_ep, ctx_.health, stop_health_),
+                       log_exception);
+    return std::nullopt;
+}
+
+void Server::begin_drain() {
+    ctx_.draining.store(true);
+    stop_health_.store(true);
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+        asio::post(workers_[i]->ioc, [this, i] {
+            error_code ignored;
+            acceptors_[i].close(ignored);
+            workers_[i]->pool.close_idle();
+            if (i == 0 && admin_acceptor_) admin_acceptor_->close(ignored);
+        });
+    }
+}
+
+int Server::run() {
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+    for (auto& w : workers_) {
+        guards.push_back(asio::make_work_guard(w->ioc));
+        threads_.emplace_back([&ioc = w->ioc] {
+            for (;;) {
+                try {
+                    ioc.run();
+                    return;
+                } catch (const std::exception& e) {
+                    spdlog::error("worker: unexpected exception: {}", e.what());
+                }
+            }
+        });
+    }
+
+    asio::io_context main_ioc;
+    asio::signal_set signals(main_ioc, SIGTERM, SIGINT);
+    asio::steady_timer poll(main_ioc);
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(const error_code&)> check_drained = [&](const error_code&) {
+        const auto left = ctx_.inflight.load();
+        if (left == 0 || std::chrono::steady_clock::now() >= deadline) {
+            if (left) spdlog::warn("drain timeout: {} request(s) still in flight, closing", left);
+            for (auto& w : workers_) w->ioc.stop();
+            return;
+        }
+        poll.expires_after(std::chrono::milliseconds(20));
+        poll.async_wait(check_drained);
+    };
+    signals.async_wait([&](const error_code& ec, int signo) {
+        if (ec) return;
+        spdlog::info("signal {}: no new connections; draining {} in-flight request(s) (at most {} ms)", signo,
+                     ctx_.inflight.load(), cfg_.limits.drain_timeout.count());
+        begin_drain();
+        deadline = std::chrono::steady_clock::now() + cfg_.limits.drain_timeout;
+        check_drained({});
+    });
+    main_ioc.run();
+    guards.clear();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    spdlog::info("cacheproxy stopped");
+    spdlog::default_logger()->flush();
+    return 0;
+}
+
+}  // namespace cacheproxy::app

@@ -1,0 +1,42 @@
+#pragma once
+/// The process: worker threads (one io_context each), their listeners, the
+/// admin listener, the health checker, and SIGTERM/SIGINT draining.
+
+#include "app/worker.hpp"
+#include "config/config.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cacheproxy::app {
+
+class Server {
+public:
+    explicit Server(const config::Config& cfg);
+    ~Server();
+
+    /// Resolves the upstream and binds every listener; an error message on failure.
+    std::optional<std::string> start();
+
+    /// Serves until SIGTERM/SIGINT, drains in-flight requests (bounded by
+    /// limits.drain_timeout), and returns the process exit code.
+    int run();
+
+private:
+    void begin_drain();
+
+    const config::Config& cfg_;
+    ServerContext ctx_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<boost::asio::ip::tcp::acceptor> acceptors_;  ///< one per worker
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
+    std::atomic<bool> stop_health_{false};
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace cacheproxy::app

@@ -1,0 +1,102 @@
+#include "cache/cache_key.hpp"
+
+#include "cache/query_string.hpp"
+
+#include <functional>
+
+namespace cacheproxy::cache {
+
+namespace {
+
+void append_u32(std::string& out, std::size_t n) {
+    const auto v = static_cast<std::uint32_t>(n);
+    out.push_back(static_cast<char>(v >> 24));
+    out.push_back(static_cast<char>(v >> 16));
+    out.push_back(static_cast<char>(v >> 8));
+    out.push_back(static_cast<char>(v));
+}
+
+void append_hash(std::string& out, const IdentityHash& h) {
+    out.append(reinterpret_cast<const char*>(h.data()), h.size());
+}
+
+}  // namespace
+
+std::uint64_t key_hash(std::string_view bytes) { return std::hash<std::string_view>{}(bytes); }
+
+bool per_user(const rules::RouteRule& rule) { return rule.key.identity || !rule.shared; }
+
+std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t route_index, std::string_view target,
+                                  std::optional<std::string_view> credential, const IdentityHasher& hasher,
+                                  const HeaderView& request_headers) {
+    if (target.find('#') != std::string_view::npos) return std::nullopt;
+
+    CacheKey key;
+    key.route_index = route_index;
+
+    const bool user = per_user(rule);
+    if (user) {
+        if (!credential || credential->empty()) return std::nullopt;  // per-user route, no identity
+        const auto h = hasher.try_hash(*credential);
+        if (!h) return std::nullopt;
+        key.identity = *h;
+        key.has_identity = true;
+    }
+
+    const std::string_view query = query_of(target);
+    std::size_t reserve = rule.name.size() + 1 + (user ? 17 : 0);
+    for (const auto& name : rule.key.query) reserve += name.size() + 5 + 32;
+    for (const auto& name : rule.key.headers) reserve += name.size() + 2 + 16;
+    key.bytes.reserve(reserve);
+
+    key.bytes.append(rule.name);
+    key.bytes.push_back('\0');
+
+    for (const auto& name : rule.key.query) {
+        const ParamLookup p = find_param(query, name);
+        if (p.count > 1 || p.ambiguous) return std::nullopt;  // given twice: which one upstream uses is not ours to guess
+        key.bytes.append(name);
+        if (p.count == 0) {
+            key.bytes.push_back('!');
+            continue;
+        }
+        if (!valid_percent_encoding(p.raw_value)) return std::nullopt;
+        key.bytes.push_back('=');
+        if (credential && !credential->empty() && p.raw_value == *credential) {
+            // The identity travels in this parameter: key on its HMAC, never the bytes.
+            const auto h = hasher.try_hash(p.raw_value);
+            if (!h) return std::nullopt;
+            append_u32(key.bytes, h->size() | 0x80000000u);
+            append_hash(key.bytes, *h);
+        } else {
+            append_u32(key.bytes, p.raw_value.size());
+            key.bytes.append(p.raw_value);
+        }
+    }
+
+    for (const auto& name : rule.key.headers) {
+        const std::size_t n = request_headers.count(name);
+        if (n > 1) return std::nullopt;
+        key.bytes.push_back('H');
+        key.bytes.append(name);
+        if (n == 0) {
+            key.bytes.push_back('!');
+            continue;
+        }
+        // Header values may carry credentials (Authorization, Cookie listed by mistake): HMAC them.
+        const auto h = hasher.try_hash(request_headers.first(name));
+        if (!h) return std::nullopt;
+        key.bytes.push_back('=');
+        append_hash(key.bytes, *h);
+    }
+
+    if (user) {
+        key.bytes.push_back('I');
+        append_hash(key.bytes, key.identity);
+    }
+
+    key.hash = key_hash(key.bytes);
+    return key;
+}
+
+}  // namespace cacheproxy::cache

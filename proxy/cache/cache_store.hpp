@@ -1,0 +1,56 @@
+#pragma once
+/// The storage interface. The session, the coalescer and the helpers only see
+/// this; MemoryStore implements it today, a shared Redis tier can implement it
+/// later without touching the session code (Envoy's http_cache.h layering).
+
+#include "cache/cache_key.hpp"
+#include "cache/cached_response.hpp"
+#include "cache/clock.hpp"
+#include "cache/identity.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cacheproxy::cache {
+
+/// One route's occupancy and reclamation counts.
+struct RouteStoreStats {
+    std::size_t entries = 0;              ///< entries held
+    std::size_t bytes = 0;                ///< bytes charged (entry + key + store overhead)
+    std::uint64_t evictions = 0;          ///< entries pushed out by the entry/byte bounds (LRU)
+    std::uint64_t expired_reclaimed = 0;  ///< entries dropped because past ttl + stale windows
+};
+
+/// Where entries live. Thread-safe; no method throws.
+class CacheStore {
+public:
+    /// Virtual: stores are owned through the interface.
+    virtual ~CacheStore();
+
+    /// The entry under `key`, including one past its TTL but within its stale
+    /// windows (the caller decides with classify()); null when absent. An entry
+    /// past ttl + max(stale windows) is dropped here and null returned.
+    virtual EntryPtr lookup(const CacheKey& key, TimePoint now) = 0;
+
+    /// Stores `entry` under `key` (replacing any previous one), evicting as the
+    /// route's bounds require. An entry that cannot fit, or is already useless
+    /// at `now`, is not stored.
+    virtual void insert(const CacheKey& key, EntryPtr entry, TimePoint now) = 0;
+
+    /// Removes the entry under `key`; true when there was one.
+    virtual bool erase(const CacheKey& key) = 0;
+
+    /// Removes every entry of a route; returns how many.
+    virtual std::size_t erase_route(std::size_t route_index) = 0;
+
+    /// Removes every entry of one identity on a route; returns how many.
+    virtual std::size_t erase_identity(std::size_t route_index, const IdentityHash& identity) = 0;
+
+    /// Removes everything; returns how many.
+    virtual std::size_t clear() = 0;
+
+    /// A route's counts (zeros for an unknown route).
+    virtual RouteStoreStats stats(std::size_t route_index) const = 0;
+};
+
+}  // namespace cacheproxy::cache

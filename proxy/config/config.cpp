@@ -1,0 +1,267 @@
+#include "config/config.hpp"
+
+#include "config/units.hpp"
+#include "config/yaml_reader.hpp"
+#include "rules/rules_loader.hpp"
+
+#include <spdlog/common.h>
+
+#include <algorithm>
+#include <exception>
+#include <filesystem>
+#include <sstream>
+#include <string_view>
+#include <utility>
+
+namespace cacheproxy::config {
+namespace {
+
+void read_upstream(YamlReader up, UpstreamConfig& out) {
+    up.read_string("url", out.url);
+    HostPort parsed;
+    if (!parse_http_url(out.url, parsed)) {  // a bad URL is reported, with its position, by validate()
+        out.host = parsed.host;
+        out.port = parsed.port;
+    }
+    up.read_unsigned("max_connections", out.max_connections);
+    up.read_duration("idle_timeout", out.idle_timeout);
+    up.read_duration("connect_timeout", out.connect_timeout);
+    up.read_duration("response_timeout", out.response_timeout);
+    YamlReader health = up.child("health");
+    health.read_string("path", out.health_path);
+    health.read_duration("interval", out.health_interval);
+    health.read_duration("timeout", out.health_timeout);
+    health.finish();
+    up.finish();
+}
+
+void read_limits(YamlReader limits, LimitsConfig& out) {
+    limits.read_size("max_header_bytes", out.max_header_bytes);
+    limits.read_size("max_body_bytes", out.max_body_bytes);
+    limits.read_size("max_chunk_extension_bytes", out.max_chunk_extension_bytes);
+    limits.read_duration("header_timeout", out.header_timeout);
+    limits.read_duration("idle_timeout", out.idle_timeout);
+    limits.read_duration("body_timeout", out.body_timeout);
+    limits.read_unsigned("max_client_connections", out.max_client_connections);
+    limits.read_duration("drain_timeout", out.drain_timeout);
+    limits.finish();
+}
+
+void read_logging(YamlReader logging, LoggingConfig& out) {
+    logging.read_string("level", out.level);
+    logging.read_string("file", out.file);
+    logging.read_size("max_file_size", out.max_file_bytes);
+    logging.read_unsigned("max_files", out.max_files);
+    logging.read_bool("access_log", out.access_log);
+    logging.finish();
+}
+
+void read_admin(YamlReader admin, AdminConfig& out) {
+    admin.read_bool("enabled", out.enabled);
+    admin.read_host_port("listen", out.listen);
+    admin.read_string("token", out.token);
+    admin.finish();
+}
+
+/// `rules` as written in the config file, made relative to the config file's folder.
+std::string resolve_rules_path(const std::string& config_path, const std::string& rules) {
+    std::filesystem::path p(rules);
+    if (p.is_relative()) p = std::filesystem::path(config_path).parent_path() / p;
+    return p.lexically_normal().string();
+}
+
+bool is_log_level(const std::string& name) {
+    return name == "off" || spdlog::level::from_str(name) != spdlog::level::off;
+}
+
+/// `s` as a YAML scalar: bare when that reads back as the same string, else double-quoted.
+std::string yaml_string(const std::string& s) {
+    bool bare = !s.empty() && s.front() != ' ' && s.back() != ' ' && s.back() != ':' &&
+                std::string_view("!&*-?{}[],#|>@`\"'%:~").find(s.front()) == std::string_view::npos &&
+                s.find(": ") == std::string::npos && s.find(" #") == std::string::npos &&
+                std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == '\\'; });
+    if (bare) return s;
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string yaml_list(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + yaml_string(items[i]);
+    return out + "]";
+}
+
+/// One line per route: what is matched, how long it is kept, what the key is made of.
+std::string route_summary(const rules::RouteRule& r) {
+    std::ostringstream s;
+    s << r.name << ": " << r.method << " " << r.path << ", ttl " << format_duration(r.ttl)
+      << (r.shared ? ", shared" : ", per user");
+    if (!r.key.query.empty()) s << ", query " << yaml_list(r.key.query);
+    if (!r.key.headers.empty()) s << ", headers " << yaml_list(r.key.headers);
+    s << ", max " << r.max_entries << " entries / " << format_size(r.max_bytes) << " (" << format_size(r.max_object_bytes)
+      << " each)";
+    if (r.stale_while_revalidate.count()) s << ", stale-while-revalidate " << format_duration(r.stale_while_revalidate);
+    if (r.stale_if_error.count()) s << ", stale-if-error " << format_duration(r.stale_if_error);
+    if (r.refresh_ahead.count()) s << ", refresh-ahead " << format_duration(r.refresh_ahead);
+    s << ", statuses [";
+    for (std::size_t i = 0; i < r.statuses.size(); ++i) s << (i ? ", " : "") << r.statuses[i];
+    s << "]";
+    if (r.allow_client_no_cache) s << ", honours client no-cache";
+    return s.str();
+}
+
+const char* identity_kind(rules::IdentitySource::Kind kind) {
+    switch (kind) {
+        case rules::IdentitySource::Kind::header: return "header";
+        case rules::IdentitySource::Kind::cookie: return "cookie";
+        case rules::IdentitySource::Kind::query: return "query";
+    }
+    return "?";
+}
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + key + ": " + message;
+}
+
+std::optional<ConfigError> load_config(const std::string& path, Config& out) {
+    YAML::Node root;
+    if (auto error = load_yaml_file(path, root)) return error;
+    YamlSource source{path, std::nullopt};
+    Config cfg;
+    cfg.source_path = path;
+    try {
+        YamlReader top(source, root, "");
+        top.read_host_port("listen", cfg.listen);
+        top.read_unsigned("threads", cfg.threads);
+        read_upstream(top.child("upstream"), cfg.upstream);
+        read_limits(top.child("limits"), cfg.limits);
+        read_logging(top.child("logging"), cfg.logging);
+        read_admin(top.child("admin"), cfg.admin);
+        if (top.has("rules")) {
+            std::string rules;
+            top.read_string("rules", rules);
+            if (rules.empty())
+                top.fail("rules", "must name a rules file (leave the key out to cache nothing)");
+            else
+                cfg.rules_path = resolve_rules_path(path, rules);
+        }
+        top.finish();
+        if (!source.error)
+            if (auto error = validate(cfg)) source.fail(locate(root, error->key), error->key, error->message);
+        if (!source.error && !cfg.rules_path.empty()) {
+            if (auto error = rules::load_rules(cfg.rules_path, cfg.rules)) {
+                if (error->line != 0 || !error->key.empty()) return error;  // an error inside the rules file
+                source.fail(locate(root, "rules"), "rules", error->message + ": " + cfg.rules_path);
+            }
+        }
+    } catch (const std::exception& e) {  // yaml-cpp should not throw here; never let it escape
+        source.fail(YAML::Mark::null_mark(), "", std::string("cannot read config: ") + e.what());
+    }
+    if (source.error) return source.error;
+    out = std::move(cfg);
+    return std::nullopt;
+}
+
+std::optional<ConfigError> validate(const Config& cfg) {
+    auto problem = [&](std::string key, std::string message) {
+        return ConfigError{cfg.source_path, 0, 0, std::move(key), std::move(message)};
+    };
+    if (cfg.threads > 256) return problem("threads", "at most 256 (0 = one per core), got " + std::to_string(cfg.threads));
+
+    const UpstreamConfig& up = cfg.upstream;
+    HostPort parsed;
+    if (auto why = parse_http_url(up.url, parsed)) return problem("upstream.url", "bad URL \"" + up.url + "\": " + *why);
+    if (up.port == 0) return problem("upstream.url", "port must be 1..65535");
+    if (up.max_connections < 1) return problem("upstream.max_connections", "must be >= 1");
+    if (!up.health_path.empty() && up.health_path.front() != '/')
+        return problem("upstream.health.path", "must start with '/' (or be \"\" to disable health checks)");
+
+    const std::pair<const char*, Duration> timeouts[] = {
+        {"upstream.idle_timeout", up.idle_timeout},
+        {"upstream.connect_timeout", up.connect_timeout},
+        {"upstream.response_timeout", up.response_timeout},
+        {"upstream.health.interval", up.health_interval},
+        {"upstream.health.timeout", up.health_timeout},
+        {"limits.header_timeout", cfg.limits.header_timeout},
+        {"limits.idle_timeout", cfg.limits.idle_timeout},
+        {"limits.body_timeout", cfg.limits.body_timeout},
+        {"limits.drain_timeout", cfg.limits.drain_timeout},
+    };
+    for (const auto& [key, value] : timeouts)
+        if (value <= Duration::zero()) return problem(key, "must be > 0, got " + format_duration(value));
+
+    if (cfg.limits.max_header_bytes < 1) return problem("limits.max_header_bytes", "must be > 0");
+    if (cfg.limits.max_client_connections < 1) return problem("limits.max_client_connections", "must be >= 1");
+
+    if (!is_log_level(cfg.logging.level))
+        return problem("logging.level", "unknown level \"" + cfg.logging.level +
+                                            "\" (expected trace, debug, info, warn, error, critical or off)");
+    if (cfg.logging.max_file_bytes < 1) return problem("logging.max_file_size", "must be > 0");
+    if (cfg.logging.max_files < 1) return problem("logging.max_files", "must be >= 1");
+
+    const AdminConfig& admin = cfg.admin;
+    if (admin.enabled && !is_loopback_host(admin.listen.host) && admin.token.empty())
+        return problem("admin.token", "admin.listen " + format_host_port(admin.listen) +
+                                          " is reachable from other machines: set admin.token, or listen on 127.0.0.1");
+    return std::nullopt;
+}
+
+std::string describe(const Config& cfg) {
+    std::ostringstream s;
+    const UpstreamConfig& up = cfg.upstream;
+    const LimitsConfig& lim = cfg.limits;
+    s << "# cacheproxy configuration as understood"
+      << (cfg.source_path.empty() ? " (built-in defaults)" : " from " + cfg.source_path) << "\n"
+      << "listen: " << yaml_string(format_host_port(cfg.listen)) << "\n"
+      << "threads: " << cfg.threads << (cfg.threads == 0 ? "   # one per core" : "") << "\n"
+      << "upstream:\n"
+      << "  url: " << yaml_string(up.url) << "   # " << format_host_port({up.host, up.port}) << "\n"
+      << "  max_connections: " << up.max_connections << "\n"
+      << "  idle_timeout: " << format_duration(up.idle_timeout) << "\n"
+      << "  connect_timeout: " << format_duration(up.connect_timeout) << "\n"
+      << "  response_timeout: " << format_duration(up.response_timeout) << "\n"
+      << "  health:\n"
+      << "    path: " << yaml_string(up.health_path) << (up.health_path.empty() ? "   # health checks off" : "") << "\n"
+      << "    interval: " << format_duration(up.health_interval) << "\n"
+      << "    timeout: " << format_duration(up.health_timeout) << "\n"
+      << "limits:\n"
+      << "  max_header_bytes: " << format_size(lim.max_header_bytes) << "\n"
+      << "  max_body_bytes: " << format_size(lim.max_body_bytes) << "\n"
+      << "  max_chunk_extension_bytes: " << format_size(lim.max_chunk_extension_bytes) << "\n"
+      << "  header_timeout: " << format_duration(lim.header_timeout) << "\n"
+      << "  idle_timeout: " << format_duration(lim.idle_timeout) << "\n"
+      << "  body_timeout: " << format_duration(lim.body_timeout) << "\n"
+      << "  max_client_connections: " << lim.max_client_connections << "\n"
+      << "  drain_timeout: " << format_duration(lim.drain_timeout) << "\n"
+      << "logging:\n"
+      << "  level: " << yaml_string(cfg.logging.level) << "\n"
+      << "  file: " << yaml_string(cfg.logging.file) << (cfg.logging.file.empty() ? "   # console only" : "") << "\n"
+      << "  max_file_size: " << format_size(cfg.logging.max_file_bytes) << "\n"
+      << "  max_files: " << cfg.logging.max_files << "\n"
+      << "  access_log: " << (cfg.logging.access_log ? "true" : "false") << "\n"
+      << "admin:\n"
+      << "  enabled: " << (cfg.admin.enabled ? "true" : "false") << "\n"
+      << "  listen: " << yaml_string(format_host_port(cfg.admin.listen)) << "\n"
+      << "  token: " << (cfg.admin.token.empty() ? "\"\"   # none" : "\"***\"   # set, not shown") << "\n";
+
+    const rules::RuleSet& rules = cfg.rules;
+    if (cfg.rules_path.empty()) {
+        s << "rules: \"\"   # no rules file: nothing is cached\n";
+        return s.str();
+    }
+    s << "rules: " << yaml_string(cfg.rules_path) << "\n"
+      << "identity: { " << identity_kind(rules.identity.kind) << ": " << yaml_string(rules.identity.name) << " }\n"
+      << "coalesce: { timeout: " << format_duration(rules.coalesce_timeout) << ", max_waiters: " << rules.max_waiters
+      << " }\n"
+      << "routes:   # " << rules.routes.size() << " cached; every other request passes through\n";
+    for (const rules::RouteRule& r : rules.routes) s << "  - " << route_summary(r) << "\n";
+    return s.str();
+}
+
+}  // namespace cacheproxy::config

@@ -1,0 +1,24 @@
+#pragma once
+/// Hop-by-hop header handling (RFC 9110 7.6.1) and the forwarding headers a
+/// proxy adds. Pure functions over Beast's fields, no I/O.
+
+#include <boost/beast/http/fields.hpp>
+
+#include <string_view>
+
+namespace cacheproxy::http {
+
+/// Removes Connection and every field it names, Keep-Alive, TE, Trailer,
+/// Upgrade, Proxy-* and Transfer-Encoding (framing is recomputed by the
+/// serializer). Content-Length is left alone: the caller decides framing.
+void strip_hop_by_hop(boost::beast::http::fields& fields);
+
+/// Sets X-Forwarded-For to the real peer (an inbound value is never trusted),
+/// X-Forwarded-Proto, and appends this proxy to Via.
+void add_forwarding_headers(boost::beast::http::fields& fields, std::string_view peer_ip,
+                            unsigned client_version);
+
+/// The Via token this proxy adds, e.g. "1.1 cacheproxy".
+std::string_view via_token(unsigned version);
+
+}  // namespace cacheproxy::http

@@ -1,0 +1,150 @@
+#include "http/request_guard.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+
+#include <algorithm>
+
+namespace cacheproxy::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+constexpr Verdict bad(const char* why) { return Verdict{400, why}; }
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool all_digits(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+std::size_t find_header_end(std::string_view data, bool& bad_ending) {
+    bad_ending = false;
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        if (data[i] != '\n') continue;
+        if (i == 0 || data[i - 1] != '\r') {
+            bad_ending = true;
+            return 0;
+        }
+        // "\r\n\r\n": this LF ends an empty line.
+        if (i >= 3 && data[i - 2] == '\n' && data[i - 3] == '\r') return i + 1;
+    }
+    return 0;
+}
+
+Verdict scan_raw_header(std::string_view h) {
+    // Request line: METHOD SP TARGET SP VERSION CRLF
+    const auto eol = h.find("\r\n");
+    if (eol == std::string_view::npos) return bad("no request line");
+    const auto line = h.substr(0, eol);
+    const auto sp1 = line.find(' ');
+    const auto sp2 = line.rfind(' ');
+    if (sp1 == std::string_view::npos || sp2 == sp1) return bad("malformed request line");
+    const auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (target.empty()) return bad("empty request target");
+    for (unsigned char c : target) {
+        if (c <= 0x20 || c >= 0x7f) return bad("non-ASCII or control byte in request target");
+        if (c == '#') return bad("fragment in request target");
+    }
+    // Header lines.
+    std::size_t pos = eol + 2;
+    while (pos < h.size()) {
+        const auto next = h.find("\r\n", pos);
+        if (next == std::string_view::npos) return bad("unterminated header line");
+        if (next == pos) break;  // the empty line ending the section
+        const auto field = h.substr(pos, next - pos);
+        if (field.front() == ' ' || field.front() == '\t') return bad("obs-fold (folded header line)");
+        for (unsigned char c : field) {
+            if (c == '\r' || c == '\n' || c == 0 || c == 0x7f || (c < 0x20 && c != '\t'))
+                return bad("control byte in header field");
+        }
+        pos = next + 2;
+    }
+    return {};
+}
+
+Verdict check_request(const bhttp::request_header<>& req) {
+    const unsigned version = req.version();
+    if (version != 10 && version != 11) return Verdict{505, "HTTP version not supported"};
+
+    switch (req.method()) {
+        case bhttp::verb::connect: return Verdict{405, "CONNECT is not supported"};
+        case bhttp::verb::trace: return Verdict{405, "TRACE is not supported"};
+        case bhttp::verb::unknown: return Verdict{501, "unknown method"};
+        default: break;
+    }
+
+    const auto target = req.target();
+    const bool origin_form = !target.empty() && target.front() == '/';
+    const bool asterisk = target == "*" && req.method() == bhttp::verb::options;
+    if (!origin_form && !asterisk) return bad("request target is not in origin form");
+
+    // Host: exactly one on HTTP/1.1, at most one on HTTP/1.0.
+    const auto hosts = req.count(bhttp::field::host);
+    if (hosts > 1) return bad("duplicate Host");
+    if (hosts == 0 && version == 11) return bad("missing Host");
+    if (hosts == 1) {
+        const auto host = req[bhttp::field::host];
+        for (unsigned char c : host) {
+            if (c <= 0x20 || c >= 0x7f || c == '/' || c == '@' || c == '\\' || c == ',')
+                return bad("malformed Host");
+        }
+    }
+
+    // Framing: a single, final "chunked" or a single decimal Content-Length.
+    const auto te_count = req.count(bhttp::field::transfer_encoding);
+    const auto cl_count = req.count(bhttp::field::content_length);
+    if (te_count > 1) return bad("more than one Transfer-Encoding");
+    if (cl_count > 1) return bad("more than one Content-Length");
+    if (te_count == 1) {
+        if (version == 10) return bad("Transfer-Encoding on HTTP/1.0");
+        if (cl_count != 0) return bad("Transfer-Encoding together with Content-Length");
+        if (!beast::iequals(trim(req[bhttp::field::transfer_encoding]), "chunked"))
+            return bad("Transfer-Encoding other than a single chunked");
+    }
+    if (cl_count == 1 && !all_digits(trim(req[bhttp::field::content_length])))
+        return bad("Content-Length is not a single decimal number");
+
+    // Connection must not name end-to-end fields the proxy relies on.
+    for (const auto& f : req) {
+        if (f.name() != bhttp::field::connection) continue;
+        const bhttp::opt_token_list tokens{f.value()};
+        if (!bhttp::validate_list(tokens)) return bad("malformed Connection");
+        for (auto tok : tokens) {
+            if (beast::iequals(tok, "host") || beast::iequals(tok, "content-length") ||
+                beast::iequals(tok, "authorization") || beast::iequals(tok, "transfer-encoding") ||
+                beast::iequals(tok, "cookie"))
+                return bad("Connection names an end-to-end field");
+        }
+    }
+
+    if (req.count(bhttp::field::expect) > 0) {
+        if (req.count(bhttp::field::expect) > 1 ||
+            !beast::iequals(trim(req[bhttp::field::expect]), "100-continue"))
+            return Verdict{417, "unsupported Expect"};
+    }
+    return {};
+}
+
+bool is_idempotent(bhttp::verb method) {
+    switch (method) {
+        case bhttp::verb::get:
+        case bhttp::verb::head:
+        case bhttp::verb::options:
+        case bhttp::verb::put:
+        case bhttp::verb::delete_:
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace cacheproxy::http

@@ -1,0 +1,38 @@
+#pragma once
+/// Strict request checks: "one parse, one meaning". Pure functions, no I/O.
+///
+/// Beast 1.81 accepts several forms that other parsers read differently
+/// (request smuggling). Anything ambiguous is refused with a 4xx before a byte
+/// of the request is forwarded.
+
+#include <boost/beast/http/message.hpp>
+
+#include <cstddef>
+#include <string_view>
+
+namespace cacheproxy::http {
+
+/// A refusal: the status to answer and a short reason for the log (0 = accepted).
+struct Verdict {
+    unsigned status = 0;
+    const char* reason = "";
+    explicit operator bool() const { return status != 0; }  ///< true when refused
+};
+
+/// Finds the end of the header section ("\r\n\r\n") in `data`; returns the
+/// offset just past it, or 0 when not complete yet. Sets `bad` on a bare LF.
+std::size_t find_header_end(std::string_view data, bool& bad);
+
+/// Checks the raw bytes of a complete header section (request line included):
+/// bare CR/LF, obs-fold, control bytes, and a request-target that is not
+/// visible ASCII or holds '#'.
+Verdict scan_raw_header(std::string_view header_section);
+
+/// Checks the parsed header: framing (Transfer-Encoding / Content-Length),
+/// Host, Connection tokens, target form, method, Expect.
+Verdict check_request(const boost::beast::http::request_header<>& req);
+
+/// True when the method is idempotent (safe to retry without a body).
+bool is_idempotent(boost::beast::http::verb method);
+
+}  // namespace cacheproxy::http

@@ -1,0 +1,54 @@
+#pragma once
+/// The cache rules (rules/*.yaml) as plain data. Nothing outside these rules is
+/// ever cached; everything else passes through untouched.
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace cacheproxy::rules {
+
+using Duration = std::chrono::milliseconds;
+
+/// Where a request's identity (the user) comes from.
+struct IdentitySource {
+    enum class Kind { header, cookie, query };
+    Kind kind = Kind::header;
+    std::string name = "Authorization";
+};
+
+/// What the cache key is made of, besides method and exact path.
+struct KeySpec {
+    bool identity = false;               ///< per user: the identity is part of the key
+    std::vector<std::string> query;      ///< query parameters that matter (order on the wire ignored)
+    std::vector<std::string> headers;    ///< request headers that matter (lower-case names)
+};
+
+/// One cached route.
+struct RouteRule {
+    std::string name;
+    std::string method = "GET";          ///< GET (HEAD is answered from GET entries)
+    std::string path;                    ///< exact path, no prefix, no extension
+    bool shared = false;                 ///< same answer for every user (no identity in key)
+    Duration ttl{0};
+    std::size_t max_entries = 1000;
+    std::size_t max_bytes = 64 * 1024 * 1024;
+    std::size_t max_object_bytes = 1024 * 1024;  ///< larger responses are not stored
+    KeySpec key;
+    Duration stale_while_revalidate{0};
+    Duration stale_if_error{0};
+    Duration refresh_ahead{0};           ///< refresh in background when remaining TTL < this
+    std::vector<unsigned> statuses{200}; ///< cacheable statuses
+    bool allow_client_no_cache = false;  ///< honour client Cache-Control: no-cache / Pragma
+};
+
+/// The whole rules file.
+struct RuleSet {
+    IdentitySource identity;
+    std::vector<RouteRule> routes;
+    Duration coalesce_timeout = std::chrono::seconds(35);  ///< a waiter gives up after this
+    std::size_t max_waiters = 10000;     ///< per key; more -> forwarded on their own
+};
+
+}  // namespace cacheproxy::rules

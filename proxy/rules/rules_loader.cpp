@@ -1,0 +1,209 @@
+#include "rules/rules_loader.hpp"
+
+#include "config/units.hpp"
+#include "config/yaml_reader.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+
+namespace cacheproxy::rules {
+namespace {
+
+using config::YamlReader;
+
+/// A rule that reads fine but makes no sense: the dotted key to blame and why.
+struct Problem {
+    std::string key;
+    std::string message;
+};
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+/// RFC 9110 token characters, the only ones a header name may use.
+bool is_token(std::string_view name) {
+    constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+    return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos;
+    });
+}
+
+/// Route names appear in stats and logs: keep them to [a-z0-9_]+.
+bool is_rule_name(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+}
+
+/// Why `path` cannot be matched exactly against a request target, if it cannot.
+std::optional<std::string> path_problem(std::string_view path) {
+    if (path.empty() || path.front() != '/') return "must start with '/', got " + quoted(path);
+    for (char c : path) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x21 || u > 0x7e) return "must be printable ASCII without spaces, got " + quoted(path);
+        if (std::string_view("?#%;*").find(c) != std::string_view::npos)
+            return std::string("must not contain '") + c +
+                   "': a rule matches one exact path (no query, fragment, percent-encoding, parameters or wildcards)";
+    }
+    if (path.find("//") != std::string_view::npos) return "must not contain '//'";
+    if (path.size() > 1 && path.back() == '/') return "must not end with '/'";
+    if (path.find("/./") != std::string_view::npos || path.find("/../") != std::string_view::npos ||
+        path.ends_with("/.") || path.ends_with("/.."))
+        return "must not contain '.' or '..' segments";
+    return std::nullopt;
+}
+
+/// The first empty, malformed or repeated name in `names` (a query or header list).
+std::optional<Problem> list_problem(const std::vector<std::string>& names, const std::string& key, bool headers) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        std::string at = key + "[" + std::to_string(i) + "]";
+        if (names[i].empty()) return Problem{at, "must not be empty"};
+        if (headers && !is_token(names[i])) return Problem{at, "not a valid header name: " + quoted(names[i])};
+        if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) !=
+            names.begin() + static_cast<std::ptrdiff_t>(i))
+            return Problem{at, "listed twice: " + quoted(names[i])};
+    }
+    return std::nullopt;
+}
+
+/// Checks one route on its own; `at` is "routes[i]".
+std::optional<Problem> route_problem(const RouteRule& r, const std::string& at) {
+    if (!is_rule_name(r.name))
+        return Problem{at + ".name", "bad name " + quoted(r.name) + " (use only a-z, 0-9 and _)"};
+    if (r.method != "GET")
+        return Problem{at + ".match.method",
+                       "only GET responses are cached (HEAD is answered from GET entries), got " + quoted(r.method)};
+    if (auto why = path_problem(r.path)) return Problem{at + ".match.path", *why};
+    if (r.ttl <= Duration::zero()) return Problem{at + ".ttl", "ttl must be > 0"};
+    if (!r.key.identity && !r.shared)
+        return Problem{at + ".key.identity",
+                       "the cache key does not include the user's identity and the route does not say "
+                       "shared: true, so one user's response would be served to another; set key.identity: true "
+                       "(one entry per user) or shared: true (the same answer for everyone)"};
+    if (r.key.identity && r.shared)
+        return Problem{at + ".shared",
+                       "shared: true contradicts key.identity: true (a shared entry is the same for every user)"};
+    if (r.refresh_ahead >= r.ttl)
+        return Problem{at + ".refresh_ahead",
+                       "must be shorter than ttl (" + config::format_duration(r.ttl) + ")"};
+    if (r.max_entries < 1) return Problem{at + ".max_entries", "must be >= 1"};
+    if (r.max_object_bytes < 1) return Problem{at + ".max_object_bytes", "must be >= 1"};
+    if (r.max_bytes < r.max_object_bytes)
+        return Problem{at + ".max_bytes", "must be >= max_object_bytes (" +
+                                              config::format_size(r.max_object_bytes) + ")"};
+    if (r.statuses.empty()) return Problem{at + ".statuses", "list at least one cacheable status"};
+    for (std::size_t i = 0; i < r.statuses.size(); ++i)
+        if (r.statuses[i] < 200 || r.statuses[i] > 599)
+            return Problem{at + ".statuses[" + std::to_string(i) + "]",
+                           "status " + std::to_string(r.statuses[i]) + " is outside 200..599"};
+    if (auto p = list_problem(r.key.query, at + ".key.query", false)) return p;
+    if (auto p = list_problem(r.key.headers, at + ".key.headers", true)) return p;
+    return std::nullopt;
+}
+
+/// Checks what the strict reading cannot: values, and routes against each other.
+std::optional<Problem> rules_problem(const RuleSet& rules) {
+    static constexpr const char* kinds[] = {"identity.header", "identity.cookie", "identity.query"};
+    const char* identity_key = kinds[static_cast<int>(rules.identity.kind)];
+    if (rules.identity.name.empty()) return Problem{identity_key, "must not be empty"};
+    if (rules.identity.kind == IdentitySource::Kind::header && !is_token(rules.identity.name))
+        return Problem{identity_key, "not a valid header name: " + quoted(rules.identity.name)};
+    if (rules.coalesce_timeout <= Duration::zero()) return Problem{"coalesce.timeout", "must be > 0"};
+
+    for (std::size_t i = 0; i < rules.routes.size(); ++i) {
+        const RouteRule& r = rules.routes[i];
+        std::string at = "routes[" + std::to_string(i) + "]";
+        if (auto p = route_problem(r, at)) return p;
+        for (std::size_t j = 0; j < i; ++j) {
+            const RouteRule& earlier = rules.routes[j];
+            std::string other = "routes[" + std::to_string(j) + "] (" + earlier.name + ")";
+            if (earlier.name == r.name) return Problem{at + ".name", "duplicate name, also used by " + other};
+            if (earlier.path == r.path) return Problem{at + ".match.path", "same path as " + other};
+        }
+    }
+    return std::nullopt;
+}
+
+/// identity: { header | cookie | query: NAME }, exactly one of them.
+void read_identity(YamlReader& top, IdentitySource& out) {
+    if (!top.has("identity")) return;
+    YamlReader identity = top.child("identity");
+    static constexpr std::pair<const char*, IdentitySource::Kind> kinds[] = {
+        {"header", IdentitySource::Kind::header},
+        {"cookie", IdentitySource::Kind::cookie},
+        {"query", IdentitySource::Kind::query}};
+    int given = 0;
+    for (const auto& [key, kind] : kinds) {
+        if (!identity.has(key)) continue;
+        ++given;
+        out.kind = kind;
+        identity.read_string(key, out.name);
+    }
+    identity.finish();
+    if (given != 1) top.fail("identity", "give exactly one of header, cookie or query (e.g. { header: Authorization })");
+}
+
+/// One element of routes:, every key optional but name, match.path and ttl.
+RouteRule read_route(YamlReader& r) {
+    RouteRule rule;
+    r.require("name");
+    r.read_string("name", rule.name);
+
+    YamlReader match = r.child("match");
+    match.read_string("method", rule.method);
+    match.require("path");
+    match.read_string("path", rule.path);
+    match.finish();
+
+    r.require("ttl");
+    r.read_duration("ttl", rule.ttl);
+    r.read_unsigned("max_entries", rule.max_entries);
+    r.read_size("max_bytes", rule.max_bytes);
+    r.read_size("max_object_bytes", rule.max_object_bytes);
+
+    YamlReader key = r.child("key");
+    key.read_bool("identity", rule.key.identity);
+    key.read_string_list("query", rule.key.query);
+    key.read_string_list("headers", rule.key.headers);
+    for (std::string& h : rule.key.headers)
+        std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    key.finish();
+
+    r.read_bool("shared", rule.shared);
+    r.read_duration("stale_while_revalidate", rule.stale_while_revalidate);
+    r.read_duration("stale_if_error", rule.stale_if_error);
+    r.read_duration("refresh_ahead", rule.refresh_ahead);
+    r.read_unsigned_list("statuses", rule.statuses);
+    r.read_bool("allow_client_no_cache", rule.allow_client_no_cache);
+    r.finish();
+    return rule;
+}
+
+}  // namespace
+
+std::optional<config::ConfigError> load_rules(const std::string& path, RuleSet& out) {
+    YAML::Node root;
+    if (auto error = config::load_yaml_file(path, root)) return error;
+    config::YamlSource source{path, std::nullopt};
+    RuleSet rules;
+    try {
+        YamlReader top(source, root, "");
+        read_identity(top, rules.identity);
+        YamlReader coalesce = top.child("coalesce");
+        coalesce.read_duration("timeout", rules.coalesce_timeout);
+        coalesce.read_unsigned("max_waiters", rules.max_waiters);
+        coalesce.finish();
+        for (YamlReader& route : top.children("routes")) rules.routes.push_back(read_route(route));
+        top.finish();
+        if (!source.error)
+            if (auto problem = rules_problem(rules))
+                source.fail(config::locate(root, problem->key), problem->key, problem->message);
+    } catch (const std::exception& e) {  // yaml-cpp should not throw here; never let it escape
+        source.fail(YAML::Mark::null_mark(), "", std::string("cannot read rules: ") + e.what());
+    }
+    if (source.error) return source.error;
+    out = std::move(rules);
+    return std::nullopt;
+}
+
+}  // namespace cacheproxy::rules

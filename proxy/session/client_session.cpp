@@ -1,0 +1,163 @@
+#include "session/client_session.hpp"
+
+#include "http/hop_by_hop.hpp"
+#include "http/proxy_error.hpp"
+#include "log/logging.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace cacheproxy::session {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+/// Counts a request as in flight for as long as it lives (drain waits on it).
+struct InflightGuard {
+    explicit InflightGuard(std::atomic<std::size_t>& c) : count(c) { count.fetch_add(1); }
+    ~InflightGuard() { count.fetch_sub(1); }
+    std::atomic<std::size_t>& count;
+};
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+void ClientSession::ChunkExtensionLimit::operator()(std::uint64_t, std::string_view ext, error_code& ec) const {
+    if (ext.size() > limit) ec = bhttp::error::bad_chunk_extension;
+}
+
+ClientSession::ClientSession(asio::ip::tcp::socket socket, app::Worker& worker)
+    : stream_(std::move(socket)), worker_(worker), cfg_(worker.ctx.cfg),
+      chunk_ext_limit_{worker.ctx.cfg.limits.max_chunk_extension_bytes} {
+    error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    peer_ip_ = ec ? std::string("unknown") : ep.address().to_string();
+    stream_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    worker_.ctx.client_connections.fetch_add(1);
+}
+
+ClientSession::~ClientSession() { worker_.ctx.client_connections.fetch_sub(1); }
+
+char* ClientSession::body_buffer() {
+    if (!body_buffer_) body_buffer_ = std::make_unique<char[]>(body_buffer_size);
+    return body_buffer_.get();
+}
+
+asio::awaitable<void> ClientSession::run() {
+    for (;;) {
+        bool closed = false;
+        const auto verdict = co_await read_header(closed);
+        if (closed) break;
+        if (verdict) {
+            spdlog::debug("refused request from {}: {} ({})", peer_ip_, verdict.status, verdict.reason);
+            log::access({"-", "-", verdict.status, "-", "-", -1, 0});
+            co_await send_error(verdict.status, verdict.reason, false);
+            break;
+        }
+        if (!co_await handle_request()) break;
+        if (worker_.ctx.draining.load()) break;
+    }
+    co_await graceful_close();
+}
+
+asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
+    const auto& lim = cfg_.limits;
+    closed = false;
+    bool started = buffer_.size() > 0;
+    stream_.expires_after(started ? lim.header_timeout : lim.idle_timeout);
+    std::size_t end = 0;
+    for (;;) {
+        const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        bool bare_lf = false;
+        end = http::find_header_end(data.substr(0, std::min(data.size(), lim.max_header_bytes)), bare_lf);
+        if (bare_lf) co_return http::Verdict{400, "bare LF in the header section"};
+        if (end != 0) break;
+        if (buffer_.size() >= lim.max_header_bytes) co_return http::Verdict{431, "header section too large"};
+        const auto want = std::min<std::size_t>(8192, lim.max_header_bytes - buffer_.size() + 4);
+        auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(want), tuple_awaitable);
+        buffer_.commit(n);
+        if (ec) {
+            if (ec == beast::error::timeout && started && buffer_.size() > 0)
+                co_return http::Verdict{408, "request header not received in time"};
+            closed = true;
+            co_return http::Verdict{};
+        }
+        if (!started) {
+            started = true;
+            stream_.expires_after(lim.header_timeout);
+        }
+    }
+
+    const std::string_view section(static_cast<const char*>(buffer_.data().data()), end);
+    if (auto v = http::scan_raw_header(section)) co_return v;
+
+    req_parser_.emplace();
+    req_parser_->eager(false);
+    req_parser_->header_limit(static_cast<std::uint32_t>(lim.max_header_bytes + 4));
+    req_parser_->body_limit(lim.max_body_bytes);
+    req_parser_->on_chunk_header(chunk_ext_limit_);
+    error_code ec;
+    const auto used = req_parser_->put(asio::buffer(section.data(), section.size()), ec);
+    if (ec == bhttp::error::body_limit) co_return http::Verdict{413, "request body too large"};
+    if (ec || !req_parser_->is_header_done()) {
+        spdlog::debug("request header parse error: {}", ec.message());
+        co_return http::Verdict{400, "malformed request header"};
+    }
+    buffer_.consume(used);
+    co_return http::check_request(req_parser_->get());
+}
+
+asio::awaitable<bool> ClientSession::handle_request() {
+    InflightGuard inflight(worker_.ctx.inflight);
+    const auto t0 = Clock::now();
+    unsigned status = 0;
+    double upstream_ms = -1;
+    const bool keep_alive = co_await forward(status, upstream_ms);
+    if (chunked_body_.capacity() > body_buffer_size) std::string().swap(chunked_body_);  // idle sessions stay small
+    const auto& req = req_parser_->get();
+    log::access({req.method_string(), req.target(), status, "-", "-", upstream_ms, ms_since(t0)});
+    co_return keep_alive;
+}
+
+asio::awaitable<void> ClientSession::send_error(unsigned status, std::string_view reason, bool keep_alive) {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    res.set(bhttp::field::via, http::via_token(11));
+    res.body() = std::to_string(status) + " " + std::string(bhttp::obsolete_reason(res.result())) + ": " +
+                 std::string(reason) + "\n";
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    stream_.expires_after(cfg_.limits.body_timeout);
+    co_await bhttp::async_write(stream_, res, tuple_awaitable);
+}
+
+asio::awaitable<void> ClientSession::graceful_close() {
+    error_code ec;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    if (!ec) {
+        stream_.expires_after(std::chrono::milliseconds(500));
+        std::size_t drained = 0;
+        char sink[4096];
+        while (drained < 256 * 1024) {
+            auto [rec, n] = co_await stream_.async_read_some(asio::buffer(sink), tuple_awaitable);
+            if (rec) break;
+            drained += n;
+        }
+    }
+    stream_.socket().close(ec);
+}
+
+}  // namespace cacheproxy::session

@@ -1,0 +1,313 @@
+/// The upstream leg of a request: take a pooled connection, write the request
+/// re-serialized from the strict parse (body streamed through), read the
+/// answer, strip hop-by-hop headers and stream it to the client (Beast's
+/// relay() pattern with buffer_body).
+
+#include "http/hop_by_hop.hpp"
+#include "http/proxy_error.hpp"
+#include "log/logging.hpp"
+#include "session/client_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace cacheproxy::session {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+using http_errors::errc;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+/// The status a proxy-generated answer gets for an upstream failure.
+unsigned status_for(const error_code& ec) {
+    if (ec == errc::upstream_timeout || ec == beast::error::timeout) return 504;
+    if (ec == errc::upstream_pool_exhausted) return 503;
+    return 502;
+}
+
+/// Errors that mean a reused keep-alive connection was already dead.
+bool stale_connection_error(const error_code& ec) {
+    return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec == bhttp::error::end_of_stream || ec == asio::error::connection_aborted;
+}
+
+bool status_has_no_body(unsigned s) { return (s >= 100 && s < 200) || s == 204 || s == 304; }
+
+}  // namespace
+
+asio::awaitable<bool> ClientSession::forward(unsigned& status, double& upstream_ms) {
+    auto& req = req_parser_->get();
+    const unsigned client_version = req.version();
+    const bool is_head = req.method() == bhttp::verb::head;
+    bool client_keep_alive = req.keep_alive() && !worker_.ctx.draining.load();
+    const bool expect_continue = client_version == 11 && req.count(bhttp::field::expect) > 0;
+    const bool has_body = !req_parser_->is_done();
+    const bool chunked_in = req_parser_->chunked();
+
+    bool sent_continue = false;
+    if (chunked_in) {
+        // A chunked body is read and checked whole (bounded by max_body_bytes)
+        // before anything is forwarded: a bad chunk, an over-long extension or
+        // a trailer then costs the upstream nothing. It goes on with a
+        // Content-Length, so the upstream parses exactly what we parsed.
+        if (expect_continue) {
+            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+            stream_.expires_after(cfg_.limits.body_timeout);
+            auto [cec, cn] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
+            sent_continue = true;
+            if (cec) co_return false;
+        }
+        if (auto ec = co_await read_chunked_body(); ec) {
+            status = ec == bhttp::error::body_limit ? 413 : (ec == beast::error::timeout ? 408 : 400);
+            spdlog::debug("chunked request body from {} refused: {}", peer_ip_, ec.message());
+            co_await send_error(status, ec.message(), false);
+            co_return false;
+        }
+    }
+
+    // The request as the upstream sees it: hop-by-hop fields gone, framing
+    // recomputed, forwarding headers added, Host kept.
+    http::strip_hop_by_hop(req);
+    req.erase(bhttp::field::expect);
+    http::add_forwarding_headers(req, peer_ip_, client_version);
+    req.version(11);
+    if (chunked_in) req.content_length(chunked_body_.size());
+
+    const bool retryable = !has_body && http::is_idempotent(req.method());
+    auto& pool = worker_.pool;
+    const auto t_up = Clock::now();
+
+    for (int attempt = 0;; ++attempt) {
+        error_code ec;
+        auto lease = co_await pool.acquire(ec, attempt > 0);
+        if (ec) {
+            spdlog::debug("no upstream connection: {}", ec.message());
+            status = status_for(ec);
+            co_await send_error(status, ec.message(), client_keep_alive && !has_body);
+            co_return client_keep_alive && !has_body;
+        }
+        auto& up = *lease.conn;
+        ++up.requests;
+
+        // --- request: header, then the body streamed from the client ---
+        bhttp::request_serializer<bhttp::buffer_body> req_sr{req};
+        error_code client_ec;  // a failure reading the client's body
+        if (chunked_in) {
+            // Already read whole: header and body in one write.
+            req.body().data = chunked_body_.empty() ? nullptr : chunked_body_.data();
+            req.body().size = chunked_body_.size();
+            req.body().more = false;
+            up.stream.expires_after(cfg_.limits.body_timeout);
+            auto [bec, bn] = co_await bhttp::async_write(up.stream, req_sr, tuple_awaitable);
+            ec = bec;
+        } else {
+            req.body().data = nullptr;
+            req.body().size = 0;
+            req.body().more = !req_parser_->is_done();
+            up.stream.expires_after(cfg_.limits.body_timeout);
+            auto [hec, hn] = co_await bhttp::async_write_header(up.stream, req_sr, tuple_awaitable);
+            ec = hec;
+        }
+        while (!ec && !req_sr.is_done()) {
+            auto& body = req.body();
+            if (!req_parser_->is_done()) {
+                if (expect_continue && !sent_continue) {
+                    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+                    stream_.expires_after(cfg_.limits.body_timeout);
+                    auto [cec, cn] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
+                    sent_continue = true;
+                    if (cec) {
+                        client_ec = cec;
+                        break;
+                    }
+                }
+                body.data = body_buffer();
+                body.size = body_buffer_size;
+                stream_.expires_after(cfg_.limits.body_timeout);
+                auto [rec, rn] = co_await bhttp::async_read_some(stream_, buffer_, *req_parser_, tuple_awaitable);
+                if (rec == bhttp::error::need_buffer) rec = {};
+                if (rec) {
+                    client_ec = rec;
+                    break;
+                }
+                body.size = body_buffer_size - body.size;
+                body.data = body.size ? body_buffer() : nullptr;  // an empty chunk would end the body
+                body.more = !req_parser_->is_done();
+                if (body.size == 0 && body.more) continue;  // an empty piece would end a chunked body
+            } else {
+                body.data = nullptr;
+                body.size = 0;
+                body.more = false;
+            }
+            up.stream.expires_after(cfg_.limits.body_timeout);
+            auto [wec, wn] = co_await bhttp::async_write(up.stream, req_sr, tuple_awaitable);
+            if (wec == bhttp::error::need_buffer) wec = {};
+            ec = wec;
+        }
+        if (client_ec) {
+            // The client's body was bad or cut: the upstream never gets a complete request.
+            pool.release(std::move(lease.conn), false);
+            status = client_ec == bhttp::error::body_limit ? 413 : (client_ec == beast::error::timeout ? 408 : 400);
+            spdlog::debug("request body from {} refused: {}", peer_ip_, client_ec.message());
+            co_await send_error(status, client_ec.message(), false);
+            co_return false;
+        }
+        if (ec) {
+            pool.release(std::move(lease.conn), false);
+            if (attempt == 0 && lease.reused && retryable && stale_connection_error(ec)) continue;
+            status = 502;
+            co_await send_error(status, "upstream write failed", client_keep_alive && req_parser_->is_done());
+            co_return client_keep_alive && req_parser_->is_done();
+        }
+
+        // --- response header (1xx interim answers are skipped) ---
+        up.stream.expires_after(cfg_.upstream.response_timeout);
+        for (;;) {
+            res_parser_.emplace();
+            res_parser_->body_limit(boost::none);
+            res_parser_->header_limit(64 * 1024);
+            if (is_head) res_parser_->skip(true);
+            auto [rec, rn] = co_await bhttp::async_read_header(up.stream, up.buffer, *res_parser_, tuple_awaitable);
+            ec = rec;
+            if (ec) break;
+            const unsigned s = res_parser_->get().result_int();
+            if (s == 101) {
+                ec = errc::upstream_bad_response;
+                break;
+            }
+            if (s >= 200) break;
+        }
+        if (ec) {
+            const bool nothing_received = !res_parser_->got_some() && up.buffer.size() == 0;
+            pool.release(std::move(lease.conn), false);
+            if (attempt == 0 && lease.reused && retryable && nothing_received && stale_connection_error(ec)) continue;
+            status = status_for(ec);
+            spdlog::warn("upstream response for {} {} failed: {}", req.method_string(),
+                         log::path_only(req.target()), ec.message());
+            co_await send_error(status, status == 504 ? "upstream timed out" : "bad or no upstream response",
+                                client_keep_alive);
+            co_return client_keep_alive;
+        }
+
+        // --- response to the client, body streamed through ---
+        auto& res = res_parser_->get();
+        status = res.result_int();
+        const bool upstream_keep_alive = res.keep_alive();
+        const bool known_length = res_parser_->content_length().has_value();
+        const bool no_body = is_head || status_has_no_body(status);
+        http::strip_hop_by_hop(res);
+        if (!no_body && !known_length) {
+            // Chunked or close-delimited upstream body: chunk it for an
+            // HTTP/1.1 client, close-delimit it for an HTTP/1.0 one.
+            if (client_version == 11)
+                res.chunked(true);
+            else
+                client_keep_alive = false;
+        }
+        const auto via = res.find(bhttp::field::via);
+        if (via == res.end()) {
+            res.set(bhttp::field::via, http::via_token(11));
+        } else {
+            std::string joined(via->value());
+            joined.append(", ").append(http::via_token(11));
+            res.set(bhttp::field::via, joined);
+        }
+        res.version(client_version);
+        res.keep_alive(client_keep_alive);
+
+        bhttp::response_serializer<bhttp::buffer_body> res_sr{res};
+        error_code up_ec;
+        for (;;) {
+            auto& body = res.body();
+            if (!res_parser_->is_done()) {
+                body.data = body_buffer();
+                body.size = body_buffer_size;
+                up.stream.expires_after(cfg_.limits.body_timeout);
+                auto [rec, rn] = co_await bhttp::async_read_some(up.stream, up.buffer, *res_parser_, tuple_awaitable);
+                if (rec == bhttp::error::need_buffer) rec = {};
+                if (rec) {
+                    up_ec = rec;
+                    break;
+                }
+                body.size = body_buffer_size - body.size;
+                body.data = body.size ? body_buffer() : nullptr;  // an empty chunk would end the body
+                body.more = !res_parser_->is_done();
+                if (body.size == 0 && body.more) {
+                    // Nothing to send yet (an empty piece would end a chunked
+                    // body): send the header alone if it has not gone out.
+                    if (!res_sr.is_header_done()) {
+                        stream_.expires_after(cfg_.limits.body_timeout);
+                        auto [hec, hn] = co_await bhttp::async_write_header(stream_, res_sr, tuple_awaitable);
+                        if (hec) {
+                            pool.release(std::move(lease.conn), false);
+                            co_return false;
+                        }
+                    }
+                    continue;
+                }
+            } else {
+                body.data = nullptr;
+                body.size = 0;
+                body.more = false;
+            }
+            stream_.expires_after(cfg_.limits.body_timeout);
+            auto [wec, wn] = co_await bhttp::async_write(stream_, res_sr, tuple_awaitable);
+            if (wec == bhttp::error::need_buffer) wec = {};
+            if (wec) {
+                // The client went away: the upstream connection is mid-message.
+                pool.release(std::move(lease.conn), false);
+                co_return false;
+            }
+            if (res_sr.is_done()) break;
+        }
+        upstream_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_up).count();
+        if (up_ec) {
+            pool.release(std::move(lease.conn), false);
+            spdlog::warn("upstream body for {} {} cut short: {}", req.method_string(),
+                         log::path_only(req.target()), up_ec.message());
+            if (!res_sr.is_header_done()) {
+                status = 502;
+                co_await send_error(status, "upstream response cut short", false);
+            }
+            // Bytes already went out: closing without completing the message
+            // is the only honest signal left.
+            co_return false;
+        }
+        const bool reusable = upstream_keep_alive && res_parser_->is_done() && !res_parser_->need_eof() &&
+                              up.buffer.size() == 0;
+        pool.release(std::move(lease.conn), reusable);
+        co_return client_keep_alive;
+    }
+}
+
+asio::awaitable<error_code> ClientSession::read_chunked_body() {
+    auto& req = req_parser_->get();
+    const auto fields_before = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
+    chunked_body_.clear();
+    while (!req_parser_->is_done()) {
+        auto& body = req.body();
+        body.data = body_buffer();
+        body.size = body_buffer_size;
+        stream_.expires_after(cfg_.limits.body_timeout);
+        auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *req_parser_, tuple_awaitable);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) co_return ec;
+        chunked_body_.append(body_buffer(), body_buffer_size - body.size);
+    }
+    // Beast merges trailer fields into the header: any new field is a trailer.
+    if (static_cast<std::size_t>(std::distance(req.begin(), req.end())) != fields_before)
+        co_return make_error_code(errc::trailers_not_allowed);
+    co_return error_code{};
+}
+
+}  // namespace cacheproxy::session

@@ -1,0 +1,36 @@
+#pragma once
+/// Whether the upstream is believed to be up, shared by every worker thread.
+/// Passive signals (connect failures) and the active check both feed it; a
+/// request that finds the upstream down gets a 502 at once instead of a hang.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace cacheproxy::upstream {
+
+class UpstreamHealth {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    /// True while a recent failure says the upstream is down.
+    bool is_down(Clock::time_point now) const {
+        return now.time_since_epoch().count() < down_until_.load(std::memory_order_relaxed);
+    }
+    /// Marks the upstream down until `until` (extends, never shortens).
+    void mark_down(Clock::time_point until) {
+        auto cur = down_until_.load(std::memory_order_relaxed);
+        const auto v = until.time_since_epoch().count();
+        while (cur < v && !down_until_.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+        }
+    }
+    /// A success: the upstream is up.
+    void mark_up() { down_until_.store(0, std::memory_order_relaxed); }
+    /// Last result of the active check (for /readyz).
+    std::atomic<bool> last_check_ok{true};
+
+private:
+    std::atomic<Clock::rep> down_until_{0};
+};
+
+}  // namespace cacheproxy::upstream

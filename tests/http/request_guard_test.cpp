@@ -1,0 +1,114 @@
+#include "http/request_guard.hpp"
+
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace bhttp = boost::beast::http;
+using cacheproxy::http::check_request;
+using cacheproxy::http::find_header_end;
+using cacheproxy::http::scan_raw_header;
+
+namespace {
+
+/// Parses a header section with Beast; returns the parse error (if any) and the verdict.
+struct Parsed {
+    boost::system::error_code parse_ec;
+    unsigned status = 0;
+};
+
+Parsed parse_and_check(const std::string& raw) {
+    bhttp::request_parser<bhttp::empty_body> p;
+    p.eager(false);
+    Parsed out;
+    p.put(boost::asio::buffer(raw), out.parse_ec);
+    if (out.parse_ec) return out;
+    out.status = check_request(p.get()).status;
+    return out;
+}
+
+/// The proxy refuses it: Beast failed to parse it, or our checks say 4xx.
+bool refused(const std::string& raw) {
+    const auto raw_verdict = scan_raw_header(raw);
+    if (raw_verdict) return true;
+    auto r = parse_and_check(raw);
+    return r.parse_ec || r.status >= 400;
+}
+
+}  // namespace
+
+TEST(RequestGuard, AcceptsPlainRequests) {
+    EXPECT_FALSE(refused("GET /api/trading/balance?exchange=bybit HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_FALSE(refused("POST /api/trading/order HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"));
+    EXPECT_FALSE(refused("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    EXPECT_FALSE(refused("GET / HTTP/1.0\r\n\r\n"));
+    EXPECT_FALSE(refused("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_FALSE(refused("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, x-custom\r\n\r\n"));
+    EXPECT_FALSE(refused("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n"));
+}
+
+TEST(RequestGuard, RefusesAmbiguousTransferEncoding) {
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"));
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"));
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"));
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"));
+    EXPECT_TRUE(refused(
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    EXPECT_TRUE(refused("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"));
+}
+
+TEST(RequestGuard, RefusesTransferEncodingWithContentLengthInEitherOrder) {
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"));
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"));
+}
+
+TEST(RequestGuard, RefusesListOrDuplicateContentLength) {
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n"));
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"));
+    EXPECT_TRUE(refused("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n"));
+}
+
+TEST(RequestGuard, RefusesHostProblems) {
+    EXPECT_TRUE(refused("GET / HTTP/1.1\r\n\r\n"));
+    EXPECT_TRUE(refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
+    EXPECT_TRUE(refused("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"));
+    EXPECT_TRUE(refused("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"));
+}
+
+TEST(RequestGuard, RefusesBadTargets) {
+    EXPECT_TRUE(refused("GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(refused("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(refused("GET http://other/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(refused("GET * HTTP/1.1\r\nHost: x\r\n\r\n"));
+}
+
+TEST(RequestGuard, RefusesObsFoldAndControlBytes) {
+    EXPECT_TRUE(refused("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n"));
+    EXPECT_TRUE(refused("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tfolded\r\n\r\n"));
+    EXPECT_TRUE(refused(std::string("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 38)));
+}
+
+TEST(RequestGuard, RefusesConnectionNamingEndToEndFields) {
+    for (const char* f : {"Host", "Content-Length", "Authorization", "close, host"}) {
+        EXPECT_TRUE(refused(std::string("GET / HTTP/1.1\r\nHost: x\r\nConnection: ") + f + "\r\n\r\n")) << f;
+    }
+}
+
+TEST(RequestGuard, StatusesForMethodsAndExpect) {
+    EXPECT_EQ(parse_and_check("TRACE / HTTP/1.1\r\nHost: x\r\n\r\n").status, 405u);
+    EXPECT_EQ(parse_and_check("CONNECT a:443 HTTP/1.1\r\nHost: x\r\n\r\n").status, 405u);
+    EXPECT_EQ(parse_and_check("POST / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\n").status,
+              417u);
+}
+
+TEST(RequestGuard, FindHeaderEnd) {
+    bool bad = false;
+    EXPECT_EQ(find_header_end("GET / HTTP/1.1\r\nHost: x\r\n\r\nrest", bad), 27u);
+    EXPECT_FALSE(bad);
+    EXPECT_EQ(find_header_end("GET / HTTP/1.1\r\nHost: x\r\n", bad), 0u);
+    EXPECT_FALSE(bad);
+    EXPECT_EQ(find_header_end("GET / HTTP/1.1\nHost: x\n\n", bad), 0u);
+    EXPECT_TRUE(bad);
+}

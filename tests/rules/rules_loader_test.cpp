@@ -1,0 +1,404 @@
+#include "rules/rules_loader.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using cacheproxy::config::ConfigError;
+using cacheproxy::rules::IdentitySource;
+using cacheproxy::rules::load_rules;
+using cacheproxy::rules::RouteRule;
+using cacheproxy::rules::RuleSet;
+
+namespace {
+
+/// A rules file in a fresh temp directory, removed afterwards.
+class TempRules {
+public:
+    explicit TempRules(const std::string& yaml) {
+        static int counter = 0;
+        dir_ = fs::temp_directory_path() /
+               ("cacheproxy-rules-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+        fs::create_directories(dir_);
+        std::ofstream(path()) << yaml;
+    }
+    ~TempRules() {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    TempRules(const TempRules&) = delete;
+    TempRules& operator=(const TempRules&) = delete;
+
+    std::string path() const { return (dir_ / "rules.yaml").string(); }
+
+private:
+    fs::path dir_;
+};
+
+RuleSet load_ok(const std::string& yaml) {
+    TempRules file(yaml);
+    RuleSet rules;
+    auto error = load_rules(file.path(), rules);
+    EXPECT_FALSE(error.has_value()) << error->to_string() << "\nin:\n" << yaml;
+    return rules;
+}
+
+ConfigError load_error(const std::string& yaml) {
+    TempRules file(yaml);
+    RuleSet rules;
+    auto error = load_rules(file.path(), rules);
+    EXPECT_TRUE(error.has_value()) << "expected an error for:\n" << yaml;
+    if (!error) return {};
+    EXPECT_EQ(error->file, file.path());
+    return *error;
+}
+
+/// A rules file with one route named x: lines 2-4 are name, match and ttl, then `rest`.
+std::string route(const std::string& rest) {
+    return "routes:\n"
+           "  - name: x\n"
+           "    match: { path: /api/x }\n"
+           "    ttl: 15s\n" + rest;
+}
+
+/// route() for a per-user route: line 5 is "key: { identity: true }", then `rest`.
+std::string user_route(const std::string& rest) { return route("    key: { identity: true }\n" + rest); }
+
+const fs::path source_dir = fs::path(__FILE__).parent_path().parent_path().parent_path();
+
+const RouteRule* find_route(const RuleSet& rules, const std::string& name) {
+    auto it = std::find_if(rules.routes.begin(), rules.routes.end(), [&](const RouteRule& r) { return r.name == name; });
+    return it == rules.routes.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+TEST(RulesLoaderTest, ShippedTradingRulesLoad) {
+    RuleSet rules;
+    auto error = load_rules((source_dir / "rules" / "trading.yaml").string(), rules);
+    ASSERT_FALSE(error.has_value()) << error->to_string();
+    EXPECT_EQ(rules.identity.kind, IdentitySource::Kind::header);
+    EXPECT_EQ(rules.identity.name, "Authorization");
+    EXPECT_EQ(rules.coalesce_timeout, 35s);
+    EXPECT_EQ(rules.max_waiters, 10000u);
+    ASSERT_EQ(rules.routes.size(), 5u);
+
+    const RouteRule* balance = find_route(rules, "balance");
+    ASSERT_NE(balance, nullptr);
+    EXPECT_EQ(balance->path, "/api/trading/balance");
+    EXPECT_EQ(balance->ttl, 15s);
+    EXPECT_TRUE(balance->key.identity);
+    EXPECT_FALSE(balance->shared);
+    EXPECT_EQ(balance->key.query, (std::vector<std::string>{"exchange", "account_type"}));
+    EXPECT_EQ(balance->max_entries, 1000u);
+
+    const RouteRule* positions = find_route(rules, "positions");
+    ASSERT_NE(positions, nullptr);
+    EXPECT_EQ(positions->ttl, 10s);
+    EXPECT_TRUE(positions->key.identity);
+    EXPECT_EQ(positions->max_entries, 1000u);
+
+    const RouteRule* orders = find_route(rules, "orders");
+    ASSERT_NE(orders, nullptr);
+    EXPECT_EQ(orders->ttl, 3s);
+    EXPECT_TRUE(orders->key.identity);
+
+    const RouteRule* ticker = find_route(rules, "ticker");
+    ASSERT_NE(ticker, nullptr);
+    EXPECT_EQ(ticker->ttl, 5s);
+    EXPECT_TRUE(ticker->shared);
+    EXPECT_FALSE(ticker->key.identity);
+    EXPECT_EQ(ticker->key.query, std::vector<std::string>{"symbol"});
+    EXPECT_EQ(ticker->max_entries, 500u);
+    EXPECT_EQ(ticker->stale_while_revalidate, 5s);
+
+    const RouteRule* config = find_route(rules, "config");
+    ASSERT_NE(config, nullptr);
+    EXPECT_EQ(config->ttl, 60s);
+    EXPECT_TRUE(config->key.identity);
+    EXPECT_TRUE(config->key.query.empty());
+}
+
+TEST(RulesLoaderTest, OmittedKeysTakeTheDefaults) {
+    RuleSet rules = load_ok(user_route(""));
+    EXPECT_EQ(rules.identity.name, "Authorization");
+    EXPECT_EQ(rules.coalesce_timeout, 35s);
+    ASSERT_EQ(rules.routes.size(), 1u);
+    const RouteRule& r = rules.routes[0];
+    RouteRule defaults;
+    EXPECT_EQ(r.method, "GET");
+    EXPECT_EQ(r.max_entries, defaults.max_entries);
+    EXPECT_EQ(r.max_bytes, defaults.max_bytes);
+    EXPECT_EQ(r.max_object_bytes, defaults.max_object_bytes);
+    EXPECT_EQ(r.statuses, defaults.statuses);
+    EXPECT_EQ(r.stale_if_error, 0ms);
+    EXPECT_FALSE(r.shared);
+    EXPECT_FALSE(r.allow_client_no_cache);
+}
+
+TEST(RulesLoaderTest, EmptyFileMeansNoRoutes) { EXPECT_TRUE(load_ok("").routes.empty()); }
+
+TEST(RulesLoaderTest, ReadsEveryRouteKey) {
+    RuleSet rules = load_ok(R"(identity: { cookie: session }
+coalesce: { timeout: 10s, max_waiters: 7 }
+routes:
+  - name: search_2
+    match: { method: GET, path: /api/search }
+    ttl: 2m
+    max_entries: 9
+    max_bytes: 1MiB
+    max_object_bytes: 4KiB
+    key:
+      identity: true
+      query: [q, page]
+      headers: [X-Tenant, Accept-Language]
+    shared: false
+    stale_while_revalidate: 1s
+    stale_if_error: 2s
+    refresh_ahead: 3s
+    statuses: [200, 404]
+    allow_client_no_cache: true
+  - name: root
+    match: { path: / }
+    ttl: 1s
+    shared: true
+)");
+    EXPECT_EQ(rules.identity.kind, IdentitySource::Kind::cookie);
+    EXPECT_EQ(rules.identity.name, "session");
+    EXPECT_EQ(rules.coalesce_timeout, 10s);
+    EXPECT_EQ(rules.max_waiters, 7u);
+    ASSERT_EQ(rules.routes.size(), 2u);
+    const RouteRule& r = rules.routes[0];
+    EXPECT_EQ(r.name, "search_2");
+    EXPECT_EQ(r.path, "/api/search");
+    EXPECT_EQ(r.ttl, 2min);
+    EXPECT_EQ(r.max_entries, 9u);
+    EXPECT_EQ(r.max_bytes, 1024u * 1024);
+    EXPECT_EQ(r.max_object_bytes, 4096u);
+    EXPECT_TRUE(r.key.identity);
+    EXPECT_EQ(r.key.query, (std::vector<std::string>{"q", "page"}));
+    EXPECT_EQ(r.key.headers, (std::vector<std::string>{"x-tenant", "accept-language"}));  // lower-cased
+    EXPECT_EQ(r.stale_while_revalidate, 1s);
+    EXPECT_EQ(r.stale_if_error, 2s);
+    EXPECT_EQ(r.refresh_ahead, 3s);
+    EXPECT_EQ(r.statuses, (std::vector<unsigned>{200, 404}));
+    EXPECT_TRUE(r.allow_client_no_cache);
+    EXPECT_EQ(rules.routes[1].path, "/");
+    EXPECT_TRUE(rules.routes[1].shared);
+}
+
+TEST(RulesLoaderTest, IdentitySources) {
+    EXPECT_EQ(load_ok("identity: { query: token }\n").identity.kind, IdentitySource::Kind::query);
+    EXPECT_EQ(load_ok("identity: { header: X-User }\n").identity.name, "X-User");
+
+    ConfigError none = load_error("routes: []\nidentity: {}\n");
+    EXPECT_EQ(none.key, "identity");
+    EXPECT_EQ(none.line, 2);
+    EXPECT_EQ(load_error("identity: { header: A, cookie: b }\n").key, "identity");
+    ConfigError empty = load_error("identity:\n  header: \"\"\n");
+    EXPECT_EQ(empty.key, "identity.header");
+    EXPECT_EQ(empty.line, 2);
+    EXPECT_EQ(empty.message, "must not be empty");
+    EXPECT_EQ(load_error("identity: { header: \"Bad Header\" }\n").key, "identity.header");
+    EXPECT_EQ(load_error("identity: { cookie: \"\" }\n").key, "identity.cookie");
+    EXPECT_EQ(load_error("identity: { hedaer: A }\n").key, "identity.hedaer");
+}
+
+TEST(RulesLoaderTest, CoalesceSettings) {
+    EXPECT_EQ(load_error("coalesce: { timeout: 0s }\n").key, "coalesce.timeout");
+    EXPECT_EQ(load_error("coalesce: { timeout: soon }\n").message, "bad duration \"soon\" (expected e.g. 300ms, 15s, 2m)");
+    EXPECT_EQ(load_error("coalesce: { waiters: 1 }\n").key, "coalesce.waiters");
+}
+
+TEST(RulesLoaderTest, UnknownKeysAnywhere) {
+    ConfigError top = load_error("routes: []\nroute: []\n");
+    EXPECT_EQ(top.key, "route");
+    EXPECT_EQ(top.line, 2);
+    EXPECT_EQ(top.message, "unknown key");
+
+    ConfigError in_route = load_error(user_route("    tll: 5s\n"));
+    EXPECT_EQ(in_route.key, "routes[0].tll");
+    EXPECT_EQ(in_route.line, 6);
+    EXPECT_EQ(in_route.column, 5);
+
+    EXPECT_EQ(load_error(route("    key: { identity: true, querry: [a] }\n")).key, "routes[0].key.querry");
+    EXPECT_EQ(load_error("routes:\n  - name: x\n    match: { path: /x, methd: GET }\n    ttl: 1s\n    shared: true\n").key,
+              "routes[0].match.methd");
+}
+
+TEST(RulesLoaderTest, WrongTypes) {
+    ConfigError ttl = load_error(user_route("    max_entries: many\n"));
+    EXPECT_EQ(ttl.key, "routes[0].max_entries");
+    EXPECT_EQ(ttl.line, 6);
+    EXPECT_EQ(ttl.message, "expected an unsigned integer, got \"many\"");
+    EXPECT_EQ(load_error(user_route("    shared: nope\n")).key, "routes[0].shared");
+    EXPECT_EQ(load_error(user_route("    max_bytes: 1 MiB\n")).key, "routes[0].max_bytes");
+    EXPECT_EQ(load_error(user_route("    stale_if_error: 30\n")).message,
+              "bad duration \"30\" (expected e.g. 300ms, 15s, 2m)");
+    EXPECT_EQ(load_error(route("    key: { identity: true, query: symbol }\n")).key, "routes[0].key.query");
+    ConfigError element = load_error(user_route("    statuses: [200, ok]\n"));
+    EXPECT_EQ(element.key, "routes[0].statuses[1]");
+    EXPECT_EQ(element.line, 6);
+    EXPECT_EQ(element.column, 21);
+    EXPECT_EQ(load_error("routes: { name: x }\n").key, "routes");
+    EXPECT_EQ(load_error("routes:\n  - just a string\n").key, "routes[0]");
+}
+
+TEST(RulesLoaderTest, RequiredKeys) {
+    ConfigError name = load_error("routes:\n  - match: { path: /x }\n    ttl: 1s\n    shared: true\n");
+    EXPECT_EQ(name.key, "routes[0].name");
+    EXPECT_EQ(name.line, 2);
+    EXPECT_EQ(name.message, "required key missing");
+    EXPECT_EQ(load_error("routes:\n  - name: x\n    ttl: 1s\n    shared: true\n").key, "routes[0].match.path");
+    EXPECT_EQ(load_error("routes:\n  - name: x\n    match: { method: GET }\n    ttl: 1s\n    shared: true\n").key,
+              "routes[0].match.path");
+    ConfigError ttl = load_error("routes:\n  - name: x\n    match: { path: /x }\n    shared: true\n");
+    EXPECT_EQ(ttl.key, "routes[0].ttl");
+    EXPECT_EQ(ttl.line, 2);
+}
+
+TEST(RulesLoaderTest, RouteNames) {
+    EXPECT_EQ(load_error(route("    name: y\n")).message, "duplicate key (first given on line 2)");
+    for (const char* bad : {"Balance", "my-route", "\"\"", "\"a b\""}) {
+        ConfigError e = load_error("routes:\n  - name: " + std::string(bad) + "\n    match: { path: /x }\n    ttl: 1s\n    shared: true\n");
+        EXPECT_EQ(e.key, "routes[0].name") << bad;
+        EXPECT_EQ(e.line, 2) << bad;
+    }
+    ConfigError twice = load_error(R"(routes:
+  - name: x
+    match: { path: /a }
+    ttl: 1s
+    shared: true
+  - name: x
+    match: { path: /b }
+    ttl: 1s
+    shared: true
+)");
+    EXPECT_EQ(twice.key, "routes[1].name");
+    EXPECT_EQ(twice.line, 6);
+    EXPECT_EQ(twice.message, "duplicate name, also used by routes[0] (x)");
+}
+
+TEST(RulesLoaderTest, OnlyGet) {
+    ConfigError e = load_error("routes:\n  - name: x\n    match: { method: POST, path: /x }\n    ttl: 1s\n    shared: true\n");
+    EXPECT_EQ(e.key, "routes[0].match.method");
+    EXPECT_EQ(e.line, 3);
+    EXPECT_EQ(e.column, 22);
+}
+
+TEST(RulesLoaderTest, PathMustBeExact) {
+    for (const char* bad : {"api/x", "/api/x?a=1", "/api/x#f", "/api/%41", "/api;v=1", "/api/*", "/api//x", "/api/x/",
+                            "/api/caf\xc3\xa9", "\"/api x\"", "/api/../x", "\"\""}) {
+        ConfigError e = load_error("routes:\n  - name: x\n    match:\n      path: " + std::string(bad) +
+                                   "\n    ttl: 1s\n    shared: true\n");
+        EXPECT_EQ(e.key, "routes[0].match.path") << bad;
+        EXPECT_EQ(e.line, 4) << bad;
+        EXPECT_EQ(e.column, 13) << bad;
+    }
+    EXPECT_EQ(load_error("routes:\n  - name: x\n    match: { path: /api/x/ }\n    ttl: 1s\n    shared: true\n").message,
+              "must not end with '/'");
+}
+
+TEST(RulesLoaderTest, NoTwoRoutesOnOnePath) {
+    ConfigError e = load_error(R"(routes:
+  - name: a
+    match: { path: /x }
+    ttl: 1s
+    shared: true
+  - name: b
+    match: { path: /x }
+    ttl: 1s
+    shared: true
+)");
+    EXPECT_EQ(e.key, "routes[1].match.path");
+    EXPECT_EQ(e.line, 7);
+    EXPECT_EQ(e.message, "same path as routes[0] (a)");
+}
+
+TEST(RulesLoaderTest, TtlMustBePositive) {
+    ConfigError e = load_error("routes:\n  - name: x\n    match: { path: /x }\n    ttl: 0s\n    shared: true\n");
+    EXPECT_EQ(e.key, "routes[0].ttl");
+    EXPECT_EQ(e.line, 4);
+    EXPECT_EQ(e.column, 10);
+    EXPECT_EQ(e.message, "ttl must be > 0");
+}
+
+TEST(RulesLoaderTest, LeakCheckRefusesRoutesNeitherPerUserNorShared) {
+    ConfigError absent = load_error(route(""));
+    EXPECT_EQ(absent.key, "routes[0].key.identity");
+    EXPECT_EQ(absent.line, 2);  // the route itself
+    EXPECT_NE(absent.message.find("one user's response would be served to another"), std::string::npos)
+        << absent.message;
+
+    ConfigError explicit_false = load_error(route("    key: { identity: false, query: [symbol] }\n    shared: false\n"));
+    EXPECT_EQ(explicit_false.key, "routes[0].key.identity");
+    EXPECT_EQ(explicit_false.line, 5);
+
+    ConfigError both = load_error(user_route("    shared: true\n"));
+    EXPECT_EQ(both.key, "routes[0].shared");
+    EXPECT_EQ(both.line, 6);
+
+    EXPECT_TRUE(load_ok(route("    shared: true\n")).routes[0].shared);
+}
+
+TEST(RulesLoaderTest, SizesCountsAndTimes) {
+    ConfigError refresh = load_error(user_route("    refresh_ahead: 15s\n"));
+    EXPECT_EQ(refresh.key, "routes[0].refresh_ahead");
+    EXPECT_EQ(refresh.line, 6);
+    EXPECT_EQ(refresh.message, "must be shorter than ttl (15s)");
+    load_ok(user_route("    refresh_ahead: 14999ms\n"));
+
+    EXPECT_EQ(load_error(user_route("    max_entries: 0\n")).key, "routes[0].max_entries");
+    ConfigError bytes = load_error(user_route("    max_bytes: 1MiB\n    max_object_bytes: 2MiB\n"));
+    EXPECT_EQ(bytes.key, "routes[0].max_bytes");
+    EXPECT_EQ(bytes.line, 6);
+    EXPECT_EQ(bytes.message, "must be >= max_object_bytes (2MiB)");
+    load_ok(user_route("    max_bytes: 1MiB\n    max_object_bytes: 1MiB\n"));
+    EXPECT_EQ(load_error(user_route("    max_object_bytes: 0\n")).key, "routes[0].max_object_bytes");
+}
+
+TEST(RulesLoaderTest, Statuses) {
+    ConfigError high = load_error(user_route("    statuses: [200, 600]\n"));
+    EXPECT_EQ(high.key, "routes[0].statuses[1]");
+    EXPECT_EQ(high.line, 6);
+    EXPECT_EQ(high.message, "status 600 is outside 200..599");
+    EXPECT_EQ(load_error(user_route("    statuses:\n      - 199\n")).line, 7);
+    EXPECT_EQ(load_error(user_route("    statuses: []\n")).key, "routes[0].statuses");
+    EXPECT_EQ(load_ok(user_route("    statuses: [200, 203, 404, 599]\n")).routes[0].statuses.size(), 4u);
+}
+
+TEST(RulesLoaderTest, QueryAndHeaderNames) {
+    ConfigError twice = load_error(route("    key:\n      identity: true\n      query: [exchange, exchange]\n"));
+    EXPECT_EQ(twice.key, "routes[0].key.query[1]");
+    EXPECT_EQ(twice.line, 7);
+    EXPECT_EQ(twice.message, "listed twice: \"exchange\"");
+    EXPECT_EQ(load_error(route("    key: { identity: true, query: [\"\"] }\n")).key, "routes[0].key.query[0]");
+    EXPECT_EQ(load_error(route("    key: { identity: true, headers: [X-A, x-a] }\n")).key, "routes[0].key.headers[1]");
+    EXPECT_EQ(load_error(route("    key: { identity: true, headers: [\"x a\"] }\n")).key, "routes[0].key.headers[0]");
+}
+
+TEST(RulesLoaderTest, SyntaxErrorAndMissingFile) {
+    ConfigError syntax = load_error("routes:\n  - name: x\n   ttl: [1s\n");
+    EXPECT_GT(syntax.line, 0);
+    EXPECT_EQ(syntax.message.rfind("invalid YAML: ", 0), 0u) << syntax.message;
+
+    RuleSet rules;
+    auto missing = load_rules("/nonexistent/rules.yaml", rules);
+    ASSERT_TRUE(missing.has_value());
+    EXPECT_EQ(missing->to_string(), "/nonexistent/rules.yaml:0:0: : cannot open file");
+}
+
+TEST(RulesLoaderTest, OutputUntouchedOnError) {
+    TempRules file(route(""));
+    RuleSet rules;
+    rules.max_waiters = 3;
+    ASSERT_TRUE(load_rules(file.path(), rules).has_value());
+    EXPECT_EQ(rules.max_waiters, 3u);
+    EXPECT_TRUE(rules.routes.empty());
+}
