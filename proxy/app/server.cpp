@@ -64,15 +64,17 @@ std::optional<std::string> Server::start() {
     const std::size_t per_thread = (cfg_.upstream.max_connections + n - 1) / n;
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(ctx_, *upstream_ep, per_thread));
 
-    tcp::endpoint ep = *listen_ep;
-    for (auto& w : workers_) {
-        error_code ec;
-        acceptors_.push_back(net::open_acceptor(w->ioc, ep, ec));
-        if (ec) return "cannot listen on " + cfg_.listen.host + ":" + std::to_string(ep.port()) + ": " + ec.message();
-        ep.port(acceptors_.back().local_endpoint().port());  // port 0: every worker shares the one picked
-    }
+    // SIGTERM/SIGINT are caught from before the first port opens: a signal
+    // that arrives early still drains and exits 0.
+    signals_ = std::make_unique<asio::signal_set>(main_ioc_, SIGTERM, SIGINT);
+
+    error_code ec;
+    acceptor_ = std::make_unique<tcp::acceptor>(net::open_acceptor(workers_[0]->ioc, *listen_ep, ec));
+    if (ec)
+        return "cannot listen on " + cfg_.listen.host + ":" + std::to_string(cfg_.listen.port) + ": " + ec.message();
+    const auto bound = acceptor_->local_endpoint();
     spdlog::info("cacheproxy {} listening on {}:{} with {} worker thread(s), upstream {}", CACHEPROXY_VERSION,
-                 ep.address().to_string(), ep.port(), n, cfg_.upstream.url);
+                 bound.address().to_string(), bound.port(), n, cfg_.upstream.url);
 
     if (cfg_.admin.enabled) {
         const auto admin_ep = resolve(cfg_.admin.listen.host, cfg_.admin.listen.port, err);
@@ -89,8 +91,7 @@ std::optional<std::string> Server::start() {
                      admin_acceptor_->local_endpoint().port());
         asio::co_spawn(workers_[0]->ioc, admin::admin_accept_loop(*admin_acceptor_, ctx_), log_exception);
     }
-    for (std::size_t i = 0; i < workers_.size(); ++i)
-        asio::co_spawn(workers_[i]->ioc, net::accept_loop(acceptors_[i], *workers_[i]), log_exception);
+    asio::co_spawn(workers_[0]->ioc, net::accept_loop(*acceptor_, workers_), log_exception);
     if (!cfg_.upstream.health_path.empty())
         asio::co_spawn(workers_[0]->ioc,
                        upstream::run_health_checks(cfg_.upstream, *upstream_ep, ctx_.health, stop_health_),
@@ -104,9 +105,11 @@ void Server::begin_drain() {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         asio::post(workers_[i]->ioc, [this, i] {
             error_code ignored;
-            acceptors_[i].close(ignored);
+            if (i == 0) {
+                acceptor_->close(ignored);
+                if (admin_acceptor_) admin_acceptor_->close(ignored);
+            }
             workers_[i]->pool.close_idle();
-            if (i == 0 && admin_acceptor_) admin_acceptor_->close(ignored);
         });
     }
 }
@@ -127,9 +130,7 @@ int Server::run() {
         });
     }
 
-    asio::io_context main_ioc;
-    asio::signal_set signals(main_ioc, SIGTERM, SIGINT);
-    asio::steady_timer poll(main_ioc);
+    asio::steady_timer poll(main_ioc_);
     std::chrono::steady_clock::time_point deadline;
     std::function<void(const error_code&)> check_drained = [&](const error_code&) {
         const auto left = ctx_.inflight.load();
@@ -141,7 +142,7 @@ int Server::run() {
         poll.expires_after(std::chrono::milliseconds(20));
         poll.async_wait(check_drained);
     };
-    signals.async_wait([&](const error_code& ec, int signo) {
+    signals_->async_wait([&](const error_code& ec, int signo) {
         if (ec) return;
         spdlog::info("signal {}: no new connections; draining {} in-flight request(s) (at most {} ms)", signo,
                      ctx_.inflight.load(), cfg_.limits.drain_timeout.count());
@@ -149,7 +150,7 @@ int Server::run() {
         deadline = std::chrono::steady_clock::now() + cfg_.limits.drain_timeout;
         check_drained({});
     });
-    main_ioc.run();
+    main_ioc_.run();
     guards.clear();
     for (auto& t : threads_) t.join();
     threads_.clear();

@@ -6,6 +6,7 @@
 #include "config/config.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include <memory>
 #include <optional>
@@ -33,7 +34,9 @@ private:
     const config::Config& cfg_;
     ServerContext ctx_;
     std::vector<std::unique_ptr<Worker>> workers_;
-    std::vector<boost::asio::ip::tcp::acceptor> acceptors_;  ///< one per worker
+    boost::asio::io_context main_ioc_;                        ///< signals and the drain timer
+    std::unique_ptr<boost::asio::signal_set> signals_;       ///< installed before any port opens
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;  ///< on worker 0, hands out round-robin
     std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
     std::atomic<bool> stop_health_{false};
     std::vector<std::thread> threads_;

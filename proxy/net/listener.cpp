@@ -10,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include <sys/socket.h>
 
 namespace cacheproxy::net {
 
@@ -23,8 +22,6 @@ tcp::acceptor open_acceptor(asio::io_context& ioc, const tcp::endpoint& ep, erro
     acceptor.open(ep.protocol(), ec);
     if (ec) return acceptor;
     acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    int one = 1;
-    ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     acceptor.bind(ep, ec);
     if (ec) return acceptor;
     acceptor.listen(asio::socket_base::max_listen_connections, ec);
@@ -40,10 +37,12 @@ asio::awaitable<void> serve(tcp::socket socket, app::Worker& worker) {
 
 }  // namespace
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, app::Worker& worker) {
-    const auto cap = worker.ctx.cfg.limits.max_client_connections;
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<std::unique_ptr<app::Worker>>& workers) {
+    std::size_t next = 0;
     for (;;) {
-        auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+        app::Worker& worker = *workers[next];
+        next = (next + 1) % workers.size();
+        auto [ec, socket] = co_await acceptor.async_accept(worker.ioc, asio::as_tuple(asio::use_awaitable));
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
             // Out of descriptors and the like: back off briefly, keep serving.
@@ -52,7 +51,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, app::Worker& worker) 
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             continue;
         }
-        if (worker.ctx.client_connections.load() >= cap) {
+        if (worker.ctx.client_connections.load() >= worker.ctx.cfg.limits.max_client_connections) {
             error_code ignored;
             socket.close(ignored);
             continue;

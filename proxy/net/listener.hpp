@@ -1,7 +1,8 @@
 #pragma once
-/// The client listener: one acceptor per worker thread on the same port
-/// (SO_REUSEPORT), so the kernel spreads connections and an accepted socket
-/// never changes thread.
+/// The client listener: one acceptor (no SO_REUSEPORT, so a second instance
+/// cannot silently share the port) that accepts each connection straight onto
+/// the next worker's io_context, round-robin (Asio's io_context_pool shape).
+/// A connection then lives on that worker's thread and needs no lock.
 
 #include "app/worker.hpp"
 
@@ -9,15 +10,19 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <memory>
+#include <vector>
+
 namespace cacheproxy::net {
 
-/// Opens, binds and listens; SO_REUSEPORT lets every worker bind the same port.
+/// Opens, binds and listens.
 boost::asio::ip::tcp::acceptor open_acceptor(boost::asio::io_context& ioc,
                                              const boost::asio::ip::tcp::endpoint& ep,
                                              boost::system::error_code& ec);
 
-/// Accepts until the acceptor is closed; each connection becomes a session
-/// on this worker. Connections over the cap are closed at once.
-boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, app::Worker& worker);
+/// Accepts until the acceptor is closed; each connection becomes a session on
+/// the next worker in turn. Connections over the cap are closed at once.
+boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor,
+                                         std::vector<std::unique_ptr<app::Worker>>& workers);
 
 }  // namespace cacheproxy::net
