@@ -1,5 +1,7 @@
 #include "http/proxy_error.hpp"
 
+#include <boost/beast/core/error.hpp>
+
 namespace cacheproxy::http_errors {
 namespace {
 
@@ -25,6 +27,12 @@ public:
 const boost::system::error_category& category() {
     static const Category instance;
     return instance;
+}
+
+unsigned status_for(const boost::system::error_code& ec) {
+    if (ec == errc::upstream_timeout || ec == boost::beast::error::timeout) return 504;
+    if (ec == errc::upstream_pool_exhausted) return 503;
+    return 502;
 }
 
 }  // namespace cacheproxy::http_errors

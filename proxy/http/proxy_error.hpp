@@ -24,6 +24,10 @@ inline boost::system::error_code make_error_code(errc e) {
     return {static_cast<int>(e), category()};
 }
 
+/// The status a proxy-generated answer gets for an upstream failure:
+/// 504 for a timeout, 503 for an exhausted pool, else 502.
+unsigned status_for(const boost::system::error_code& ec);
+
 }  // namespace cacheproxy::http_errors
 
 template <>

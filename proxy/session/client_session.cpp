@@ -123,12 +123,19 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
 asio::awaitable<bool> ClientSession::handle_request() {
     InflightGuard inflight(worker_.ctx.inflight);
     const auto t0 = Clock::now();
-    unsigned status = 0;
-    double upstream_ms = -1;
-    const bool keep_alive = co_await forward(status, upstream_ms);
-    if (chunked_body_.capacity() > body_buffer_size) std::string().swap(chunked_body_);  // idle sessions stay small
+    Outcome out;
     const auto& req = req_parser_->get();
-    log::access({req.method_string(), req.target(), status, "-", "-", upstream_ms, ms_since(t0)});
+    bool keep_alive = false;
+    const auto* cache = worker_.ctx.cache.get();
+    const rules::RouteRule* rule = cache ? cache->matcher.match(req.method_string(), req.target()) : nullptr;
+    if (rule) {
+        out.route = rule->name;
+        keep_alive = co_await serve_cached(*rule, cache->matcher.index_of(rule), out);
+    } else {
+        keep_alive = co_await forward(out);
+    }
+    if (chunked_body_.capacity() > body_buffer_size) std::string().swap(chunked_body_);  // idle sessions stay small
+    log::access({req.method_string(), req.target(), out.status, out.route, out.cache, out.upstream_ms, ms_since(t0)});
     co_return keep_alive;
 }
 

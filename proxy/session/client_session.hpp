@@ -4,10 +4,12 @@
 /// because they are read one at a time).
 ///
 /// The request's path, top to bottom:
-///   client_session.cpp  read_header() -> scan + parse + check_request()
-///   forward.cpp         forward(): upstream pool -> write request -> relay response
+///   client_session.cpp  read_header() -> scan + parse + check_request() -> route match
+///   cache_flow.cpp      serve_cached(): key -> lookup -> freshness -> coalesce -> fill -> write_entry()
+///   forward.cpp         forward(): upstream pool -> write request -> relay response (streamed)
 
 #include "app/worker.hpp"
+#include "cache/cached_response.hpp"
 #include "http/request_guard.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -48,8 +50,26 @@ private:
     boost::asio::awaitable<http::Verdict> read_header(bool& closed);
     /// Handles the request in req_parser_; returns whether the connection stays open.
     boost::asio::awaitable<bool> handle_request();
-    /// Forwards to the upstream and relays the answer (forward.cpp).
-    boost::asio::awaitable<bool> forward(unsigned& status, double& upstream_ms);
+    /// What the access log records of one request.
+    struct Outcome {
+        unsigned status = 0;
+        double upstream_ms = -1;
+        std::string_view route = "-";
+        std::string_view cache = "-";   ///< HIT, MISS, STALE, BYPASS
+    };
+    /// How a response from a cached route is labelled (X-Cache, Cache-Status).
+    struct CacheLabel {
+        std::string_view x_cache;       ///< "" = not a cached route: no labels
+        std::string_view status;        ///< the Cache-Status value
+    };
+    /// Forwards to the upstream and relays the answer, streamed (forward.cpp).
+    boost::asio::awaitable<bool> forward(Outcome& out, CacheLabel label = {});
+    /// Answers a request for a cached route (cache_flow.cpp).
+    boost::asio::awaitable<bool> serve_cached(const rules::RouteRule& rule, std::size_t route_index, Outcome& out);
+    /// Writes a stored entry: its stored head and body as they are, plus the
+    /// few per-hit headers (Age, labels, framing). Nothing is copied.
+    boost::asio::awaitable<bool> write_entry(const cache::CachedResponse& entry, std::string_view x_cache,
+                                             std::string_view cache_status, Outcome& out);
     /// Reads a whole chunked request body into chunked_body_ (bounded by the
     /// body limit); trailers, bad chunks and long extensions are errors.
     boost::asio::awaitable<boost::system::error_code> read_chunked_body();
@@ -71,6 +91,7 @@ private:
     std::optional<bhttp::request_parser<bhttp::buffer_body>> req_parser_;
     std::optional<bhttp::response_parser<bhttp::buffer_body>> res_parser_;
     std::unique_ptr<char[]> body_buffer_;
+    std::string hit_head_;               ///< per-hit header bytes, reused across requests
     std::string chunked_body_;           ///< a chunked request body, read whole before forwarding
 };
 

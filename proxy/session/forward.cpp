@@ -28,13 +28,6 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-/// The status a proxy-generated answer gets for an upstream failure.
-unsigned status_for(const error_code& ec) {
-    if (ec == errc::upstream_timeout || ec == beast::error::timeout) return 504;
-    if (ec == errc::upstream_pool_exhausted) return 503;
-    return 502;
-}
-
 /// Errors that mean a reused keep-alive connection was already dead.
 bool stale_connection_error(const error_code& ec) {
     return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
@@ -45,7 +38,10 @@ bool status_has_no_body(unsigned s) { return (s >= 100 && s < 200) || s == 204 |
 
 }  // namespace
 
-asio::awaitable<bool> ClientSession::forward(unsigned& status, double& upstream_ms) {
+asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
+    unsigned& status = out.status;
+    double& upstream_ms = out.upstream_ms;
+    if (!label.x_cache.empty()) out.cache = label.x_cache;
     auto& req = req_parser_->get();
     const unsigned client_version = req.version();
     const bool is_head = req.method() == bhttp::verb::head;
@@ -92,7 +88,7 @@ asio::awaitable<bool> ClientSession::forward(unsigned& status, double& upstream_
         auto lease = co_await pool.acquire(ec, attempt > 0);
         if (ec) {
             spdlog::debug("no upstream connection: {}", ec.message());
-            status = status_for(ec);
+            status = http_errors::status_for(ec);
             co_await send_error(status, ec.message(), client_keep_alive && !has_body);
             co_return client_keep_alive && !has_body;
         }
@@ -191,7 +187,7 @@ asio::awaitable<bool> ClientSession::forward(unsigned& status, double& upstream_
             const bool nothing_received = !res_parser_->got_some() && up.buffer.size() == 0;
             pool.release(std::move(lease.conn), false);
             if (attempt == 0 && lease.reused && retryable && nothing_received && stale_connection_error(ec)) continue;
-            status = status_for(ec);
+            status = http_errors::status_for(ec);
             spdlog::warn("upstream response for {} {} failed: {}", req.method_string(),
                          log::path_only(req.target()), ec.message());
             co_await send_error(status, status == 504 ? "upstream timed out" : "bad or no upstream response",
@@ -221,6 +217,10 @@ asio::awaitable<bool> ClientSession::forward(unsigned& status, double& upstream_
             std::string joined(via->value());
             joined.append(", ").append(http::via_token(11));
             res.set(bhttp::field::via, joined);
+        }
+        if (!label.x_cache.empty()) {
+            res.set("X-Cache", label.x_cache);
+            res.set("Cache-Status", label.status);
         }
         res.version(client_version);
         res.keep_alive(client_keep_alive);

@@ -1,0 +1,53 @@
+#pragma once
+/// Everything the cache needs that is shared by all workers: the rules, the
+/// route matcher, the identity hasher, the store (behind the CacheStore
+/// interface), the coalescer, and the per-route counters.
+
+#include "cache/cache_store.hpp"
+#include "cache/coalescer.hpp"
+#include "cache/identity.hpp"
+#include "cache/memory_store.hpp"
+#include "cache/route_matcher.hpp"
+#include "rules/route_rule.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace cacheproxy::app {
+
+/// Every per-route cache counter, declared once: X(name, description).
+#define CACHEPROXY_ROUTE_COUNTERS(X)                                                          \
+    X(hits, "answered from a fresh entry")                                                    \
+    X(misses, "fills started: this request fetched for everyone waiting on the key")          \
+    X(coalesced, "requests that waited on another request's fill instead of fetching")       \
+    X(stale_served, "answered from an expired entry (stale-while-revalidate or stale-if-error)") \
+    X(refreshes, "background refreshes started (refresh-ahead and stale-while-revalidate)")    \
+    X(stored, "responses stored")                                                             \
+    X(not_storable, "responses fetched for the cache that could not be stored")               \
+    X(fill_errors, "fills that failed: upstream error or timeout; nothing stored")            \
+    X(bypass_no_identity, "per-user route requested without an identity: forwarded, not cached") \
+    X(bypass_uncacheable, "request the cache cannot key or answer (body, Range, repeated parameter)") \
+    X(bypass_uncoalesced, "waiters that fetched on their own (fill not shareable, wait timed out, queue full)")
+
+/// Per-route counters (relaxed atomics; issue 6 moves them to per-thread slots).
+struct RouteCounters {
+#define CACHEPROXY_ROUTE_COUNTER_FIELD(name, description) std::atomic<std::uint64_t> name{0};
+    CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COUNTER_FIELD)
+#undef CACHEPROXY_ROUTE_COUNTER_FIELD
+};
+
+struct CacheContext {
+    explicit CacheContext(const rules::RuleSet& r)
+        : rules(r), matcher(r), store(std::make_unique<cache::MemoryStore>(r)), coalescer(r.max_waiters),
+          counters(std::make_unique<RouteCounters[]>(r.routes.size())) {}
+
+    const rules::RuleSet& rules;
+    cache::RouteMatcher matcher;
+    cache::IdentityHasher hasher;                ///< random key per process
+    std::unique_ptr<cache::CacheStore> store;    ///< in memory today; a Redis tier later
+    cache::Coalescer coalescer;
+    std::unique_ptr<RouteCounters[]> counters;   ///< indexed like rules.routes
+};
+
+}  // namespace cacheproxy::app

@@ -1,0 +1,87 @@
+#include "session/cache_fill.hpp"
+
+#include "cache/beast_header_view.hpp"
+#include "cache/stored_head.hpp"
+#include "http/hop_by_hop.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <spdlog/spdlog.h>
+
+namespace cacheproxy::session {
+
+namespace bhttp = boost::beast::http;
+
+std::shared_ptr<FillRequest> make_fill_request(const bhttp::request_header<>& client, const rules::RouteRule& rule,
+                                               const rules::IdentitySource& identity, std::string_view peer_ip) {
+    auto req = std::make_shared<FillRequest>(bhttp::verb::get, client.target(), 11);
+    for (const auto& f : client) req->insert(f.name_string(), f.value());
+    http::strip_hop_by_hop(*req);
+    for (auto f : {bhttp::field::expect, bhttp::field::range, bhttp::field::if_range, bhttp::field::if_none_match,
+                   bhttp::field::if_modified_since, bhttp::field::if_match, bhttp::field::if_unmodified_since,
+                   bhttp::field::accept_encoding, bhttp::field::cache_control, bhttp::field::pragma,
+                   bhttp::field::content_length, bhttp::field::transfer_encoding})
+        req->erase(f);
+    if (rule.shared) {
+        req->erase(bhttp::field::authorization);
+        req->erase(bhttp::field::cookie);
+        if (identity.kind == rules::IdentitySource::Kind::header) req->erase(identity.name);
+    }
+    http::add_forwarding_headers(*req, peer_ip, 11);
+    return req;
+}
+
+cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource& identity,
+                      upstream::FetchResult& fetched, bool request_had_credentials, cache::TimePoint now,
+                      cache::NotStorable& why) {
+    auto& res = fetched.response;
+    cache::ResponseFacts facts;
+    facts.status = res.result_int();
+    facts.request_had_credentials = request_had_credentials;
+    facts.length_known = fetched.length_known;
+    facts.complete = true;
+    facts.body_bytes = res.body().size();
+    if (identity.kind == rules::IdentitySource::Kind::header && !rule.shared) facts.identity_header = identity.name;
+    const cache::BeastHeaderView headers(res.base());
+    why = cache::check_storable(rule, facts, headers);
+    if (why != cache::NotStorable::none) return nullptr;
+
+    auto entry = std::make_shared<cache::CachedResponse>();
+    entry->status = facts.status;
+    const auto fields = headers.list();
+    entry->head = cache::build_stored_head(facts.status, res.reason(), fields);
+    entry->body = std::move(res.body());
+    entry->stored_at = now;
+    entry->ttl = rule.ttl;
+    entry->stale_while_revalidate = rule.stale_while_revalidate;
+    entry->stale_if_error = rule.stale_if_error;
+    return entry;
+}
+
+boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::size_t route_index, cache::CacheKey key,
+                                                   cache::Coalescer::Ticket ticket,
+                                                   std::shared_ptr<FillRequest> request, bool had_credentials) {
+    auto& cc = *worker.ctx.cache;
+    const auto& rule = cc.matcher.routes()[route_index];
+    auto& counters = cc.counters[route_index];
+    counters.refreshes.fetch_add(1, std::memory_order_relaxed);
+    auto fetched = co_await upstream::fetch_whole(worker.pool, worker.ctx.cfg.upstream, *request, rule.max_object_bytes);
+    if (fetched.ec || fetched.too_large) {
+        counters.fill_errors.fetch_add(1, std::memory_order_relaxed);
+        spdlog::debug("background refresh of route {} failed: {}", rule.name,
+                      fetched.too_large ? "too large" : fetched.ec.message());
+        cc.coalescer.complete(ticket, {nullptr, cache::FillResult::Outcome::failed});
+        co_return;
+    }
+    cache::NotStorable why{};
+    auto entry = admit(rule, cc.rules.identity, fetched, had_credentials, cache::Clock::now(), why);
+    if (!entry) {
+        counters.not_storable.fetch_add(1, std::memory_order_relaxed);
+        cc.coalescer.complete(ticket, {nullptr, cache::FillResult::Outcome::not_storable});
+        co_return;
+    }
+    cc.store->insert(key, entry, entry->stored_at);
+    counters.stored.fetch_add(1, std::memory_order_relaxed);
+    cc.coalescer.complete(ticket, {std::move(entry), cache::FillResult::Outcome::stored});
+}
+
+}  // namespace cacheproxy::session

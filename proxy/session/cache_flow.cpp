@@ -1,0 +1,213 @@
+/// A request for a cached route, top to bottom:
+///   1. can the cache answer it at all? (identity, body, Range, key) -> else BYPASS
+///   2. lookup -> fresh: HIT (maybe refresh ahead); stale within SWR: STALE + refresh
+///   3. miss: join the key's fill -> waiter: sleep until it lands; leader: fetch
+///   4. leader: store if storable, wake the waiters, answer from the entry
+
+#include "cache/beast_header_view.hpp"
+#include "cache/freshness.hpp"
+#include "cache/identity.hpp"
+#include "http/hop_by_hop.hpp"
+#include "http/proxy_error.hpp"
+#include "session/cache_fill.hpp"
+#include "session/client_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+namespace cacheproxy::session {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using cache::Freshness;
+using Outcome_ = cache::FillResult::Outcome;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+}  // namespace
+
+asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, std::size_t route_index,
+                                                  Outcome& out) {
+    auto& cc = *worker_.ctx.cache;
+    auto& counters = cc.counters[route_index];
+    const auto& req = req_parser_->get();
+    const cache::BeastHeaderView headers(req.base());
+
+    // 1. Can the cache answer this request at all?
+    const auto credential = cache::extract_identity(cc.rules.identity, headers, req.target());
+    std::optional<cache::CacheKey> key;
+    if (cache::per_user(rule) && !credential) {
+        bump(counters.bypass_no_identity);
+        co_return co_await forward(out, {"BYPASS", "cacheproxy; fwd=bypass; detail=no-identity"});
+    }
+    if (!req_parser_->is_done() || req.count(bhttp::field::content_length) || req.count(bhttp::field::range) ||
+        !(key = cache::build_key(rule, route_index, req.target(), credential, cc.hasher, headers))) {
+        bump(counters.bypass_uncacheable);
+        co_return co_await forward(out, {"BYPASS", "cacheproxy; fwd=bypass; detail=uncacheable"});
+    }
+    const bool had_credentials = !rule.shared && credential.has_value();
+
+    // 2. Lookup.
+    const auto now = cache::Clock::now();
+    cache::EntryPtr stale;  // usable only if the upstream fails (stale-if-error)
+    if (!cache::client_bypasses(rule, headers)) {
+        if (auto entry = cc.store->lookup(*key, now)) {
+            const auto freshness = cache::classify(*entry, rule, now);
+            if (freshness == Freshness::fresh_refresh_ahead || freshness == Freshness::stale_revalidate) {
+                if (auto ticket = cc.coalescer.lead_if_idle(*key); ticket.leader()) {
+                    asio::co_spawn(worker_.ioc,
+                                   refresh_in_background(worker_, route_index, *key, std::move(ticket),
+                                                         make_fill_request(req, rule, cc.rules.identity, peer_ip_),
+                                                         had_credentials),
+                                   asio::detached);
+                }
+            }
+            switch (freshness) {
+                case Freshness::fresh:
+                case Freshness::fresh_refresh_ahead: {
+                    bump(counters.hits);
+                    const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(cache::remaining_ttl(*entry, now));
+                    char status[64];
+                    const auto n = fmt::format_to_n(status, sizeof status, "cacheproxy; hit; ttl={}", ttl.count()).size;
+                    co_return co_await write_entry(*entry, "HIT", {status, std::min(n, sizeof status)}, out);
+                }
+                case Freshness::stale_revalidate:
+                    bump(counters.stale_served);
+                    co_return co_await write_entry(*entry, "STALE",
+                                                   "cacheproxy; fwd=stale; detail=stale-while-revalidate", out);
+                case Freshness::stale_if_error_only:
+                    stale = std::move(entry);
+                    break;
+                case Freshness::expired:
+                    break;
+            }
+        }
+    }
+
+    // 3. Miss: one fetch for every identical request in flight.
+    auto ticket = cc.coalescer.join(*key);
+    if (ticket.waiter()) {
+        bump(counters.coalesced);
+        auto result = co_await cc.coalescer.wait(ticket, worker_.ioc.get_executor(), cc.rules.coalesce_timeout);
+        if (result && result->outcome == Outcome_::stored)
+            co_return co_await write_entry(*result->entry, "MISS", "cacheproxy; fwd=miss; collapsed", out);
+        if (result && result->outcome == Outcome_::failed) {
+            if (stale) {
+                bump(counters.stale_served);
+                co_return co_await write_entry(*stale, "STALE", "cacheproxy; fwd=stale; detail=stale-if-error", out);
+            }
+            out.status = 502;
+            out.cache = "MISS";
+            co_await send_error(502, "upstream failed", true);
+            co_return true;
+        }
+        // Not shareable, timed out, or the queue was full: fetch on our own.
+        bump(counters.bypass_uncoalesced);
+        co_return co_await forward(out, {"MISS", "cacheproxy; fwd=miss; detail=uncoalesced"});
+    }
+    if (!ticket.leader()) {
+        bump(counters.bypass_uncoalesced);
+        co_return co_await forward(out, {"MISS", "cacheproxy; fwd=miss; detail=queue-full"});
+    }
+
+    // 4. Leader: fetch the whole response, store it if we may, wake the waiters.
+    bump(counters.misses);
+    out.cache = "MISS";
+    const auto fill = make_fill_request(req, rule, cc.rules.identity, peer_ip_);
+    const auto t_up = cache::Clock::now();
+    auto fetched = co_await upstream::fetch_whole(worker_.pool, cfg_.upstream, *fill, rule.max_object_bytes);
+    out.upstream_ms = std::chrono::duration<double, std::milli>(cache::Clock::now() - t_up).count();
+    if (fetched.too_large) {
+        // Larger than an entry may be: nobody shares it; stream it instead.
+        cc.coalescer.complete(ticket, {nullptr, Outcome_::not_storable});
+        bump(counters.not_storable);
+        co_return co_await forward(out, {"MISS", "cacheproxy; fwd=miss; detail=too-large"});
+    }
+    if (fetched.ec) {
+        bump(counters.fill_errors);
+        cc.coalescer.complete(ticket, {nullptr, Outcome_::failed});
+        if (stale) {
+            bump(counters.stale_served);
+            co_return co_await write_entry(*stale, "STALE", "cacheproxy; fwd=stale; detail=stale-if-error", out);
+        }
+        out.status = http_errors::status_for(fetched.ec);
+        spdlog::warn("fill for route {} failed: {}", rule.name, fetched.ec.message());
+        co_await send_error(out.status, fetched.ec.message(), true);
+        co_return !worker_.ctx.draining.load();
+    }
+    cache::NotStorable why{};
+    auto entry = admit(rule, cc.rules.identity, fetched, had_credentials, cache::Clock::now(), why);
+    if (entry) {
+        cc.store->insert(*key, entry, entry->stored_at);
+        bump(counters.stored);
+        cc.coalescer.complete(ticket, {entry, Outcome_::stored});
+        co_return co_await write_entry(*entry, "MISS", "cacheproxy; fwd=miss; stored", out);
+    }
+    bump(counters.not_storable);
+    cc.coalescer.complete(ticket, {nullptr, Outcome_::not_storable});
+    auto& res = fetched.response;
+    if (stale && res.result_int() >= 500) {
+        bump(counters.stale_served);
+        co_return co_await write_entry(*stale, "STALE", "cacheproxy; fwd=stale; detail=stale-if-error", out);
+    }
+    // Relay this one answer to this one client.
+    out.status = res.result_int();
+    http::strip_hop_by_hop(res);
+    res.set(bhttp::field::via, http::via_token(11));
+    res.set("X-Cache", "MISS");
+    res.set("Cache-Status", std::string("cacheproxy; fwd=miss; detail=not-storable-") + cache::to_string(why));
+    const bool keep_alive = req.keep_alive() && !worker_.ctx.draining.load();
+    res.version(req.version());
+    res.keep_alive(keep_alive);
+    res.content_length(res.body().size());
+    if (req.method() == bhttp::verb::head) {
+        bhttp::response_serializer<bhttp::string_body> sr{res};
+        stream_.expires_after(cfg_.limits.body_timeout);
+        auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, tuple_awaitable);
+        co_return !ec && keep_alive;
+    }
+    stream_.expires_after(cfg_.limits.body_timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream_, res, tuple_awaitable);
+    co_return !ec && keep_alive;
+}
+
+asio::awaitable<bool> ClientSession::write_entry(const cache::CachedResponse& entry, std::string_view x_cache,
+                                                 std::string_view cache_status, Outcome& out) {
+    const auto& req = req_parser_->get();
+    const bool keep_alive = req.keep_alive() && !worker_.ctx.draining.load();
+    const bool is_head = req.method() == bhttp::verb::head;
+    out.status = entry.status;
+    out.cache = x_cache;
+
+    // Only these few bytes are made per hit; head and body are the stored ones.
+    hit_head_.clear();
+    auto it = std::back_inserter(hit_head_);
+    fmt::format_to(it, "Content-Length: {}\r\nAge: {}\r\nX-Cache: {}\r\nCache-Status: {}\r\nVia: 1.1 cacheproxy\r\n",
+                   entry.body.size(), cache::age_seconds(entry.stored_at, cache::Clock::now()), x_cache,
+                   cache_status);
+    if (!keep_alive)
+        hit_head_.append("Connection: close\r\n");
+    else if (req.version() == 10)
+        hit_head_.append("Connection: keep-alive\r\n");
+    hit_head_.append("\r\n");
+
+    const std::array<asio::const_buffer, 3> buffers{asio::buffer(entry.head), asio::buffer(hit_head_),
+                                                    is_head ? asio::const_buffer{} : asio::buffer(entry.body)};
+    stream_.expires_after(cfg_.limits.body_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, buffers, tuple_awaitable);
+    co_return !ec && keep_alive;
+}
+
+}  // namespace cacheproxy::session

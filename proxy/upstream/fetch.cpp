@@ -1,0 +1,85 @@
+#include "upstream/fetch.hpp"
+
+#include "http/proxy_error.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace cacheproxy::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+using http_errors::errc;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+bool stale_connection_error(const error_code& ec) {
+    return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+           ec == bhttp::error::end_of_stream || ec == asio::error::connection_aborted;
+}
+
+}  // namespace
+
+asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfig& cfg,
+                                         const bhttp::request<bhttp::empty_body>& req, std::size_t body_limit) {
+    FetchResult out;
+    for (int attempt = 0;; ++attempt) {
+        error_code ec;
+        auto lease = co_await pool.acquire(ec, attempt > 0);
+        if (ec) {
+            out.ec = ec;
+            co_return out;
+        }
+        auto& up = *lease.conn;
+        ++up.requests;
+        up.stream.expires_after(cfg.response_timeout);
+        auto [wec, wn] = co_await bhttp::async_write(up.stream, req, tuple_awaitable);
+        if (wec) {
+            pool.release(std::move(lease.conn), false);
+            if (attempt == 0 && lease.reused && stale_connection_error(wec)) continue;
+            out.ec = wec == beast::error::timeout ? make_error_code(errc::upstream_timeout)
+                                                  : make_error_code(errc::upstream_unavailable);
+            co_return out;
+        }
+        std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+        error_code rec;
+        for (;;) {  // 1xx interim answers are skipped
+            parser.emplace();
+            parser->body_limit(body_limit);
+            parser->header_limit(64 * 1024);
+            auto [hec, hn] = co_await bhttp::async_read_header(up.stream, up.buffer, *parser, tuple_awaitable);
+            rec = hec;
+            if (rec || parser->get().result_int() >= 200) break;
+        }
+        if (!rec) {
+            auto [bec, bn] = co_await bhttp::async_read(up.stream, up.buffer, *parser, tuple_awaitable);
+            rec = bec;
+        }
+        if (rec) {
+            const bool nothing_received = !parser->got_some() && up.buffer.size() == 0;
+            pool.release(std::move(lease.conn), false);
+            if (attempt == 0 && lease.reused && nothing_received && stale_connection_error(rec)) continue;
+            if (rec == bhttp::error::body_limit) {
+                out.too_large = true;
+                co_return out;
+            }
+            out.ec = rec == beast::error::timeout ? make_error_code(errc::upstream_timeout)
+                                                  : make_error_code(errc::upstream_bad_response);
+            co_return out;
+        }
+        out.length_known = !parser->need_eof();
+        const bool reusable = parser->get().keep_alive() && out.length_known && up.buffer.size() == 0;
+        out.response = parser->release();
+        pool.release(std::move(lease.conn), reusable);
+        co_return out;
+    }
+}
+
+}  // namespace cacheproxy::upstream
