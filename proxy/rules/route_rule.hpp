@@ -43,10 +43,33 @@ struct RouteRule {
     bool allow_client_no_cache = false;  ///< honour client Cache-Control: no-cache / Pragma
 };
 
+/// Where a scope field of a write comes from.
+struct ScopeField {
+    enum class Source { body, query, path };
+    std::string key;          ///< the target routes' query parameter it fills (e.g. "exchange")
+    Source source = Source::body;
+    std::string name;         ///< the field in the JSON body / query parameter / path parameter
+};
+
+/// A write that makes cached reads stale: when it succeeds (or its outcome is
+/// unknown), the writer's entries of `invalidate` in the scope are dropped.
+struct TriggerRule {
+    std::string name;
+    std::string method = "POST";             ///< POST, PUT, PATCH, DELETE
+    std::string path;                        ///< exact, or with "{param}" segments: /api/trading/order/{id}
+    unsigned success_status_class = 2;       ///< 2 = any 2xx
+    std::string success_field;               ///< "" = status alone decides; else a top-level JSON field
+    bool success_equals = true;              ///< ... that must be this boolean
+    std::vector<std::string> invalidate;     ///< route names
+    std::vector<ScopeField> scope;           ///< empty = all of the writer's entries in those routes
+    std::size_t max_body_bytes = 64 * 1024;  ///< request/response bodies read to evaluate the rule
+};
+
 /// The whole rules file.
 struct RuleSet {
     IdentitySource identity;
     std::vector<RouteRule> routes;
+    std::vector<TriggerRule> triggers;
     Duration coalesce_timeout = std::chrono::seconds(35);  ///< a waiter gives up after this
     std::size_t max_waiters = 10000;     ///< per key; more -> forwarded on their own
 };
