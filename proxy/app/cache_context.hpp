@@ -8,6 +8,8 @@
 #include "cache/identity.hpp"
 #include "cache/memory_store.hpp"
 #include "cache/route_matcher.hpp"
+#include "invalidation/generations.hpp"
+#include "invalidation/trigger_matcher.hpp"
 #include "rules/route_rule.hpp"
 
 #include <atomic>
@@ -28,7 +30,17 @@ namespace cacheproxy::app {
     X(fill_errors, "fills that failed: upstream error or timeout; nothing stored")            \
     X(bypass_no_identity, "per-user route requested without an identity: forwarded, not cached") \
     X(bypass_uncacheable, "request the cache cannot key or answer (body, Range, repeated parameter)") \
-    X(bypass_uncoalesced, "waiters that fetched on their own (fill not shareable, wait timed out, queue full)")
+    X(bypass_uncoalesced, "waiters that fetched on their own (fill not shareable, wait timed out, queue full)") \
+    X(invalidated_in_flight, "fills not stored because a write made them stale while they were in flight") \
+    X(purged, "entries dropped by the admin purge API")
+
+/// Every per-trigger counter: X(name, description).
+#define CACHEPROXY_TRIGGER_COUNTERS(X)                                                        \
+    X(fired, "writes that succeeded (or whose outcome is unknown) and invalidated")          \
+    X(failed_writes, "writes the app refused (success false, 4xx/5xx): nothing dropped")     \
+    X(unknown_outcome, "writes whose outcome could not be read (timeout, reset, too large)") \
+    X(widened, "invalidations widened to all of the writer's entries (scope field missing)") \
+    X(entries_dropped, "cache entries dropped")
 
 /// Per-route counters (relaxed atomics; issue 6 moves them to per-thread slots).
 struct RouteCounters {
@@ -37,10 +49,18 @@ struct RouteCounters {
 #undef CACHEPROXY_ROUTE_COUNTER_FIELD
 };
 
+/// Per-trigger counters.
+struct TriggerCounters {
+#define CACHEPROXY_TRIGGER_COUNTER_FIELD(name, description) std::atomic<std::uint64_t> name{0};
+    CACHEPROXY_TRIGGER_COUNTERS(CACHEPROXY_TRIGGER_COUNTER_FIELD)
+#undef CACHEPROXY_TRIGGER_COUNTER_FIELD
+};
+
 struct CacheContext {
     explicit CacheContext(const rules::RuleSet& r)
         : rules(r), matcher(r), store(std::make_unique<cache::MemoryStore>(r)), coalescer(r.max_waiters),
-          counters(std::make_unique<RouteCounters[]>(r.routes.size())) {}
+          counters(std::make_unique<RouteCounters[]>(r.routes.size())), triggers(r),
+          trigger_counters(std::make_unique<TriggerCounters[]>(r.triggers.size())) {}
 
     const rules::RuleSet& rules;
     cache::RouteMatcher matcher;
@@ -48,6 +68,17 @@ struct CacheContext {
     std::unique_ptr<cache::CacheStore> store;    ///< in memory today; a Redis tier later
     cache::Coalescer coalescer;
     std::unique_ptr<RouteCounters[]> counters;   ///< indexed like rules.routes
+    invalidation::TriggerMatcher triggers;       ///< writes that make entries stale
+    invalidation::Generations generations;       ///< read-your-writes (ARCHITECTURE.md)
+    std::unique_ptr<TriggerCounters[]> trigger_counters;  ///< indexed like rules.triggers
+
+    /// Index of the route named `name`, or npos.
+    std::size_t route_index(std::string_view name) const {
+        const auto& routes = matcher.routes();
+        for (std::size_t i = 0; i < routes.size(); ++i)
+            if (routes[i].name == name) return i;
+        return static_cast<std::size_t>(-1);
+    }
 };
 
 }  // namespace cacheproxy::app

@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <iterator>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 namespace cacheproxy::rules {
 namespace {
@@ -101,6 +105,98 @@ std::optional<Problem> route_problem(const RouteRule& r, const std::string& at) 
     return std::nullopt;
 }
 
+/// A trigger path's segments: "/api/order/{id}" -> {"api", "order", "{id}"}.
+std::vector<std::string_view> segments_of(std::string_view path) {
+    std::vector<std::string_view> out;
+    if (path.empty() || path.front() != '/') return out;
+    std::size_t pos = 1;
+    while (true) {
+        std::size_t slash = path.find('/', pos);
+        out.push_back(path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos));
+        if (slash == std::string_view::npos) return out;
+        pos = slash + 1;
+    }
+}
+
+/// The name of a "{name}" segment; nullopt for a literal one.
+std::optional<std::string_view> param_of(std::string_view segment) {
+    if (segment.size() < 2 || segment.front() != '{' || segment.back() != '}') return std::nullopt;
+    return segment.substr(1, segment.size() - 2);
+}
+
+/// Path parameter names: [A-Za-z0-9_]+.
+bool is_param_name(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+}
+
+/// Why a trigger's `path` cannot be matched, if it cannot: the route rules (which
+/// let '{' and '}' through), and every segment either literal or exactly "{name}".
+std::optional<std::string> trigger_path_problem(std::string_view path) {
+    if (auto why = path_problem(path)) return why;
+    std::vector<std::string_view> names;
+    for (std::string_view segment : segments_of(path)) {
+        if (auto name = param_of(segment)) {
+            if (!is_param_name(*name))
+                return "bad parameter " + quoted(segment) + " (write {name} with only A-Z, a-z, 0-9 and _)";
+            if (std::find(names.begin(), names.end(), *name) != names.end())
+                return "parameter " + quoted(segment) + " appears twice";
+            names.push_back(*name);
+        } else if (segment.find_first_of("{}") != std::string_view::npos) {
+            return "a segment is either literal or exactly {name}, got " + quoted(segment);
+        }
+    }
+    return std::nullopt;
+}
+
+/// "/api/order/{id}" -> "/api/order/{}": two triggers with the same shape match the same requests.
+std::string path_shape(std::string_view path) {
+    std::string out;
+    for (std::string_view segment : segments_of(path)) out += param_of(segment) ? "/{}" : "/" + std::string(segment);
+    return out;
+}
+
+/// Checks one trigger against the routes; `at` is "triggers[i]".
+std::optional<Problem> trigger_problem(const TriggerRule& t, const std::string& at,
+                                       const std::vector<RouteRule>& routes) {
+    if (!is_rule_name(t.name))
+        return Problem{at + ".name", "bad name " + quoted(t.name) + " (use only a-z, 0-9 and _)"};
+    static constexpr std::string_view methods[] = {"POST", "PUT", "PATCH", "DELETE"};
+    if (std::find(std::begin(methods), std::end(methods), t.method) == std::end(methods))
+        return Problem{at + ".match.method", "a trigger matches a write: POST, PUT, PATCH or DELETE, got " +
+                                                 quoted(t.method)};
+    if (auto why = trigger_path_problem(t.path)) return Problem{at + ".match.path", *why};
+    if (t.max_body_bytes < 1) return Problem{at + ".max_body_bytes", "must be >= 1"};
+
+    if (t.invalidate.empty())
+        return Problem{at + ".invalidate", "list at least one route whose entries this write makes stale"};
+    if (auto p = list_problem(t.invalidate, at + ".invalidate", false)) return p;
+    std::vector<const RouteRule*> targets;
+    for (std::size_t i = 0; i < t.invalidate.size(); ++i) {
+        std::string key = at + ".invalidate[" + std::to_string(i) + "]";
+        auto it = std::find_if(routes.begin(), routes.end(), [&](const RouteRule& r) { return r.name == t.invalidate[i]; });
+        if (it == routes.end()) return Problem{key, "no route named " + quoted(t.invalidate[i])};
+        if (!it->key.identity)
+            return Problem{key, "route " + quoted(it->name) +
+                                    " is shared by every user: a write invalidates only the writer's own entries "
+                                    "(per-user routes, key.identity: true)"};
+        targets.push_back(&*it);
+    }
+
+    const std::vector<std::string_view> segments = segments_of(t.path);
+    for (const ScopeField& field : t.scope) {
+        std::string key = at + ".scope." + field.key;
+        if (field.source == ScopeField::Source::path &&
+            std::none_of(segments.begin(), segments.end(), [&](std::string_view s) { return param_of(s) == field.name; }))
+            return Problem{key, "path." + field.name + " names no {" + field.name + "} segment of " + quoted(t.path)};
+        for (const RouteRule* r : targets)
+            if (std::find(r->key.query.begin(), r->key.query.end(), field.key) == r->key.query.end())
+                return Problem{key, "scope key " + field.key + " is not a key parameter of route " + r->name};
+    }
+    return std::nullopt;
+}
+
 /// Checks what the strict reading cannot: values, and routes against each other.
 std::optional<Problem> rules_problem(const RuleSet& rules) {
     static constexpr const char* kinds[] = {"identity.header", "identity.cookie", "identity.query"};
@@ -119,6 +215,20 @@ std::optional<Problem> rules_problem(const RuleSet& rules) {
             std::string other = "routes[" + std::to_string(j) + "] (" + earlier.name + ")";
             if (earlier.name == r.name) return Problem{at + ".name", "duplicate name, also used by " + other};
             if (earlier.path == r.path) return Problem{at + ".match.path", "same path as " + other};
+        }
+    }
+
+    // Triggers last: they name routes, wherever the routes are written in the file.
+    for (std::size_t i = 0; i < rules.triggers.size(); ++i) {
+        const TriggerRule& t = rules.triggers[i];
+        std::string at = "triggers[" + std::to_string(i) + "]";
+        if (auto p = trigger_problem(t, at, rules.routes)) return p;
+        for (std::size_t j = 0; j < i; ++j) {
+            const TriggerRule& earlier = rules.triggers[j];
+            std::string other = "triggers[" + std::to_string(j) + "] (" + earlier.name + ")";
+            if (earlier.name == t.name) return Problem{at + ".name", "duplicate name, also used by " + other};
+            if (earlier.method == t.method && path_shape(earlier.path) == path_shape(t.path))
+                return Problem{at + ".match.path", "same method and path as " + other};
         }
     }
     return std::nullopt;
@@ -179,6 +289,91 @@ RouteRule read_route(YamlReader& r) {
     return rule;
 }
 
+/// The value under `key` in the mapping `node`; an undefined node if absent.
+/// (Found by iterating: operator[] on a YAML::Node may add the key.)
+YAML::Node value_in(const YAML::Node& node, std::string_view key) {
+    if (!node.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+    for (auto it = node.begin(); it != node.end(); ++it)
+        if (it->first.IsScalar() && it->first.Scalar() == key) return it->second;
+    return YAML::Node(YAML::NodeType::Undefined);
+}
+
+/// scope: { KEY: body.NAME | query.NAME | path.NAME, ... }, in file order.
+/// `raw` is the mapping itself: the reader checks types but cannot list its keys.
+void read_scope(YamlReader& t, const YAML::Node& raw, std::vector<ScopeField>& out) {
+    YamlReader scope = t.child("scope");
+    static constexpr std::pair<std::string_view, ScopeField::Source> sources[] = {
+        {"body", ScopeField::Source::body}, {"query", ScopeField::Source::query}, {"path", ScopeField::Source::path}};
+    if (raw.IsMap())
+        for (auto it = raw.begin(); it != raw.end(); ++it) {
+            if (!it->first.IsScalar()) continue;  // the reader has reported it
+            const std::string key = it->first.Scalar();
+            if (std::any_of(out.begin(), out.end(), [&](const ScopeField& f) { return f.key == key; }))
+                continue;  // a duplicate key: the reader has reported it
+            std::string text;
+            scope.read_string(key, text);
+            ScopeField field;
+            field.key = key;
+            const std::size_t dot = text.find('.');
+            const std::string_view source = std::string_view(text).substr(0, dot);
+            auto known = std::find_if(std::begin(sources), std::end(sources),
+                                      [&](const auto& s) { return s.first == source; });
+            if (key.empty()) {
+                scope.fail(key, "the key must name a query parameter of the target routes");
+            } else if (dot == std::string::npos || known == std::end(sources) || dot + 1 == text.size()) {
+                scope.fail(key, "expected body.NAME, query.NAME or path.NAME, got " + quoted(text));
+            } else {
+                field.source = known->second;
+                field.name = text.substr(dot + 1);
+                if (field.source == ScopeField::Source::body && field.name.find('.') != std::string::npos)
+                    scope.fail(key, "only top-level fields of the JSON body can be named, got " + quoted(text));
+                out.push_back(std::move(field));
+            }
+        }
+    scope.finish();
+}
+
+/// One element of triggers:; name, match.method, match.path and invalidate are required.
+/// `raw` is the element itself (for the scope's keys).
+TriggerRule read_trigger(YamlReader& t, const YAML::Node& raw) {
+    TriggerRule rule;
+    t.require("name");
+    t.read_string("name", rule.name);
+
+    YamlReader match = t.child("match");
+    match.require("method");
+    match.read_string("method", rule.method);
+    match.require("path");
+    match.read_string("path", rule.path);
+    match.finish();
+
+    YamlReader success = t.child("success");
+    if (success.has("status")) {
+        std::string status;
+        success.read_string("status", status);
+        if (status == "2xx")
+            rule.success_status_class = 2;
+        else if (status == "3xx")
+            rule.success_status_class = 3;
+        else
+            success.fail("status", "expected 2xx or 3xx, got " + quoted(status));
+    }
+    success.read_string("field", rule.success_field);
+    if (success.has("equals")) {
+        if (!success.has("field")) success.fail("equals", "needs success.field (the JSON field to compare)");
+        success.read_bool("equals", rule.success_equals);
+    }
+    if (success.has("field") && rule.success_field.empty()) success.fail("field", "must not be empty");
+    success.finish();
+
+    t.require("invalidate");
+    t.read_string_list("invalidate", rule.invalidate);
+    read_scope(t, value_in(raw, "scope"), rule.scope);
+    t.read_size("max_body_bytes", rule.max_body_bytes);
+    t.finish();
+    return rule;
+}
+
 }  // namespace
 
 std::optional<config::ConfigError> load_rules(const std::string& path, RuleSet& out) {
@@ -194,6 +389,10 @@ std::optional<config::ConfigError> load_rules(const std::string& path, RuleSet& 
         coalesce.read_unsigned("max_waiters", rules.max_waiters);
         coalesce.finish();
         for (YamlReader& route : top.children("routes")) rules.routes.push_back(read_route(route));
+        std::vector<YamlReader> triggers = top.children("triggers");
+        const YAML::Node raw_triggers = value_in(root, "triggers");
+        for (std::size_t i = 0; i < triggers.size(); ++i)
+            rules.triggers.push_back(read_trigger(triggers[i], raw_triggers[i]));
         top.finish();
         if (!source.error)
             if (auto problem = rules_problem(rules))

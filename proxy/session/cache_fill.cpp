@@ -32,7 +32,7 @@ std::shared_ptr<FillRequest> make_fill_request(const bhttp::request_header<>& cl
 
 cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource& identity,
                       upstream::FetchResult& fetched, bool request_had_credentials, cache::TimePoint now,
-                      cache::NotStorable& why) {
+                      std::uint64_t generation, cache::NotStorable& why) {
     auto& res = fetched.response;
     cache::ResponseFacts facts;
     facts.status = res.result_int();
@@ -54,11 +54,20 @@ cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource&
     entry->ttl = rule.ttl;
     entry->stale_while_revalidate = rule.stale_while_revalidate;
     entry->stale_if_error = rule.stale_if_error;
+    entry->generation = generation;
     return entry;
 }
 
+cache::CacheKey flight_key(const cache::CacheKey& key, std::uint64_t generation) {
+    cache::CacheKey k = key;
+    k.bytes.push_back('\0');
+    k.bytes.append(reinterpret_cast<const char*>(&generation), sizeof generation);
+    k.hash = cache::key_hash(k.bytes);
+    return k;
+}
+
 boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::size_t route_index, cache::CacheKey key,
-                                                   cache::Coalescer::Ticket ticket,
+                                                   std::uint64_t generation, cache::Coalescer::Ticket ticket,
                                                    std::shared_ptr<FillRequest> request, bool had_credentials) {
     auto& cc = *worker.ctx.cache;
     const auto& rule = cc.matcher.routes()[route_index];
@@ -73,14 +82,18 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::siz
         co_return;
     }
     cache::NotStorable why{};
-    auto entry = admit(rule, cc.rules.identity, fetched, had_credentials, cache::Clock::now(), why);
+    auto entry = admit(rule, cc.rules.identity, fetched, had_credentials, cache::Clock::now(), generation, why);
     if (!entry) {
         counters.not_storable.fetch_add(1, std::memory_order_relaxed);
         cc.coalescer.complete(ticket, {nullptr, cache::FillResult::Outcome::not_storable});
         co_return;
     }
-    cc.store->insert(key, entry, entry->stored_at);
-    counters.stored.fetch_add(1, std::memory_order_relaxed);
+    if (cc.generations.current(key) != generation) {
+        counters.invalidated_in_flight.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        cc.store->insert(key, entry, entry->stored_at);
+        counters.stored.fetch_add(1, std::memory_order_relaxed);
+    }
     cc.coalescer.complete(ticket, {std::move(entry), cache::FillResult::Outcome::stored});
 }
 

@@ -17,7 +17,7 @@
 
 namespace cacheproxy::session {
 
-using FillRequest = boost::beast::http::request<boost::beast::http::empty_body>;
+using FillRequest = upstream::Request;
 
 /// The GET a fill sends: the client's header less what would make the answer
 /// differ from what the key says (conditionals, Range, Accept-Encoding,
@@ -28,15 +28,20 @@ std::shared_ptr<FillRequest> make_fill_request(const boost::beast::http::request
                                                const rules::RouteRule& rule, const rules::IdentitySource& identity,
                                                std::string_view peer_ip);
 
-/// The stored entry for a fetched response, or null with `why` set.
+/// The stored entry for a fetched response (recording the scope generation
+/// read before its fetch started), or null with `why` set.
 cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource& identity,
                       upstream::FetchResult& fetched, bool request_had_credentials, cache::TimePoint now,
-                      cache::NotStorable& why);
+                      std::uint64_t generation, cache::NotStorable& why);
+
+/// The key fills are coalesced on: the cache key plus its scope generation,
+/// so a request that comes after a write never joins a fill from before it.
+cache::CacheKey flight_key(const cache::CacheKey& key, std::uint64_t generation);
 
 /// Refreshes `key` in the background (refresh-ahead, stale-while-revalidate)
 /// as the leader of `ticket`; stores the result if it can be stored.
 boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::size_t route_index, cache::CacheKey key,
-                                                   cache::Coalescer::Ticket ticket,
+                                                   std::uint64_t generation, cache::Coalescer::Ticket ticket,
                                                    std::shared_ptr<FillRequest> request, bool had_credentials);
 
 }  // namespace cacheproxy::session

@@ -58,17 +58,23 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         co_return co_await forward(out, {"BYPASS", "cacheproxy; fwd=bypass; detail=uncacheable"});
     }
     const bool had_credentials = !rule.shared && credential.has_value();
+    // Read-your-writes: the generation of this key's scope now. An entry
+    // fetched under an older one predates a write and is never served; a fill
+    // records it before its request leaves (ARCHITECTURE.md).
+    const auto generation = cc.generations.current(*key);
 
     // 2. Lookup.
     const auto now = cache::Clock::now();
     cache::EntryPtr stale;  // usable only if the upstream fails (stale-if-error)
     if (!cache::client_bypasses(rule, headers)) {
-        if (auto entry = cc.store->lookup(*key, now)) {
+        auto entry = cc.store->lookup(*key, now);
+        if (entry && entry->generation != generation) entry = nullptr;
+        if (entry) {
             const auto freshness = cache::classify(*entry, rule, now);
             if (freshness == Freshness::fresh_refresh_ahead || freshness == Freshness::stale_revalidate) {
-                if (auto ticket = cc.coalescer.lead_if_idle(*key); ticket.leader()) {
+                if (auto ticket = cc.coalescer.lead_if_idle(flight_key(*key, generation)); ticket.leader()) {
                     asio::co_spawn(worker_.ioc,
-                                   refresh_in_background(worker_, route_index, *key, std::move(ticket),
+                                   refresh_in_background(worker_, route_index, *key, generation, std::move(ticket),
                                                          make_fill_request(req, rule, cc.rules.identity, peer_ip_),
                                                          had_credentials),
                                    asio::detached);
@@ -97,7 +103,9 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     }
 
     // 3. Miss: one fetch for every identical request in flight.
-    auto ticket = cc.coalescer.join(*key);
+    // A write bumps the generation, so requests after it never join a fill
+    // that started before it.
+    auto ticket = cc.coalescer.join(flight_key(*key, generation));
     if (ticket.waiter()) {
         bump(counters.coalesced);
         auto result = co_await cc.coalescer.wait(ticket, worker_.ioc.get_executor(), cc.rules.coalesce_timeout);
@@ -148,10 +156,15 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         co_return !worker_.ctx.draining.load();
     }
     cache::NotStorable why{};
-    auto entry = admit(rule, cc.rules.identity, fetched, had_credentials, cache::Clock::now(), why);
+    auto entry = admit(rule, cc.rules.identity, fetched, had_credentials, cache::Clock::now(), generation, why);
     if (entry) {
-        cc.store->insert(*key, entry, entry->stored_at);
-        bump(counters.stored);
+        // Those already waiting may have it; the store only if no write came in between.
+        if (cc.generations.current(*key) == generation) {
+            cc.store->insert(*key, entry, entry->stored_at);
+            bump(counters.stored);
+        } else {
+            bump(counters.invalidated_in_flight);
+        }
         cc.coalescer.complete(ticket, {entry, Outcome_::stored});
         co_return co_await write_entry(*entry, "MISS", "cacheproxy; fwd=miss; stored", out);
     }

@@ -128,9 +128,14 @@ asio::awaitable<bool> ClientSession::handle_request() {
     bool keep_alive = false;
     const auto* cache = worker_.ctx.cache.get();
     const rules::RouteRule* rule = cache ? cache->matcher.match(req.method_string(), req.target()) : nullptr;
+    const rules::TriggerRule* trigger =
+        rule || !cache ? nullptr : cache->triggers.match(req.method_string(), req.target());
     if (rule) {
         out.route = rule->name;
         keep_alive = co_await serve_cached(*rule, cache->matcher.index_of(rule), out);
+    } else if (trigger) {
+        out.route = trigger->name;
+        keep_alive = co_await serve_write(*trigger, static_cast<std::size_t>(trigger - cache->triggers.triggers().data()), out);
     } else {
         keep_alive = co_await forward(out);
     }

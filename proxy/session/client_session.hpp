@@ -6,6 +6,7 @@
 /// The request's path, top to bottom:
 ///   client_session.cpp  read_header() -> scan + parse + check_request() -> route match
 ///   cache_flow.cpp      serve_cached(): key -> lookup -> freshness -> coalesce -> fill -> write_entry()
+///   write_flow.cpp      serve_write(): a write that invalidates (buffered, evaluated, then answered)
 ///   forward.cpp         forward(): upstream pool -> write request -> relay response (streamed)
 
 #include "app/worker.hpp"
@@ -20,6 +21,7 @@
 #include <boost/beast/http/parser.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +68,12 @@ private:
     boost::asio::awaitable<bool> forward(Outcome& out, CacheLabel label = {});
     /// Answers a request for a cached route (cache_flow.cpp).
     boost::asio::awaitable<bool> serve_cached(const rules::RouteRule& rule, std::size_t route_index, Outcome& out);
+    /// Answers a write that a trigger rule watches (write_flow.cpp).
+    boost::asio::awaitable<bool> serve_write(const rules::TriggerRule& trigger, std::size_t trigger_index,
+                                             Outcome& out);
+    /// Drops (and bumps the generations of) the writer's entries in the trigger's scope.
+    void invalidate(const rules::TriggerRule& trigger, std::size_t trigger_index, std::string_view request_body,
+                    bool body_complete);
     /// Writes a stored entry: its stored head and body as they are, plus the
     /// few per-hit headers (Age, labels, framing). Nothing is copied.
     boost::asio::awaitable<bool> write_entry(const cache::CachedResponse& entry, std::string_view x_cache,
@@ -91,6 +99,7 @@ private:
     std::optional<bhttp::request_parser<bhttp::buffer_body>> req_parser_;
     std::optional<bhttp::response_parser<bhttp::buffer_body>> res_parser_;
     std::unique_ptr<char[]> body_buffer_;
+    std::function<void()> before_reply_;  ///< forward(): run once the upstream was reached, before replying
     std::string hit_head_;               ///< per-hit header bytes, reused across requests
     std::string chunked_body_;           ///< a chunked request body, read whole before forwarding
 };

@@ -39,6 +39,10 @@ bool status_has_no_body(unsigned s) { return (s >= 100 && s < 200) || s == 204 |
 }  // namespace
 
 asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
+    // A watched write that could not be buffered invalidates before any reply.
+    auto run_before_reply = [this] {
+        if (before_reply_) std::exchange(before_reply_, nullptr)();
+    };
     unsigned& status = out.status;
     double& upstream_ms = out.upstream_ms;
     if (!label.x_cache.empty()) out.cache = label.x_cache;
@@ -161,6 +165,7 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         if (ec) {
             pool.release(std::move(lease.conn), false);
             if (attempt == 0 && lease.reused && retryable && stale_connection_error(ec)) continue;
+            run_before_reply();
             status = 502;
             co_await send_error(status, "upstream write failed", client_keep_alive && req_parser_->is_done());
             co_return client_keep_alive && req_parser_->is_done();
@@ -187,6 +192,7 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
             const bool nothing_received = !res_parser_->got_some() && up.buffer.size() == 0;
             pool.release(std::move(lease.conn), false);
             if (attempt == 0 && lease.reused && retryable && nothing_received && stale_connection_error(ec)) continue;
+            run_before_reply();
             status = http_errors::status_for(ec);
             spdlog::warn("upstream response for {} {} failed: {}", req.method_string(),
                          log::path_only(req.target()), ec.message());
@@ -196,6 +202,7 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         }
 
         // --- response to the client, body streamed through ---
+        run_before_reply();
         auto& res = res_parser_->get();
         status = res.result_int();
         const bool upstream_keep_alive = res.keep_alive();

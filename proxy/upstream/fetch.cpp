@@ -27,12 +27,13 @@ bool stale_connection_error(const error_code& ec) {
 
 }  // namespace
 
-asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfig& cfg,
-                                         const bhttp::request<bhttp::empty_body>& req, std::size_t body_limit) {
+asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfig& cfg, const Request& req,
+                                         std::size_t body_limit, bool retry_if_stale) {
     FetchResult out;
     for (int attempt = 0;; ++attempt) {
         error_code ec;
-        auto lease = co_await pool.acquire(ec, attempt > 0);
+        // A write goes on a fresh connection: it must not meet a dead keep-alive one.
+        auto lease = co_await pool.acquire(ec, attempt > 0 || !retry_if_stale);
         if (ec) {
             out.ec = ec;
             co_return out;
@@ -43,7 +44,7 @@ asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfi
         auto [wec, wn] = co_await bhttp::async_write(up.stream, req, tuple_awaitable);
         if (wec) {
             pool.release(std::move(lease.conn), false);
-            if (attempt == 0 && lease.reused && stale_connection_error(wec)) continue;
+            if (retry_if_stale && attempt == 0 && lease.reused && stale_connection_error(wec)) continue;
             out.ec = wec == beast::error::timeout ? make_error_code(errc::upstream_timeout)
                                                   : make_error_code(errc::upstream_unavailable);
             co_return out;
@@ -65,7 +66,8 @@ asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfi
         if (rec) {
             const bool nothing_received = !parser->got_some() && up.buffer.size() == 0;
             pool.release(std::move(lease.conn), false);
-            if (attempt == 0 && lease.reused && nothing_received && stale_connection_error(rec)) continue;
+            if (retry_if_stale && attempt == 0 && lease.reused && nothing_received && stale_connection_error(rec))
+                continue;
             if (rec == bhttp::error::body_limit) {
                 out.too_large = true;
                 co_return out;

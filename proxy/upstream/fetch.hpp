@@ -7,7 +7,6 @@
 #include "upstream/upstream_pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -21,11 +20,14 @@ struct FetchResult {
     bool length_known = false;     ///< framed by Content-Length or chunked (not by close)
 };
 
+/// The request an exchange sends (a fill's GET, or a buffered write).
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
 /// Sends `req` on a pooled connection and reads the whole answer within
-/// upstream.response_timeout. A GET that fails on a reused keep-alive
-/// connection before any byte came back is retried once on a fresh one.
-boost::asio::awaitable<FetchResult> fetch_whole(
-    Pool& pool, const config::UpstreamConfig& cfg,
-    const boost::beast::http::request<boost::beast::http::empty_body>& req, std::size_t body_limit);
+/// upstream.response_timeout. When `retry_if_stale` (idempotent requests only),
+/// a request that fails on a reused keep-alive connection before any byte came
+/// back is retried once on a fresh one.
+boost::asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfig& cfg, const Request& req,
+                                                std::size_t body_limit, bool retry_if_stale = true);
 
 }  // namespace cacheproxy::upstream

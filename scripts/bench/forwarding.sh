@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pass-through forwarding cost of cacheproxy, against nginx.
 #
-#   scripts/bench/forwarding.sh [--duration 10s] [--rounds 3] [--threads-proxy N]
+#   scripts/bench/forwarding.sh [--duration 10s] [--rounds 3] [--threads-proxy N[,M...]]
 #
 # An upstream nginx answers every request with a fixed ~150-byte balance JSON
 # (return 200, keep-alive). In each round, one after the other, wrk
@@ -15,6 +15,9 @@
 #   --duration D        wrk duration per run (wrk syntax: 10s, 1m)    [10s]
 #   --rounds N          rounds; medians are taken over them            [3]
 #   --threads-proxy N   cacheproxy worker threads                      [1]
+#                       a list (1,2) runs one cacheproxy per value, each its own
+#                       target (b) in the same interleaved rounds: an A/B under
+#                       the same background noise
 #   --connections N     wrk connections                                [50]
 # Env: CACHEPROXY_BIN=path picks the binary (default: build-release/, then build/);
 #      BENCH_KEEP_TMP=1 keeps the temp dir (configs, logs, raw wrk output).
@@ -23,7 +26,7 @@ set -uo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { sed -n '2,21s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,24s/^# \{0,1\}//p' "$0"; }
 
 DURATION=10s
 ROUNDS=3
@@ -44,7 +47,8 @@ while (($#)); do
 done
 valid_duration "$DURATION" || die "--duration: expected e.g. 10s or 1m, got '$DURATION'"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds: expected a positive integer"
-[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads-proxy: expected a positive integer"
+[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--threads-proxy: expected N or a list N,M"
+IFS=, read -r -a THREAD_LIST <<<"$PROXY_THREADS"
 [[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || die "--connections: expected a positive integer"
 export WRK_CONNECTIONS=$CONNECTIONS
 
@@ -53,11 +57,11 @@ for tool in nginx wrk curl python3 setsid timeout; do
 done
 
 secs=$(duration_seconds "$DURATION")
-# 3 targets x (duration + slack) per round, a 1 s warm-up each, startup.
-bench_init forwarding $(( ROUNDS * 3 * (secs + 15) + 120 ))
+NTARGETS=$(( 2 + ${#THREAD_LIST[@]} ))
+# targets x (duration + slack) per round, a 1 s warm-up each, startup.
+bench_init forwarding $(( ROUNDS * NTARGETS * (secs + 15) + 120 ))
 
 UP_PORT=$(free_port)
-PROXY_PORT=$(free_port)
 NGX_PROXY_PORT=$(free_port)
 
 # ---------------------------------------------------------------- servers --
@@ -88,10 +92,19 @@ start_nginx nginx-proxy "
         keepalive_requests 1000000;
     }"
 
-cat >"$BENCH_TMP/cacheproxy.yaml" <<EOF
+QS="/api/trading/balance?exchange=bybit&account_type=demo"
+TARGETS=(direct)
+CP_TARGETS=()
+declare -A URL=([direct]="http://127.0.0.1:$UP_PORT$QS" [nginx_proxy]="http://127.0.0.1:$NGX_PROXY_PORT$QS")
+declare -A LABEL=([direct]="(a) nginx direct" [nginx_proxy]="(c) nginx proxy_pass")
+for n in "${THREAD_LIST[@]}"; do
+  t="cacheproxy_${n}t"
+  [[ -v "URL[$t]" ]] && die "--threads-proxy: $n given twice"
+  port=$(free_port)
+  cat >"$BENCH_TMP/$t.yaml" <<EOF
 # forwarding.sh: pure pass-through (no rules key: nothing is cached).
-listen: 127.0.0.1:$PROXY_PORT
-threads: $PROXY_THREADS
+listen: 127.0.0.1:$port
+threads: $n
 upstream:
   url: http://127.0.0.1:$UP_PORT
   max_connections: 64
@@ -101,19 +114,12 @@ logging:
 admin:
   enabled: false
 EOF
-start_cacheproxy cacheproxy "$PROXY_PORT" "$BENCH_TMP/cacheproxy.yaml" "$PROXY_THREADS"
-
-TARGETS=(direct cacheproxy nginx_proxy)
-declare -A URL=(
-  [direct]="http://127.0.0.1:$UP_PORT/api/trading/balance?exchange=bybit&account_type=demo"
-  [cacheproxy]="http://127.0.0.1:$PROXY_PORT/api/trading/balance?exchange=bybit&account_type=demo"
-  [nginx_proxy]="http://127.0.0.1:$NGX_PROXY_PORT/api/trading/balance?exchange=bybit&account_type=demo"
-)
-declare -A LABEL=(
-  [direct]="(a) nginx direct"
-  [cacheproxy]="(b) cacheproxy pass-through (${PROXY_THREADS}t)"
-  [nginx_proxy]="(c) nginx proxy_pass"
-)
+  start_cacheproxy "$t" "$port" "$BENCH_TMP/$t.yaml" "$n"
+  URL[$t]="http://127.0.0.1:$port$QS"
+  LABEL[$t]="(b) cacheproxy pass-through (${n}t)"
+  TARGETS+=("$t"); CP_TARGETS+=("$t")
+done
+TARGETS+=(nginx_proxy)
 
 # Each target must answer 200 with the upstream's body before we load it.
 for t in "${TARGETS[@]}"; do
@@ -166,8 +172,8 @@ done
 echo
 bench_header "cacheproxy forwarding benchmark (pass-through, no rules)"
 echo "- setup: upstream nginx \`return 200\` ${#BALANCE_JSON}-byte JSON, 1 worker; nginx proxy 1 worker, upstream keepalive 64;"
-echo "  cacheproxy --threads $PROXY_THREADS, upstream.max_connections 64, access log off;"
-echo "  wrk -t${WRK_THREADS:-1} -c$CONNECTIONS -d$DURATION --latency, $ROUNDS round(s), targets interleaved a,b,c in each round; medians below"
+echo "  cacheproxy --threads $PROXY_THREADS$( ((${#THREAD_LIST[@]} > 1)) && echo ' (one instance each, all idle but the one loaded)'), upstream.max_connections 64, access log off;"
+echo "  wrk -t${WRK_THREADS:-1} -c$CONNECTIONS -d$DURATION --latency, $ROUNDS round(s), targets interleaved in the order below in each round; medians below"
 echo
 echo "| target | req/s | p50 ms | p99 ms | non-2xx (all rounds) | socket errors (all rounds) |"
 echo "|---|---:|---:|---:|---:|---:|"
@@ -178,17 +184,19 @@ done
 echo
 echo "| ratio | req/s | p50 | p99 |"
 echo "|---|---:|---:|---:|"
-for base in direct nginx_proxy; do
-  printf '| cacheproxy / %s | %s | %s | %s |\n' "${LABEL[$base]#(?) }" \
-    "$(ratio "${M_RPS[cacheproxy]}" "${M_RPS[$base]}")" \
-    "$(ratio "${M_P50[cacheproxy]}" "${M_P50[$base]}")" \
-    "$(ratio "${M_P99[cacheproxy]}" "${M_P99[$base]}")"
+for cp in "${CP_TARGETS[@]}"; do
+  for base in direct nginx_proxy; do
+    printf '| cacheproxy (%s) / %s | %s | %s | %s |\n' "${cp#cacheproxy_}" "${LABEL[$base]#(?) }" \
+      "$(ratio "${M_RPS[$cp]}" "${M_RPS[$base]}")" \
+      "$(ratio "${M_P50[$cp]}" "${M_P50[$base]}")" \
+      "$(ratio "${M_P99[$cp]}" "${M_P99[$base]}")"
+  done
 done
 echo
 echo "<details><summary>per round (req/s / p50 ms / p99 ms)</summary>"
 echo
-echo "| target | $(for ((r = 1; r <= ROUNDS; r++)); do printf 'round %d | ' "$r"; done)"
-echo "|---|$(for ((r = 1; r <= ROUNDS; r++)); do printf -- '---|'; done)"
+printf '| target |'; for ((r = 1; r <= ROUNDS; r++)); do printf ' round %d |' "$r"; done; echo
+printf '|---|'; for ((r = 1; r <= ROUNDS; r++)); do printf -- '---|'; done; echo
 for t in "${TARGETS[@]}"; do
   read -r -a a <<<"${RPS[$t]}"; read -r -a b <<<"${P50[$t]}"; read -r -a c <<<"${P99[$t]}"
   printf '| %s |' "${LABEL[$t]}"

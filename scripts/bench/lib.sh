@@ -89,6 +89,7 @@ bench_cleanup() {
 # TERM to this script after MAX_SECONDS (default 600) so no run is unbounded.
 bench_init() {
   local name=$1 max=${2:-600}
+  BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
   BENCH_TMP=$(mktemp -d "/tmp/cacheproxy-bench-$name.XXXXXX") || die "mktemp failed"
   # nginx workers drop to an unprivileged user when started as root: they must
   # be able to reach their cache directory inside the temp dir.
@@ -96,11 +97,11 @@ bench_init() {
   trap bench_cleanup EXIT
   trap 'echo "interrupted" >&2; exit 130' INT
   trap 'echo "stopped (SIGTERM; watchdog after '"$max"'s?)" >&2; exit 143' TERM
-  local self=$$
-  ( sleep "$max" && echo "watchdog: $name ran longer than ${max}s, stopping it" >&2 && kill -TERM "$self" ) \
-    </dev/null >/dev/null 2>&1 &
+  # Its own process group (bash + sleep), so the cleanup stops the sleep too.
+  setsid bash -c 'sleep "$1" && echo "watchdog: $2 ran longer than $1 s, stopping it" >&2 && kill -TERM "$3"' \
+    watchdog "$max" "$name" "$$" </dev/null >/dev/null &
   BENCH_WATCHDOG_PID=$!
-  BENCH_PIDS+=("$BENCH_WATCHDOG_PID")
+  BENCH_PGIDS+=("$BENCH_WATCHDOG_PID")
 }
 
 # ------------------------------------------------------------------- ports --
@@ -184,7 +185,7 @@ http {
 }
 EOF
   local port
-  port=$(sed -n 's/^[[:space:]]*listen[[:space:]]\+127\.0\.0\.1:\([0-9]\+\).*/\1/p' <<<"$server" | head -1)
+  port=$(grep -o -E 'listen[[:space:]]+127\.0\.0\.1:[0-9]+' <<<"$server" | head -1 | cut -d: -f2)
   [[ -n "$port" ]] || die "start_nginx $name: server block needs 'listen 127.0.0.1:PORT'"
   nginx -t -q -e "$dir/logs/error.log" -c "$dir/nginx.conf" -p "$dir" \
     || { cat "$dir/logs/error.log" >&2; die "start_nginx $name: config test failed ($dir/nginx.conf)"; }
@@ -326,9 +327,14 @@ bench_header() {
   echo "- host: nproc=$(nproc), CPU: ${cpu:-unknown}"
   echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')"
   echo "- wrk: $(wrk --version 2>&1 | head -1 | awk '{print $2}')"
-  echo "- cacheproxy: $(cacheproxy_bin) ($(grep -m1 '^CMAKE_BUILD_TYPE' "$(dirname "$(cacheproxy_bin)")/CMakeCache.txt" 2>/dev/null | cut -d= -f2 || echo '?'))"
+  local bin bt
+  bin=$(cacheproxy_bin)
+  bt=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$bin")/CMakeCache.txt" 2>/dev/null)
+  echo "- cacheproxy: $bin (${bt:-build type unknown}, built $(date -u -r "$bin" '+%Y-%m-%d %H:%M UTC'))"
   echo "- git: $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$BENCH_ROOT" diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"
   echo "- command: \`$BENCH_COMMAND\`"
+  echo "- load average (1/5/15 min): at start ${BENCH_LOAD_START:-?} (before our processes), at end $(cut -d" " -f1-3 /proc/loadavg 2>/dev/null) (includes our own load)" \
+       "(anything else busy on the box skews the numbers; wrk, the proxies and the upstream share $(nproc) cores)"
 }
 
 # The legacy-shaped balance JSON every upstream returns (~150 bytes). Quotes

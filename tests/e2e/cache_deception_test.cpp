@@ -59,8 +59,8 @@ TEST_P(CacheDeception, TargetIsNotAnsweredFromOrStoredInTheBalanceEntry) {
     ASSERT_EQ(fill.status, 200u) << describe(fill);
     ASSERT_EQ(user_id_of(fill), sim_user_id(1)) << fill.body;
     Response hit = http_request(proxy->port(), "GET", "/api/trading/balance" + kQuery, bearer(1));
-    EXPECT_TRUE(CacheIs(hit, "HIT")) << "precondition: the real entry must be cached";
-    EXPECT_EQ(sim().stats().route("balance"), 1);
+    ASSERT_TRUE(CacheIs(hit, "HIT")) << "precondition: the real entry must be cached";
+    ASSERT_EQ(sim().stats().route("balance"), 1);
 
     // client: the deception target as user1, then twice as user2
     Response as_user1 = http_request(proxy->port(), "GET", target, bearer(1));

@@ -402,3 +402,358 @@ TEST(RulesLoaderTest, OutputUntouchedOnError) {
     EXPECT_EQ(rules.max_waiters, 3u);
     EXPECT_TRUE(rules.routes.empty());
 }
+
+// ---- triggers ----
+
+namespace {
+
+using cacheproxy::rules::ScopeField;
+using cacheproxy::rules::TriggerRule;
+
+/// Four routes (lines 1-18): positions and orders per user keyed on exchange +
+/// account_type, ticker shared, config per user; then "triggers:" on line 19 and `triggers`.
+std::string with_triggers(const std::string& triggers) {
+    return "routes:\n"                                                                          // 1
+           "  - name: positions\n"                                                              // 2
+           "    match: { path: /api/trading/positions }\n"                                      // 3
+           "    ttl: 10s\n"                                                                     // 4
+           "    key: { identity: true, query: [exchange, account_type] }\n"                     // 5
+           "  - name: orders\n"                                                                 // 6
+           "    match: { path: /api/trading/orders }\n"                                         // 7
+           "    ttl: 3s\n"                                                                      // 8
+           "    key: { identity: true, query: [exchange, account_type] }\n"                     // 9
+           "  - name: ticker\n"                                                                 // 10
+           "    match: { path: /api/trading/ticker }\n"                                         // 11
+           "    ttl: 5s\n"                                                                      // 12
+           "    key: { query: [symbol] }\n"                                                     // 13
+           "    shared: true\n"                                                                 // 14
+           "  - name: config\n"                                                                 // 15
+           "    match: { path: /api/trading/config }\n"                                         // 16
+           "    key: { identity: true }\n"                                                      // 17
+           "    ttl: 60s\n"                                                                     // 18
+           "triggers:\n" +                                                                      // 19
+           triggers;
+}
+
+/// One trigger (lines 20-23: name, match, invalidate, then `rest`).
+std::string trigger(const std::string& rest, const std::string& match = "{ method: POST, path: /api/order }",
+                    const std::string& invalidate = "[positions]") {
+    return with_triggers("  - name: t\n"                     // 20
+                         "    match: " + match + "\n"        // 21
+                         "    invalidate: " + invalidate + "\n" +  // 22
+                         rest);                               // 23...
+}
+
+const TriggerRule* find_trigger(const RuleSet& rules, const std::string& name) {
+    auto it = std::find_if(rules.triggers.begin(), rules.triggers.end(), [&](const TriggerRule& t) { return t.name == name; });
+    return it == rules.triggers.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+TEST(RulesLoaderTriggersTest, ShippedTradingRulesHaveTheLegacyWrites) {
+    RuleSet rules;
+    auto error = load_rules((source_dir / "rules" / "trading.yaml").string(), rules);
+    ASSERT_FALSE(error.has_value()) << error->to_string();
+    ASSERT_EQ(rules.triggers.size(), 4u);
+
+    const TriggerRule* order = find_trigger(rules, "order_placed");
+    ASSERT_NE(order, nullptr);
+    EXPECT_EQ(order->method, "POST");
+    EXPECT_EQ(order->path, "/api/trading/order");
+    EXPECT_EQ(order->success_status_class, 2u);
+    EXPECT_EQ(order->success_field, "success");
+    EXPECT_TRUE(order->success_equals);
+    EXPECT_EQ(order->invalidate, (std::vector<std::string>{"positions", "balance", "orders"}));
+    ASSERT_EQ(order->scope.size(), 2u);
+    EXPECT_EQ(order->scope[0].key, "exchange");
+    EXPECT_EQ(order->scope[0].source, ScopeField::Source::body);
+    EXPECT_EQ(order->scope[0].name, "exchange");
+    EXPECT_EQ(order->scope[1].key, "account_type");
+    EXPECT_EQ(order->max_body_bytes, 64u * 1024);
+
+    const TriggerRule* close = find_trigger(rules, "position_closed");
+    ASSERT_NE(close, nullptr);
+    EXPECT_EQ(close->path, "/api/trading/close");
+    EXPECT_EQ(close->invalidate, (std::vector<std::string>{"positions", "balance", "orders"}));
+
+    const TriggerRule* cancel = find_trigger(rules, "order_cancelled");
+    ASSERT_NE(cancel, nullptr);
+    EXPECT_EQ(cancel->method, "DELETE");
+    EXPECT_EQ(cancel->path, "/api/trading/order/{id}");
+    EXPECT_EQ(cancel->invalidate, (std::vector<std::string>{"orders", "balance"}));
+    ASSERT_EQ(cancel->scope.size(), 2u);
+    EXPECT_EQ(cancel->scope[0].source, ScopeField::Source::query);
+
+    const TriggerRule* config = find_trigger(rules, "config_changed");
+    ASSERT_NE(config, nullptr);
+    EXPECT_EQ(config->method, "PUT");
+    EXPECT_EQ(config->invalidate, std::vector<std::string>{"config"});
+    EXPECT_TRUE(config->scope.empty());
+}
+
+TEST(RulesLoaderTriggersTest, ReadsEveryKey) {
+    RuleSet rules = load_ok(with_triggers(R"(  - name: cancel_2
+    match: { method: DELETE, path: "/api/order/{id}/{Leg_2}" }
+    success: { status: 3xx, field: ok, equals: false }
+    invalidate: [orders, positions]
+    scope: { account_type: query.acct, exchange: path.id }
+    max_body_bytes: 1KiB
+  - name: minimal
+    match: { method: PATCH, path: /api/x }
+    invalidate: [config]
+)"));
+    ASSERT_EQ(rules.triggers.size(), 2u);
+    const TriggerRule& t = rules.triggers[0];
+    EXPECT_EQ(t.name, "cancel_2");
+    EXPECT_EQ(t.method, "DELETE");
+    EXPECT_EQ(t.path, "/api/order/{id}/{Leg_2}");
+    EXPECT_EQ(t.success_status_class, 3u);
+    EXPECT_EQ(t.success_field, "ok");
+    EXPECT_FALSE(t.success_equals);
+    EXPECT_EQ(t.invalidate, (std::vector<std::string>{"orders", "positions"}));
+    ASSERT_EQ(t.scope.size(), 2u);
+    EXPECT_EQ(t.scope[0].key, "account_type");  // file order
+    EXPECT_EQ(t.scope[0].source, ScopeField::Source::query);
+    EXPECT_EQ(t.scope[0].name, "acct");
+    EXPECT_EQ(t.scope[1].key, "exchange");
+    EXPECT_EQ(t.scope[1].source, ScopeField::Source::path);
+    EXPECT_EQ(t.scope[1].name, "id");
+    EXPECT_EQ(t.max_body_bytes, 1024u);
+
+    const TriggerRule& m = rules.triggers[1];
+    TriggerRule defaults;
+    EXPECT_EQ(m.method, "PATCH");
+    EXPECT_EQ(m.success_status_class, 2u);
+    EXPECT_TRUE(m.success_field.empty());
+    EXPECT_TRUE(m.success_equals);
+    EXPECT_TRUE(m.scope.empty());
+    EXPECT_EQ(m.max_body_bytes, defaults.max_body_bytes);
+}
+
+TEST(RulesLoaderTriggersTest, TriggersMayComeBeforeRoutes) {
+    RuleSet rules = load_ok(R"(triggers:
+  - name: t
+    match: { method: PUT, path: /api/c }
+    invalidate: [c]
+routes:
+  - name: c
+    match: { path: /api/c }
+    ttl: 1s
+    key: { identity: true }
+)");
+    ASSERT_EQ(rules.triggers.size(), 1u);
+    EXPECT_EQ(rules.triggers[0].invalidate, std::vector<std::string>{"c"});
+}
+
+TEST(RulesLoaderTriggersTest, NoTriggersIsFine) {
+    EXPECT_TRUE(load_ok(user_route("")).triggers.empty());
+    EXPECT_TRUE(load_ok(with_triggers("")).triggers.empty());
+    EXPECT_TRUE(load_ok(with_triggers("  []\n")).triggers.empty());
+}
+
+TEST(RulesLoaderTriggersTest, UnknownKeys) {
+    ConfigError top = load_error(trigger("    scopes: {}\n"));
+    EXPECT_EQ(top.key, "triggers[0].scopes");
+    EXPECT_EQ(top.line, 23);
+    EXPECT_EQ(top.column, 5);
+    EXPECT_EQ(top.message, "unknown key");
+    EXPECT_EQ(load_error(trigger("", "{ method: POST, path: /x, query: a }")).key, "triggers[0].match.query");
+    EXPECT_EQ(load_error(trigger("    success: { status: 2xx, feild: ok }\n")).key, "triggers[0].success.feild");
+    EXPECT_EQ(load_error(with_triggers("  - just a string\n")).key, "triggers[0]");
+    EXPECT_EQ(load_error(with_triggers("  name: t\n")).key, "triggers");
+}
+
+TEST(RulesLoaderTriggersTest, RequiredKeys) {
+    ConfigError name = load_error(with_triggers("  - match: { method: POST, path: /x }\n    invalidate: [orders]\n"));
+    EXPECT_EQ(name.key, "triggers[0].name");
+    EXPECT_EQ(name.line, 20);
+    EXPECT_EQ(name.message, "required key missing");
+    EXPECT_EQ(load_error(with_triggers("  - name: t\n    invalidate: [orders]\n")).key, "triggers[0].match.method");
+    EXPECT_EQ(load_error(trigger("", "{ path: /x }")).key, "triggers[0].match.method");
+    EXPECT_EQ(load_error(trigger("", "{ method: POST }")).key, "triggers[0].match.path");
+    ConfigError invalidate = load_error(with_triggers("  - name: t\n    match: { method: POST, path: /x }\n"));
+    EXPECT_EQ(invalidate.key, "triggers[0].invalidate");
+    EXPECT_EQ(invalidate.line, 20);
+}
+
+TEST(RulesLoaderTriggersTest, Names) {
+    for (const char* bad : {"Order", "order-placed", "\"\"", "\"a b\""}) {
+        ConfigError e = load_error(with_triggers("  - name: " + std::string(bad) +
+                                                 "\n    match: { method: POST, path: /x }\n    invalidate: [orders]\n"));
+        EXPECT_EQ(e.key, "triggers[0].name") << bad;
+        EXPECT_EQ(e.line, 20) << bad;
+    }
+    ConfigError twice = load_error(with_triggers(R"(  - name: t
+    match: { method: POST, path: /a }
+    invalidate: [orders]
+  - name: t
+    match: { method: POST, path: /b }
+    invalidate: [orders]
+)"));
+    EXPECT_EQ(twice.key, "triggers[1].name");
+    EXPECT_EQ(twice.line, 23);
+    EXPECT_EQ(twice.message, "duplicate name, also used by triggers[0] (t)");
+}
+
+TEST(RulesLoaderTriggersTest, Methods) {
+    for (const char* good : {"POST", "PUT", "PATCH", "DELETE"})
+        EXPECT_EQ(load_ok(trigger("", std::string("{ method: ") + good + ", path: /x }")).triggers[0].method, good);
+    for (const char* bad : {"GET", "HEAD", "post", "OPTIONS", "\"\""}) {
+        ConfigError e = load_error(trigger("", std::string("{ method: ") + bad + ", path: /x }"));
+        EXPECT_EQ(e.key, "triggers[0].match.method") << bad;
+        EXPECT_EQ(e.line, 21) << bad;
+        EXPECT_EQ(e.column, 22) << bad;
+    }
+}
+
+TEST(RulesLoaderTriggersTest, Paths) {
+    for (const char* good : {"/", "/api/order", "\"/api/order/{id}\"", "\"/{a}/x/{b_2}\"", "\"/api/{ID}\""})
+        load_ok(trigger("", std::string("{ method: POST, path: ") + good + " }"));
+    for (const char* bad : {"api/x", "/api/x?a=1", "/api/%41", "/api;v=1", "/api/*", "/api//x", "/api/x/",
+                            "\"/api x\"", "/api/../x", "\"\"", "\"/api/{}\"", "\"/api/{id\"", "\"/api/x{id}\"",
+                            "\"/api/{i-d}\"", "\"/api/{a}/{a}\"", "\"/api/{{a}}\"", "\"/api/}\""}) {
+        ConfigError e = load_error(trigger("", "\n      method: POST\n      path: " + std::string(bad)));
+        EXPECT_EQ(e.key, "triggers[0].match.path") << bad;
+        EXPECT_EQ(e.line, 23) << bad;
+        EXPECT_EQ(e.column, 13) << bad;
+    }
+    EXPECT_EQ(load_error(trigger("", "{ method: POST, path: \"/a/{id}/{id}\" }")).message,
+              "parameter \"{id}\" appears twice");
+    EXPECT_EQ(load_error(trigger("", "{ method: POST, path: \"/a/x{id}\" }")).message,
+              "a segment is either literal or exactly {name}, got \"x{id}\"");
+}
+
+TEST(RulesLoaderTriggersTest, NoTwoTriggersOnOneMethodAndPath) {
+    ConfigError e = load_error(with_triggers(R"(  - name: a
+    match: { method: DELETE, path: "/api/order/{id}" }
+    invalidate: [orders]
+  - name: b
+    match: { method: DELETE, path: "/api/order/{order}" }
+    invalidate: [positions]
+)"));
+    EXPECT_EQ(e.key, "triggers[1].match.path");
+    EXPECT_EQ(e.line, 24);
+    EXPECT_EQ(e.message, "same method and path as triggers[0] (a)");
+    // Another method on the same path is another write.
+    EXPECT_EQ(load_ok(with_triggers(R"(  - name: a
+    match: { method: DELETE, path: /api/order }
+    invalidate: [orders]
+  - name: b
+    match: { method: POST, path: /api/order }
+    invalidate: [orders]
+)")).triggers.size(), 2u);
+}
+
+TEST(RulesLoaderTriggersTest, Success) {
+    ConfigError status = load_error(trigger("    success: { status: 200 }\n"));
+    EXPECT_EQ(status.key, "triggers[0].success.status");
+    EXPECT_EQ(status.line, 23);
+    EXPECT_EQ(status.column, 24);
+    EXPECT_EQ(status.message, "expected 2xx or 3xx, got \"200\"");
+    for (const char* bad : {"4xx", "5xx", "2XX", "\"\"", "[2xx]"})
+        EXPECT_EQ(load_error(trigger("    success: { status: " + std::string(bad) + " }\n")).key,
+                  "triggers[0].success.status")
+            << bad;
+    EXPECT_EQ(load_ok(trigger("    success: { status: 3xx }\n")).triggers[0].success_status_class, 3u);
+
+    ConfigError equals = load_error(trigger("    success: { equals: true }\n"));
+    EXPECT_EQ(equals.key, "triggers[0].success.equals");
+    EXPECT_EQ(equals.message, "needs success.field (the JSON field to compare)");
+    EXPECT_EQ(load_error(trigger("    success: { field: ok, equals: yes }\n")).key, "triggers[0].success.equals");
+    EXPECT_EQ(load_error(trigger("    success: { field: ok, equals: \"true\" }\n")).key, "triggers[0].success.equals");
+    EXPECT_EQ(load_error(trigger("    success: { field: \"\" }\n")).key, "triggers[0].success.field");
+    EXPECT_EQ(load_error(trigger("    success: { field: [a] }\n")).key, "triggers[0].success.field");
+    const TriggerRule t = load_ok(trigger("    success: { field: ok }\n")).triggers[0];
+    EXPECT_EQ(t.success_field, "ok");
+    EXPECT_TRUE(t.success_equals);
+}
+
+TEST(RulesLoaderTriggersTest, Invalidate) {
+    ConfigError empty = load_error(trigger("", "{ method: POST, path: /x }", "[]"));
+    EXPECT_EQ(empty.key, "triggers[0].invalidate");
+    EXPECT_EQ(empty.line, 22);
+    EXPECT_EQ(empty.message, "list at least one route whose entries this write makes stale");
+
+    ConfigError unknown = load_error(trigger("", "{ method: POST, path: /x }", "[orders, balance]"));
+    EXPECT_EQ(unknown.key, "triggers[0].invalidate[1]");
+    EXPECT_EQ(unknown.line, 22);
+    EXPECT_EQ(unknown.column, 26);
+    EXPECT_EQ(unknown.message, "no route named \"balance\"");
+
+    ConfigError shared = load_error(trigger("", "{ method: POST, path: /x }", "[orders, ticker]"));
+    EXPECT_EQ(shared.key, "triggers[0].invalidate[1]");
+    EXPECT_NE(shared.message.find("shared by every user"), std::string::npos) << shared.message;
+
+    EXPECT_EQ(load_error(trigger("", "{ method: POST, path: /x }", "[orders, orders]")).message,
+              "listed twice: \"orders\"");
+    EXPECT_EQ(load_error(trigger("", "{ method: POST, path: /x }", "orders")).key, "triggers[0].invalidate");
+}
+
+TEST(RulesLoaderTriggersTest, ScopeSources) {
+    ConfigError source = load_error(trigger("    scope: { exchange: header.exchange }\n"));
+    EXPECT_EQ(source.key, "triggers[0].scope.exchange");
+    EXPECT_EQ(source.line, 23);
+    EXPECT_EQ(source.column, 24);
+    EXPECT_EQ(source.message, "expected body.NAME, query.NAME or path.NAME, got \"header.exchange\"");
+    for (const char* bad : {"exchange", "body.", "\"\"", ".exchange", "Body.exchange"})
+        EXPECT_EQ(load_error(trigger("    scope: { exchange: " + std::string(bad) + " }\n")).key,
+                  "triggers[0].scope.exchange")
+            << bad;
+    EXPECT_EQ(load_error(trigger("    scope: { exchange: [body.exchange] }\n")).key, "triggers[0].scope.exchange");
+    EXPECT_EQ(load_error(trigger("    scope: { exchange: body.a.b }\n")).message,
+              "only top-level fields of the JSON body can be named, got \"body.a.b\"");
+    EXPECT_EQ(load_error(trigger("    scope: [exchange]\n")).key, "triggers[0].scope");
+    ConfigError twice = load_error(trigger("    scope:\n      exchange: body.a\n      exchange: body.b\n"));
+    EXPECT_EQ(twice.key, "triggers[0].scope.exchange");
+    EXPECT_EQ(twice.line, 25);
+
+    // query.X is any query parameter of the write; its name need not match the key.
+    const TriggerRule q = load_ok(trigger("    scope: { exchange: query.ex }\n")).triggers[0];
+    ASSERT_EQ(q.scope.size(), 1u);
+    EXPECT_EQ(q.scope[0].source, ScopeField::Source::query);
+    EXPECT_EQ(q.scope[0].name, "ex");
+}
+
+TEST(RulesLoaderTriggersTest, ScopePathMustNameAParameter) {
+    load_ok(trigger("    scope: { exchange: path.ex }\n", "{ method: DELETE, path: \"/x/{ex}\" }"));
+    ConfigError e = load_error(trigger("    scope: { exchange: path.id }\n", "{ method: DELETE, path: \"/x/{ex}\" }"));
+    EXPECT_EQ(e.key, "triggers[0].scope.exchange");
+    EXPECT_EQ(e.line, 23);
+    EXPECT_EQ(e.message, "path.id names no {id} segment of \"/x/{ex}\"");
+    EXPECT_EQ(load_error(trigger("    scope: { exchange: path.x }\n", "{ method: DELETE, path: /x }")).key,
+              "triggers[0].scope.exchange");
+}
+
+TEST(RulesLoaderTriggersTest, ScopeKeysMustBeKeyParametersOfEveryTarget) {
+    ConfigError unknown = load_error(trigger("    scope: { symbol: body.symbol }\n"));
+    EXPECT_EQ(unknown.key, "triggers[0].scope.symbol");
+    EXPECT_EQ(unknown.line, 23);
+    EXPECT_EQ(unknown.column, 22);
+    EXPECT_EQ(unknown.message, "scope key symbol is not a key parameter of route positions");
+
+    ConfigError one = load_error(trigger("    scope: { exchange: body.exchange }\n", "{ method: POST, path: /x }",
+                                         "[positions, config]"));
+    EXPECT_EQ(one.key, "triggers[0].scope.exchange");
+    EXPECT_EQ(one.message, "scope key exchange is not a key parameter of route config");
+
+    // A scope may give fewer keys than a route has (the route is then dropped whole for the user).
+    load_ok(trigger("    scope: { exchange: body.exchange }\n", "{ method: POST, path: /x }", "[positions, orders]"));
+}
+
+TEST(RulesLoaderTriggersTest, MaxBodyBytes) {
+    EXPECT_EQ(load_ok(trigger("    max_body_bytes: 512\n")).triggers[0].max_body_bytes, 512u);
+    ConfigError zero = load_error(trigger("    max_body_bytes: 0\n"));
+    EXPECT_EQ(zero.key, "triggers[0].max_body_bytes");
+    EXPECT_EQ(zero.line, 23);
+    EXPECT_EQ(zero.message, "must be >= 1");
+    EXPECT_EQ(load_error(trigger("    max_body_bytes: lots\n")).key, "triggers[0].max_body_bytes");
+}
+
+TEST(RulesLoaderTriggersTest, OutputUntouchedOnTriggerError) {
+    TempRules file(trigger("", "{ method: GET, path: /x }"));
+    RuleSet rules;
+    ASSERT_TRUE(load_rules(file.path(), rules).has_value());
+    EXPECT_TRUE(rules.triggers.empty());
+    EXPECT_TRUE(rules.routes.empty());
+}

@@ -1,0 +1,45 @@
+#pragma once
+/// Which trigger, if any, a write falls under. Exact, byte-for-byte like the
+/// RouteMatcher: the path is never decoded or normalized and the query is
+/// ignored; a "{name}" segment of a trigger matches any one non-empty segment.
+
+#include "rules/route_rule.hpp"
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cacheproxy::invalidation {
+
+/// A path parameter of a matched write: (name in the trigger, raw segment in the target).
+using PathParam = std::pair<std::string_view, std::string_view>;
+
+/// Matches (method, request-target) against the rules' triggers.
+class TriggerMatcher {
+public:
+    /// Copies the triggers of `rules`, in rule order.
+    explicit TriggerMatcher(const rules::RuleSet& rules);
+
+    /// The first trigger whose method equals `method` (case-sensitive) and whose
+    /// path matches the path part of `target` segment by segment; null when none.
+    /// On a match, `path_params` (if given) is set to the "{name}" segments' values,
+    /// which view the matcher's names and `target`'s bytes; otherwise it is left empty.
+    const rules::TriggerRule* match(std::string_view method, std::string_view target,
+                                    std::vector<PathParam>* path_params = nullptr) const;
+
+    /// The triggers, in rule order.
+    const std::vector<rules::TriggerRule>& triggers() const { return triggers_; }
+
+private:
+    /// One segment of a trigger path: literal text, or a parameter's name.
+    struct Segment {
+        std::string text;
+        bool param = false;
+    };
+
+    std::vector<rules::TriggerRule> triggers_;
+    std::vector<std::vector<Segment>> patterns_;  ///< per trigger, its path split on '/'
+};
+
+}  // namespace cacheproxy::invalidation
