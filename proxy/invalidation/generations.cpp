@@ -19,13 +19,13 @@ std::uint64_t mix(std::uint64_t x) {
 // Memory order. What makes a write visible to later reads is coherence plus a
 // happens-before edge from the bump to the reader's load: the write's thread
 // bumps, then hands its response to the socket; the client can only send the
-// next GET after reading it, and that GET's fill (or lookup) loads the counter
-// after a syscall or an asio post (a mutex) on the reading thread. Given that
-// edge, the load returns the bumped value or a later one. Acquire/release would
-// do; we use seq_cst (one total order over all bumps and loads of both tables)
-// because it costs nothing here - on x86-64 the load is a plain MOV and the
-// fetch_add a LOCK XADD either way, on ARMv8 LDAR and an LDADDAL/LSE loop - and
-// leaves no subtle reasoning for the next reader. Correctness over a nanosecond.
+// next GET after reading it, and that GET's lookup or fill loads the counter
+// after a syscall or an asio post (a mutex) on its own thread. Given that edge,
+// the load returns the bumped value or a later one. Acquire/release would do;
+// seq_cst (one total order over every bump and load of both tables) costs
+// nothing measurable here - a seq_cst load is a plain MOV on x86-64 and LDAR on
+// ARMv8, the fetch_add a locked RMW either way, and bumps are rare - and leaves
+// no subtle argument for the next reader. Correctness over a nanosecond.
 constexpr auto order = std::memory_order_seq_cst;
 
 std::unique_ptr<std::atomic<std::uint64_t>[]> zeroed(std::size_t n) {
@@ -46,16 +46,24 @@ std::size_t Generations::user_slot(std::size_t route_index, const cache::Identit
     return static_cast<std::size_t>(mix(id ^ mix(route_index + 0x9e3779b97f4a7c15ULL))) & mask_;
 }
 
-std::size_t Generations::exact_slot(std::uint64_t key_hash) const {
-    return static_cast<std::size_t>(mix(key_hash)) & mask_;  // std::hash may be weak in its low bits
+std::size_t Generations::exact_slot(std::string_view key_bytes) const {
+    // Case-folded: a read spelled `Bybit` and a write spelled `bybit` share a
+    // slot, in case the app compares them without case. A shared slot only
+    // costs an extra refetch, so folding can only widen an invalidation.
+    std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+    for (const unsigned char c : key_bytes) {
+        h ^= static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+        h *= 0x100000001b3ULL;
+    }
+    return static_cast<std::size_t>(mix(h)) & mask_;
 }
 
 std::uint64_t Generations::current(const cache::CacheKey& key) const {
     // Both counters only grow, so a bump of either after this read makes the sum larger.
-    return user_[user_slot(key.route_index, key.identity)].load(order) + exact_[exact_slot(key.hash)].load(order);
+    return user_[user_slot(key.route_index, key.identity)].load(order) + exact_[exact_slot(key.bytes)].load(order);
 }
 
-void Generations::bump_exact(const cache::CacheKey& key) { exact_[exact_slot(key.hash)].fetch_add(1, order); }
+void Generations::bump_exact(const cache::CacheKey& key) { exact_[exact_slot(key.bytes)].fetch_add(1, order); }
 
 void Generations::bump_user(std::size_t route_index, const cache::IdentityHash& identity) {
     user_[user_slot(route_index, identity)].fetch_add(1, order);

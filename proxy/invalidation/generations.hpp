@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 namespace cacheproxy::invalidation {
 
@@ -35,7 +36,7 @@ public:
 
 private:
     std::size_t user_slot(std::size_t route_index, const cache::IdentityHash& identity) const;
-    std::size_t exact_slot(std::uint64_t key_hash) const;
+    std::size_t exact_slot(std::string_view key_bytes) const;
 
     std::size_t mask_;
     std::unique_ptr<std::atomic<std::uint64_t>[]> user_;

@@ -60,4 +60,29 @@ const rules::TriggerRule* TriggerMatcher::match(std::string_view method, std::st
     return nullptr;
 }
 
+std::string normalize_write_target(std::string_view target) {
+    const auto q = target.find('?');
+    const auto path = target.substr(0, q);
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(target.size());
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        char c = path[i];
+        if (c == '%' && i + 2 < path.size() && hex(path[i + 1]) >= 0 && hex(path[i + 2]) >= 0) {
+            c = static_cast<char>(hex(path[i + 1]) * 16 + hex(path[i + 2]));
+            i += 2;
+        }
+        if (c == '/' && !out.empty() && out.back() == '/') continue;
+        out.push_back(c);
+    }
+    if (out.size() > 1 && out.back() == '/') out.pop_back();
+    if (q != std::string_view::npos) out.append(target.substr(q));
+    return out;
+}
+
 }  // namespace cacheproxy::invalidation

@@ -42,4 +42,10 @@ private:
     std::vector<std::vector<Segment>> patterns_;  ///< per trigger, its path split on '/'
 };
 
+/// The target a write is matched and scoped on: the path with every %XX
+/// decoded, runs of '/' collapsed and a trailing '/' dropped (what the app's
+/// router sees), the query kept as it is. A write spelled oddly still
+/// invalidates: matching it more widely is safe, missing it is not.
+std::string normalize_write_target(std::string_view target);
+
 }  // namespace cacheproxy::invalidation

@@ -7,6 +7,7 @@
 #include "cache/beast_header_view.hpp"
 #include "cache/freshness.hpp"
 #include "cache/identity.hpp"
+#include "cache/query_string.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
 #include "session/cache_fill.hpp"
@@ -36,6 +37,22 @@ namespace {
 
 void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
+/// True when every key parameter is spelled with unreserved characters only.
+/// A write's scope reaches an entry through the canonical spelling of its
+/// values; a per-user entry under another spelling (`by%62it`, `a+b`) could
+/// outlive the write that made it stale, so such reads are not cached.
+bool canonical_key_values(const rules::RouteRule& rule, std::string_view target) {
+    const auto query = cache::query_of(target);
+    for (const auto& name : rule.key.query) {
+        for (const unsigned char c : cache::find_param(query, name).raw_value) {
+            const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                    c == '-' || c == '.' || c == '_' || c == '~';
+            if (!unreserved) return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, std::size_t route_index,
@@ -53,6 +70,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         co_return co_await forward(out, {"BYPASS", "cacheproxy; fwd=bypass; detail=no-identity"});
     }
     if (!req_parser_->is_done() || req.count(bhttp::field::content_length) || req.count(bhttp::field::range) ||
+        (cache::per_user(rule) && !canonical_key_values(rule, req.target())) ||
         !(key = cache::build_key(rule, route_index, req.target(), credential, cc.hasher, headers))) {
         bump(counters.bypass_uncacheable);
         co_return co_await forward(out, {"BYPASS", "cacheproxy; fwd=bypass; detail=uncacheable"});

@@ -2,6 +2,7 @@
 
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
+#include "invalidation/trigger_matcher.hpp"
 #include "log/logging.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -128,8 +129,12 @@ asio::awaitable<bool> ClientSession::handle_request() {
     bool keep_alive = false;
     const auto* cache = worker_.ctx.cache.get();
     const rules::RouteRule* rule = cache ? cache->matcher.match(req.method_string(), req.target()) : nullptr;
-    const rules::TriggerRule* trigger =
-        rule || !cache ? nullptr : cache->triggers.match(req.method_string(), req.target());
+    const rules::TriggerRule* trigger = nullptr;
+    if (!rule && cache && !cache->triggers.triggers().empty() && req.method() != bhttp::verb::get &&
+        req.method() != bhttp::verb::head) {
+        write_target_ = invalidation::normalize_write_target(req.target());
+        trigger = cache->triggers.match(req.method_string(), write_target_);
+    }
     if (rule) {
         out.route = rule->name;
         keep_alive = co_await serve_cached(*rule, cache->matcher.index_of(rule), out);
@@ -141,6 +146,7 @@ asio::awaitable<bool> ClientSession::handle_request() {
     }
     if (chunked_body_.capacity() > body_buffer_size) std::string().swap(chunked_body_);  // idle sessions stay small
     log::access({req.method_string(), req.target(), out.status, out.route, out.cache, out.upstream_ms, ms_since(t0)});
+    worker_.stats.record(out.route, out.status, out.cache, Clock::now() - t0);  // per-thread, lock-free (stats/)
     co_return keep_alive;
 }
 

@@ -71,9 +71,11 @@ private:
     /// Answers a write that a trigger rule watches (write_flow.cpp).
     boost::asio::awaitable<bool> serve_write(const rules::TriggerRule& trigger, std::size_t trigger_index,
                                              Outcome& out);
-    /// Drops (and bumps the generations of) the writer's entries in the trigger's scope.
+    /// Drops (and bumps the generations of) the writer's entries in the
+    /// trigger's scope; an unknown outcome does it once more a response
+    /// timeout later, in case the app applies the write late.
     void invalidate(const rules::TriggerRule& trigger, std::size_t trigger_index, std::string_view request_body,
-                    bool body_complete);
+                    bool body_complete, bool outcome_unknown);
     /// Writes a stored entry: its stored head and body as they are, plus the
     /// few per-hit headers (Age, labels, framing). Nothing is copied.
     boost::asio::awaitable<bool> write_entry(const cache::CachedResponse& entry, std::string_view x_cache,
@@ -100,6 +102,7 @@ private:
     std::optional<bhttp::response_parser<bhttp::buffer_body>> res_parser_;
     std::unique_ptr<char[]> body_buffer_;
     std::function<void()> before_reply_;  ///< forward(): run once the upstream was reached, before replying
+    std::string write_target_;           ///< a watched write's normalized target
     std::string hit_head_;               ///< per-hit header bytes, reused across requests
     std::string chunked_body_;           ///< a chunked request body, read whole before forwarding
 };

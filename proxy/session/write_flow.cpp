@@ -18,6 +18,9 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
@@ -52,7 +55,7 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
     //    routes is dropped, whatever the outcome, before the reply goes out.
     if (!req_parser_->chunked() && declared && *declared > trigger.max_body_bytes) {
         bump(counters.unknown_outcome);
-        before_reply_ = [this, &trigger, trigger_index] { invalidate(trigger, trigger_index, {}, false); };
+        before_reply_ = [this, &trigger, trigger_index] { invalidate(trigger, trigger_index, {}, false, true); };
         const bool keep = co_await forward(out);
         before_reply_ = nullptr;
         co_return keep;
@@ -116,7 +119,7 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
         bump(counters.failed_writes);
     } else {
         if (outcome == WriteOutcome::unknown) bump(counters.unknown_outcome);
-        invalidate(trigger, trigger_index, up.body(), body_complete);
+        invalidate(trigger, trigger_index, up.body(), body_complete, outcome == WriteOutcome::unknown);
     }
 
     // 5. Now the client may see the answer.
@@ -138,8 +141,43 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
     co_return !wec && client_keep_alive;
 }
 
+namespace {
+
+/// What one invalidation does: the exact keys and the whole routes (of one
+/// writer) whose generations are bumped and whose entries are dropped.
+struct InvalidationPlan {
+    cache::IdentityHash identity{};
+    std::vector<cache::CacheKey> exact;
+    std::vector<std::size_t> whole_routes;
+};
+
+/// Bumps the generations first (from then on nothing older is served), then
+/// frees the entries. Returns how many entries were dropped.
+std::size_t apply(app::CacheContext& cc, const InvalidationPlan& plan) {
+    std::size_t dropped = 0;
+    for (const auto& key : plan.exact) {
+        cc.generations.bump_exact(key);
+        dropped += cc.store->erase(key) ? 1 : 0;
+    }
+    for (const auto index : plan.whole_routes) {
+        cc.generations.bump_user(index, plan.identity);
+        dropped += cc.store->erase_identity(index, plan.identity);
+    }
+    return dropped;
+}
+
+/// An unknown outcome (timeout, reset) may still be applied by the app after
+/// we gave up: invalidate the same scope again once that can have happened.
+asio::awaitable<void> apply_again_later(app::Worker& worker, InvalidationPlan plan, std::chrono::milliseconds delay) {
+    asio::steady_timer timer(worker.ioc, delay);
+    co_await timer.async_wait(tuple_awaitable);
+    apply(*worker.ctx.cache, plan);
+}
+
+}  // namespace
+
 void ClientSession::invalidate(const rules::TriggerRule& trigger, std::size_t trigger_index,
-                               std::string_view request_body, bool body_complete) {
+                               std::string_view request_body, bool body_complete, bool outcome_unknown) {
     auto& cc = *worker_.ctx.cache;
     auto& counters = cc.trigger_counters[trigger_index];
     const auto& req = req_parser_->get();
@@ -149,30 +187,31 @@ void ClientSession::invalidate(const rules::TriggerRule& trigger, std::size_t tr
     if (!credential) return;  // no identity: the writer has no per-user entries
 
     std::vector<invalidation::PathParam> path_params;
-    cc.triggers.match(req.method_string(), req.target(), &path_params);
-    const auto scope = invalidation::extract_scope(trigger, request_body, body_complete, req.target(), path_params);
+    cc.triggers.match(req.method_string(), write_target_, &path_params);
+    const auto scope = invalidation::extract_scope(trigger, request_body, body_complete, write_target_, path_params);
     if (scope.widened) bump(counters.widened);
-    const auto identity = cc.hasher.hash(*credential);
+    InvalidationPlan plan;
+    plan.identity = cc.hasher.hash(*credential);
     const cache::HeaderList no_headers;
-    std::size_t dropped = 0;
     for (const auto& name : trigger.invalidate) {
         const auto index = cc.route_index(name);
         if (index == static_cast<std::size_t>(-1)) continue;
         const auto& route = cc.matcher.routes()[index];
         const auto target = scope.widened ? std::string() : invalidation::scope_target(route, scope);
-        if (!target.empty()) {
-            if (auto key = cache::build_key(route, index, target, credential, cc.hasher, no_headers)) {
-                cc.generations.bump_exact(*key);
-                dropped += cc.store->erase(*key) ? 1 : 0;
-                continue;
-            }
-        }
-        cc.generations.bump_user(index, identity);
-        dropped += cc.store->erase_identity(index, identity);
+        auto key = target.empty() ? std::nullopt
+                                  : cache::build_key(route, index, target, credential, cc.hasher, no_headers);
+        if (key)
+            plan.exact.push_back(std::move(*key));
+        else
+            plan.whole_routes.push_back(index);  // wider is safe
     }
+    const auto dropped = apply(cc, plan);
     bump(counters.entries_dropped, dropped);
     spdlog::debug("invalidation {}: {} entr{} dropped{}", trigger.name, dropped, dropped == 1 ? "y" : "ies",
                   scope.widened ? " (scope widened to the writer's whole routes)" : "");
+    if (outcome_unknown)
+        asio::co_spawn(worker_.ioc, apply_again_later(worker_, std::move(plan), cfg_.upstream.response_timeout),
+                       asio::detached);
 }
 
 }  // namespace cacheproxy::session

@@ -257,10 +257,18 @@ done
 
 declare -A M_RPS M_P50 M_P99 T_NON2XX T_SOCK T_UP
 for t in "${TARGETS[@]}"; do
-  # shellcheck disable=SC2086
-  M_RPS[$t]=$(median ${RPS[$t]}); M_P50[$t]=$(median ${P50[$t]}); M_P99[$t]=$(median ${P99[$t]})
-  # shellcheck disable=SC2086
-  T_NON2XX[$t]=$(sum ${NON2XX[$t]}); T_SOCK[$t]=$(sum ${SOCK[$t]}); T_UP[$t]=$(sum ${UPREQ[$t]})
+  # shellcheck disable=SC2086  # space-separated lists, split on purpose
+  M_RPS[$t]=$(median ${RPS[$t]})
+  # shellcheck disable=SC2086  # space-separated lists, split on purpose
+  M_P50[$t]=$(median ${P50[$t]})
+  # shellcheck disable=SC2086  # space-separated lists, split on purpose
+  M_P99[$t]=$(median ${P99[$t]})
+  # shellcheck disable=SC2086  # space-separated lists, split on purpose
+  T_NON2XX[$t]=$(sum ${NON2XX[$t]})
+  # shellcheck disable=SC2086  # space-separated lists, split on purpose
+  T_SOCK[$t]=$(sum ${SOCK[$t]})
+  # shellcheck disable=SC2086  # space-separated lists, split on purpose
+  T_UP[$t]=$(sum ${UPREQ[$t]})
 done
 
 echo

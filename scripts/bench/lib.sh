@@ -98,6 +98,7 @@ bench_init() {
   trap 'echo "interrupted" >&2; exit 130' INT
   trap 'echo "stopped (SIGTERM; watchdog after '"$max"'s?)" >&2; exit 143' TERM
   # Its own process group (bash + sleep), so the cleanup stops the sleep too.
+  # shellcheck disable=SC2016  # expanded by the inner bash
   setsid bash -c 'sleep "$1" && echo "watchdog: $2 ran longer than $1 s, stopping it" >&2 && kill -TERM "$3"' \
     watchdog "$max" "$name" "$$" </dev/null >/dev/null &
   BENCH_WATCHDOG_PID=$!
@@ -107,8 +108,8 @@ bench_init() {
 # ------------------------------------------------------------------- ports --
 
 free_port() {
-  local p i
-  for i in $(seq 1 50); do
+  local p
+  for _ in $(seq 1 50); do
     p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()') \
       || die "free_port: python3 failed"
     if [[ "$BENCH_USED_PORTS" != *" $p "* ]]; then
@@ -339,4 +340,5 @@ bench_header() {
 
 # The legacy-shaped balance JSON every upstream returns (~150 bytes). Quotes
 # are escaped for an nginx single-quoted string (it has none).
+# shellcheck disable=SC2034  # used by the scripts that source this file
 BALANCE_JSON='{"user_id":"user1","exchange":"bybit","account_type":"demo","total":10000.0,"available":9876.54,"currency":"USDT","ts":1732470000.123,"seq":42}'

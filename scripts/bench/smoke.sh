@@ -12,6 +12,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT=$(mktemp -d /tmp/cacheproxy-bench-smoke.XXXXXX)
 child=""
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM

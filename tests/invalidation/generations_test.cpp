@@ -38,6 +38,15 @@ protected:
     std::vector<rules::RouteRule> routes{route("balance"), route("positions")};
 };
 
+TEST_F(GenerationsTest, AWriteSpelledInAnotherCaseReachesTheRead) {
+    Generations g;
+    const auto read = key(0, "exchange=Bybit&account_type=demo", "Bearer alice");
+    const auto write = key(0, "exchange=bybit&account_type=demo", "Bearer alice");
+    const auto before = g.current(read);
+    g.bump_exact(write);
+    EXPECT_NE(g.current(read), before);  // case-folded slot: wider, never narrower
+}
+
 TEST_F(GenerationsTest, SlotsRoundUpToAPowerOfTwo) {
     EXPECT_EQ(Generations(1000).slots(), 1024u);
     EXPECT_EQ(Generations(1).slots(), 1u);

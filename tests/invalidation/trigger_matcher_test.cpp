@@ -111,3 +111,17 @@ TEST(TriggerMatcherEmptyTest, NoTriggersMatchNothing) {
 
 }  // namespace
 }  // namespace cacheproxy::invalidation
+
+namespace cacheproxy::invalidation {
+
+TEST(NormalizeWriteTarget, DecodesCollapsesAndTrims) {
+    EXPECT_EQ(normalize_write_target("/api/trading/order"), "/api/trading/order");
+    EXPECT_EQ(normalize_write_target("/api/trading/%6Frder"), "/api/trading/order");
+    EXPECT_EQ(normalize_write_target("//api//trading/order/"), "/api/trading/order");
+    EXPECT_EQ(normalize_write_target("/api/trading/order/o-1?exchange=by%62it"), "/api/trading/order/o-1?exchange=by%62it");
+    EXPECT_EQ(normalize_write_target("/"), "/");
+    EXPECT_EQ(normalize_write_target("/a%"), "/a%");  // a malformed escape is kept as it is
+}
+
+}  // namespace cacheproxy::invalidation
+
