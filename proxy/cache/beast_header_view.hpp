@@ -4,6 +4,7 @@
 
 #include "cache/header_view.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/fields.hpp>
 
 #include <string_view>
@@ -23,9 +24,14 @@ public:
 
     /// The value of the `nth` field named `name`; empty when there is none.
     std::string_view value(std::string_view name, std::size_t nth) const override {
+        // Beast's equal_range spans, in list order, from the first to the last
+        // field of that name: other fields may stand between them. Skip those.
         auto range = fields_.equal_range({name.data(), name.size()});
-        for (auto it = range.first; it != range.second; ++it, --nth)
-            if (nth == 0) return {it->value().data(), it->value().size()};
+        for (auto it = range.first; it != range.second; ++it) {
+            if (!boost::beast::iequals(it->name_string(), boost::beast::string_view{name.data(), name.size()}))
+                continue;
+            if (nth-- == 0) return {it->value().data(), it->value().size()};
+        }
         return {};
     }
 

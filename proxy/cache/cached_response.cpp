@@ -19,7 +19,7 @@ std::size_t heap_bytes(const std::string& s) {
 
 std::size_t CachedResponse::charge() const {
     return malloc_chunk(kControlBlock + sizeof(CachedResponse)) + heap_bytes(head) + heap_bytes(body) +
-           heap_bytes(gzip_body);
+           heap_bytes(gzip_body) + heap_bytes(etag) + heap_bytes(weak_etag);
 }
 
 TimePoint CachedResponse::drop_at() const {

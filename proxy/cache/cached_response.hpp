@@ -22,7 +22,9 @@ struct CachedResponse {
     /// variant (identity or gzip), then the blank line, then the body.
     std::string head;
     std::string body;       ///< identity body
-    std::string gzip_body;  ///< gzip variant; empty = none (a later issue fills it)
+    std::string gzip_body;  ///< gzip variant, made once at fill time; empty = none (small or not compressible)
+    std::string etag;       ///< the upstream's ETag, kept out of `head`: the gzip variant sends it weak
+    std::string weak_etag;  ///< the ETag for the gzip variant
     TimePoint stored_at{};  ///< when the response arrived (the fake clock in tests)
     rules::Duration ttl{0};                     ///< fresh for this long after stored_at
     rules::Duration stale_while_revalidate{0};  ///< then served stale while one refresh runs

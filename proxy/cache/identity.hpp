@@ -50,6 +50,7 @@ public:
 private:
     Key key_{};
     EVP_MAC* mac_ = nullptr;  ///< fetched once; a context per call
+    std::uint64_t id_;        ///< tells this hasher's entries in the per-thread recent cache apart
 };
 
 /// The credential a request carries for `source`, or nullopt for "no identity":

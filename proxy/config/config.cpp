@@ -47,6 +47,17 @@ void read_limits(YamlReader limits, LimitsConfig& out) {
     limits.finish();
 }
 
+void read_compression(YamlReader c, CompressionConfig& out) {
+    c.read_bool("enabled", out.enabled);
+    c.read_size("min_size", out.min_size);
+    unsigned level = static_cast<unsigned>(out.level), stream_level = static_cast<unsigned>(out.stream_level);
+    c.read_unsigned("level", level);
+    c.read_unsigned("stream_level", stream_level);
+    out.level = static_cast<int>(level);
+    out.stream_level = static_cast<int>(stream_level);
+    c.finish();
+}
+
 void read_logging(YamlReader logging, LoggingConfig& out) {
     logging.read_string("level", out.level);
     logging.read_string("file", out.file);
@@ -142,6 +153,7 @@ std::optional<ConfigError> load_config(const std::string& path, Config& out) {
         read_upstream(top.child("upstream"), cfg.upstream);
         read_limits(top.child("limits"), cfg.limits);
         read_logging(top.child("logging"), cfg.logging);
+        read_compression(top.child("compression"), cfg.compression);
         read_admin(top.child("admin"), cfg.admin);
         if (top.has("rules")) {
             std::string rules;
@@ -204,6 +216,10 @@ std::optional<ConfigError> validate(const Config& cfg) {
                                             "\" (expected trace, debug, info, warn, error, critical or off)");
     if (cfg.logging.max_file_bytes < 1) return problem("logging.max_file_size", "must be > 0");
     if (cfg.logging.max_files < 1) return problem("logging.max_files", "must be >= 1");
+    if (cfg.compression.level < 1 || cfg.compression.level > 9)
+        return problem("compression.level", "must be 1 (fastest) to 9 (smallest)");
+    if (cfg.compression.stream_level < 1 || cfg.compression.stream_level > 9)
+        return problem("compression.stream_level", "must be 1 (fastest) to 9 (smallest)");
 
     const AdminConfig& admin = cfg.admin;
     if (admin.enabled && !is_loopback_host(admin.listen.host) && admin.token.empty())
@@ -245,6 +261,11 @@ std::string describe(const Config& cfg) {
       << "  max_file_size: " << format_size(cfg.logging.max_file_bytes) << "\n"
       << "  max_files: " << cfg.logging.max_files << "\n"
       << "  access_log: " << (cfg.logging.access_log ? "true" : "false") << "\n"
+      << "compression:\n"
+      << "  enabled: " << (cfg.compression.enabled ? "true" : "false") << "\n"
+      << "  min_size: " << format_size(cfg.compression.min_size) << "\n"
+      << "  level: " << cfg.compression.level << "\n"
+      << "  stream_level: " << cfg.compression.stream_level << "\n"
       << "admin:\n"
       << "  enabled: " << (cfg.admin.enabled ? "true" : "false") << "\n"
       << "  listen: " << yaml_string(format_host_port(cfg.admin.listen)) << "\n"

@@ -54,6 +54,14 @@ struct LoggingConfig {
     bool access_log = true;              ///< one line per request
 };
 
+/// gzip towards clients that accept it (RFC 9110 Accept-Encoding).
+struct CompressionConfig {
+    bool enabled = true;
+    std::size_t min_size = 1000;   ///< smaller bodies are sent as they are (the seed's GZipMiddleware minimum)
+    int level = 6;                 ///< cached bodies: compressed once per fill
+    int stream_level = 1;          ///< pass-through bodies: compressed on the fly, per piece
+};
+
 struct AdminConfig {
     bool enabled = true;
     HostPort listen{"127.0.0.1", 9901};
@@ -67,6 +75,7 @@ struct Config {
     unsigned threads = 0;                ///< 0 = one per core
     LimitsConfig limits;
     LoggingConfig logging;
+    CompressionConfig compression;
     AdminConfig admin;
     std::string rules_path;              ///< resolved against the config file's folder
     rules::RuleSet rules;                ///< loaded from rules_path

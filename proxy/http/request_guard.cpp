@@ -4,6 +4,8 @@
 #include <boost/beast/http/rfc7230.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 namespace cacheproxy::http {
 
@@ -13,6 +15,14 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 constexpr Verdict bad(const char* why) { return Verdict{400, why}; }
+
+/// Bytes never allowed in a header line: controls other than HTAB, and DEL.
+constexpr auto kControl = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = c != '\t';
+    t[0x7f] = true;
+    return t;
+}();
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -28,14 +38,18 @@ bool all_digits(std::string_view s) {
 
 std::size_t find_header_end(std::string_view data, bool& bad_ending) {
     bad_ending = false;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-        if (data[i] != '\n') continue;
+    std::size_t i = 0;
+    while (i < data.size()) {
+        const void* nl = std::memchr(data.data() + i, '\n', data.size() - i);
+        if (nl == nullptr) return 0;
+        i = static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
         if (i == 0 || data[i - 1] != '\r') {
             bad_ending = true;
             return 0;
         }
         // "\r\n\r\n": this LF ends an empty line.
         if (i >= 3 && data[i - 2] == '\n' && data[i - 3] == '\r') return i + 1;
+        ++i;
     }
     return 0;
 }
@@ -63,8 +77,7 @@ Verdict scan_raw_header(std::string_view h) {
         const auto field = h.substr(pos, next - pos);
         if (field.front() == ' ' || field.front() == '\t') return bad("obs-fold (folded header line)");
         for (unsigned char c : field) {
-            if (c == '\r' || c == '\n' || c == 0 || c == 0x7f || (c < 0x20 && c != '\t'))
-                return bad("control byte in header field");
+            if (kControl[c]) return bad("control byte in header field");
         }
         pos = next + 2;
     }

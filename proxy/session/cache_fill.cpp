@@ -2,6 +2,10 @@
 
 #include "cache/beast_header_view.hpp"
 #include "cache/stored_head.hpp"
+#include "encoding/accept_encoding.hpp"
+#include "encoding/compressible.hpp"
+#include "encoding/gzip.hpp"
+#include "encoding/weak_etag.hpp"
 #include "http/hop_by_hop.hpp"
 
 #include <boost/beast/core/string.hpp>
@@ -31,9 +35,21 @@ std::shared_ptr<FillRequest> make_fill_request(const bhttp::request_header<>& cl
 }
 
 cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource& identity,
-                      upstream::FetchResult& fetched, bool request_had_credentials, cache::TimePoint now,
-                      std::uint64_t generation, cache::NotStorable& why) {
+                      const config::CompressionConfig& compression, upstream::FetchResult& fetched,
+                      bool request_had_credentials, cache::TimePoint now, std::uint64_t generation,
+                      cache::NotStorable& why) {
     auto& res = fetched.response;
+    // An upstream that gzips whatever the request said: store the identity
+    // bytes (bounded like any entry), so every client can be served.
+    if (encoding::applied_coding(res[bhttp::field::content_encoding]) == encoding::Applied::gzip) {
+        std::string plain;
+        if (!encoding::gzip_decompress(res.body(), plain, rule.max_object_bytes)) {
+            why = cache::NotStorable::encoded;
+            return nullptr;
+        }
+        res.body() = std::move(plain);
+        res.erase(bhttp::field::content_encoding);
+    }
     cache::ResponseFacts facts;
     facts.status = res.result_int();
     facts.request_had_credentials = request_had_credentials;
@@ -47,9 +63,25 @@ cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource&
 
     auto entry = std::make_shared<cache::CachedResponse>();
     entry->status = facts.status;
-    const auto fields = headers.list();
+    auto fields = headers.list();
+    // ETag and Vary: Accept-Encoding are written per variant at hit time.
+    std::erase_if(fields, [](const cache::HeaderField& f) {
+        return boost::beast::iequals(f.name, "etag") ||
+               (boost::beast::iequals(f.name, "vary") && boost::beast::iequals(f.value, "accept-encoding"));
+    });
     entry->head = cache::build_stored_head(facts.status, res.reason(), fields);
+    if (const auto etag = res[bhttp::field::etag]; !etag.empty()) {
+        entry->etag = std::string(etag);
+        entry->weak_etag = encoding::weaken_etag(etag);
+    }
     entry->body = std::move(res.body());
+    if (compression.enabled &&
+        encoding::worth_compressing(res[bhttp::field::content_type], entry->body.size(), compression.min_size)) {
+        std::string gz;
+        // A failure, or no gain, leaves the entry identity-only: never a failed request.
+        if (encoding::gzip_compress(entry->body, compression.level, gz) && gz.size() < entry->body.size())
+            entry->gzip_body = std::move(gz);
+    }
     entry->stored_at = now;
     entry->ttl = rule.ttl;
     entry->stale_while_revalidate = rule.stale_while_revalidate;
@@ -82,7 +114,8 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::siz
         co_return;
     }
     cache::NotStorable why{};
-    auto entry = admit(rule, cc.rules.identity, fetched, had_credentials, cache::Clock::now(), generation, why);
+    auto entry = admit(rule, cc.rules.identity, worker.ctx.cfg.compression, fetched, had_credentials,
+                       cache::Clock::now(), generation, why);
     if (!entry) {
         counters.not_storable.fetch_add(1, std::memory_order_relaxed);
         cc.coalescer.complete(ticket, {nullptr, cache::FillResult::Outcome::not_storable});

@@ -29,10 +29,13 @@ std::shared_ptr<FillRequest> make_fill_request(const boost::beast::http::request
                                                std::string_view peer_ip);
 
 /// The stored entry for a fetched response (recording the scope generation
-/// read before its fetch started), or null with `why` set.
+/// read before its fetch started), or null with `why` set. A body the upstream
+/// gzipped anyway is stored decoded; a compressible body of at least
+/// compression.min_size also gets its gzip variant, made here, once.
 cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource& identity,
-                      upstream::FetchResult& fetched, bool request_had_credentials, cache::TimePoint now,
-                      std::uint64_t generation, cache::NotStorable& why);
+                      const config::CompressionConfig& compression, upstream::FetchResult& fetched,
+                      bool request_had_credentials, cache::TimePoint now, std::uint64_t generation,
+                      cache::NotStorable& why);
 
 /// The key fills are coalesced on: the cache key plus its scope generation,
 /// so a request that comes after a write never joins a fill from before it.

@@ -8,6 +8,7 @@
 #include "cache/freshness.hpp"
 #include "cache/identity.hpp"
 #include "cache/query_string.hpp"
+#include "encoding/accept_encoding.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
 #include "session/cache_fill.hpp"
@@ -20,10 +21,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/write.hpp>
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
 
 namespace cacheproxy::session {
 
@@ -36,6 +37,16 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 namespace {
 
 void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+
+/// True when the request's Accept-Encoding picks gzip (RFC 9110 12.5.3).
+bool accepts_gzip(const bhttp::request_header<>& req) {
+    std::array<std::string_view, 4> lines;
+    std::size_t n = 0;
+    const auto range = req.equal_range(bhttp::field::accept_encoding);  // may span other fields
+    for (auto it = range.first; it != range.second && n < lines.size(); ++it)
+        if (it->name() == bhttp::field::accept_encoding) lines[n++] = it->value();
+    return encoding::accepts_gzip(std::span<const std::string_view>(lines.data(), n));
+}
 
 /// True when every key parameter is spelled with unreserved characters only.
 /// A write's scope reaches an entry through the canonical spelling of its
@@ -103,9 +114,9 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
                 case Freshness::fresh_refresh_ahead: {
                     bump(counters.hits);
                     const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(cache::remaining_ttl(*entry, now));
-                    char status[64];
-                    const auto n = fmt::format_to_n(status, sizeof status, "cacheproxy; hit; ttl={}", ttl.count()).size;
-                    co_return co_await write_entry(*entry, "HIT", {status, std::min(n, sizeof status)}, out);
+                    char status[48] = "cacheproxy; hit; ttl=";
+                    const auto r = std::to_chars(status + 21, status + sizeof status, ttl.count());
+                    co_return co_await write_entry(*entry, "HIT", {status, r.ptr}, out);
                 }
                 case Freshness::stale_revalidate:
                     bump(counters.stale_served);
@@ -174,7 +185,8 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         co_return !worker_.ctx.draining.load();
     }
     cache::NotStorable why{};
-    auto entry = admit(rule, cc.rules.identity, fetched, had_credentials, cache::Clock::now(), generation, why);
+    auto entry = admit(rule, cc.rules.identity, cfg_.compression, fetched, had_credentials, cache::Clock::now(),
+                       generation, why);
     if (entry) {
         // Those already waiting may have it; the store only if no write came in between.
         if (cc.generations.current(*key) == generation) {
@@ -221,13 +233,28 @@ asio::awaitable<bool> ClientSession::write_entry(const cache::CachedResponse& en
     const bool is_head = req.method() == bhttp::verb::head;
     out.status = entry.status;
     out.cache = x_cache;
+    // The variant: the stored gzip bytes for a client that accepts gzip, else
+    // the stored identity bytes. No compression work, no copy, either way.
+    const bool gzip = !entry.gzip_body.empty() && accepts_gzip(req);
+    const std::string& body = gzip ? entry.gzip_body : entry.body;
 
     // Only these few bytes are made per hit; head and body are the stored ones.
+    auto append_number = [this](std::uint64_t n) {
+        char digits[24];
+        const auto r = std::to_chars(digits, digits + sizeof digits, n);
+        hit_head_.append(digits, r.ptr);
+    };
     hit_head_.clear();
-    auto it = std::back_inserter(hit_head_);
-    fmt::format_to(it, "Content-Length: {}\r\nAge: {}\r\nX-Cache: {}\r\nCache-Status: {}\r\nVia: 1.1 cacheproxy\r\n",
-                   entry.body.size(), cache::age_seconds(entry.stored_at, cache::Clock::now()), x_cache,
-                   cache_status);
+    if (gzip) hit_head_.append("Content-Encoding: gzip\r\n");
+    if (!entry.gzip_body.empty()) hit_head_.append("Vary: Accept-Encoding\r\n");
+    if (!entry.etag.empty()) hit_head_.append("ETag: ").append(gzip ? entry.weak_etag : entry.etag).append("\r\n");
+    hit_head_.append("Content-Length: ");
+    append_number(body.size());
+    hit_head_.append("\r\nAge: ");
+    append_number(cache::age_seconds(entry.stored_at, cache::Clock::now()));
+    hit_head_.append("\r\nX-Cache: ").append(x_cache);
+    hit_head_.append("\r\nCache-Status: ").append(cache_status);
+    hit_head_.append("\r\nVia: 1.1 cacheproxy\r\n");
     if (!keep_alive)
         hit_head_.append("Connection: close\r\n");
     else if (req.version() == 10)
@@ -235,7 +262,7 @@ asio::awaitable<bool> ClientSession::write_entry(const cache::CachedResponse& en
     hit_head_.append("\r\n");
 
     const std::array<asio::const_buffer, 3> buffers{asio::buffer(entry.head), asio::buffer(hit_head_),
-                                                    is_head ? asio::const_buffer{} : asio::buffer(entry.body)};
+                                                    is_head ? asio::const_buffer{} : asio::buffer(body)};
     stream_.expires_after(cfg_.limits.body_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, buffers, tuple_awaitable);
     co_return !ec && keep_alive;

@@ -11,6 +11,7 @@
 
 #include "app/worker.hpp"
 #include "cache/cached_response.hpp"
+#include "encoding/gzip.hpp"
 #include "http/request_guard.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -66,6 +67,12 @@ private:
     };
     /// Forwards to the upstream and relays the answer, streamed (forward.cpp).
     boost::asio::awaitable<bool> forward(Outcome& out, CacheLabel label = {});
+    /// What forward() does to a response body on its way through.
+    enum class Transform { none, gzip, gunzip };
+    /// Picks the body transform for a pass-through response (adds Vary when
+    /// the answer depends on Accept-Encoding); pure, no I/O.
+    Transform choose_transform(bhttp::response_header<>& res, const bhttp::request_header<>& req,
+                               unsigned client_version, bool is_head) const;
     /// Answers a request for a cached route (cache_flow.cpp).
     boost::asio::awaitable<bool> serve_cached(const rules::RouteRule& rule, std::size_t route_index, Outcome& out);
     /// Answers a write that a trigger rule watches (write_flow.cpp).
@@ -102,6 +109,9 @@ private:
     std::optional<bhttp::response_parser<bhttp::buffer_body>> res_parser_;
     std::unique_ptr<char[]> body_buffer_;
     std::function<void()> before_reply_;  ///< forward(): run once the upstream was reached, before replying
+    std::unique_ptr<encoding::GzipStream> gzip_;      ///< pass-through compression, made on first use
+    std::unique_ptr<encoding::GunzipStream> gunzip_;  ///< for an upstream's gzip to a client without it
+    std::string transformed_;            ///< one transformed piece, reused
     std::string write_target_;           ///< a watched write's normalized target
     std::string hit_head_;               ///< per-hit header bytes, reused across requests
     std::string chunked_body_;           ///< a chunked request body, read whole before forwarding

@@ -3,6 +3,9 @@
 /// answer, strip hop-by-hop headers and stream it to the client (Beast's
 /// relay() pattern with buffer_body).
 
+#include "encoding/accept_encoding.hpp"
+#include "encoding/compressible.hpp"
+#include "encoding/weak_etag.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
 #include "log/logging.hpp"
@@ -18,6 +21,10 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <charconv>
+#include <span>
+
 namespace cacheproxy::session {
 
 namespace asio = boost::asio;
@@ -28,6 +35,9 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+/// The most one upstream piece may decode to (a zip-bomb guard per piece).
+constexpr std::size_t max_gunzip_piece = 64 * 1024 * 1024;
+
 /// Errors that mean a reused keep-alive connection was already dead.
 bool stale_connection_error(const error_code& ec) {
     return ec == asio::error::eof || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
@@ -37,6 +47,42 @@ bool stale_connection_error(const error_code& ec) {
 bool status_has_no_body(unsigned s) { return (s >= 100 && s < 200) || s == 204 || s == 304; }
 
 }  // namespace
+
+ClientSession::Transform ClientSession::choose_transform(bhttp::response_header<>& res,
+                                                        const bhttp::request_header<>& req, unsigned client_version,
+                                                        bool is_head) const {
+    const unsigned status = res.result_int();
+    if (!cfg_.compression.enabled || status < 200 || status == 204 || status == 206 || status == 304 ||
+        res.count(bhttp::field::content_range))
+        return Transform::none;
+    std::array<std::string_view, 4> lines;
+    std::size_t n = 0;
+    const auto range = req.equal_range(bhttp::field::accept_encoding);  // may span other fields
+    for (auto it = range.first; it != range.second && n < lines.size(); ++it)
+        if (it->name() == bhttp::field::accept_encoding) lines[n++] = it->value();
+    const bool client_gzip = encoding::accepts_gzip(std::span<const std::string_view>(lines.data(), n));
+    const auto applied = encoding::applied_coding(res[bhttp::field::content_encoding]);
+    // An upstream's gzip reaches a client that cannot read it decoded; any
+    // other coding of the upstream's is never touched.
+    if (applied == encoding::Applied::gzip) return client_gzip ? Transform::none : Transform::gunzip;
+    if (applied != encoding::Applied::identity) return Transform::none;
+    std::optional<std::size_t> length;
+    if (const auto cl = res[bhttp::field::content_length]; !cl.empty()) {
+        std::size_t v = 0;
+        if (std::from_chars(cl.data(), cl.data() + cl.size(), v).ec == std::errc{}) length = v;
+    }
+    if (!encoding::worth_compressing(res[bhttp::field::content_type], length, cfg_.compression.min_size))
+        return Transform::none;
+    // It varies with Accept-Encoding whichever client asks.
+    const auto vary = res[bhttp::field::vary];
+    if (vary.empty())
+        res.set(bhttp::field::vary, "Accept-Encoding");
+    else if (vary.find("ccept-") == std::string_view::npos)
+        res.set(bhttp::field::vary, std::string(vary) + ", Accept-Encoding");
+    if (!client_gzip || client_version != 11) return Transform::none;  // HTTP/1.0: no chunked framing
+    (void)is_head;
+    return Transform::gzip;
+}
 
 asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
     // A watched write that could not be buffered invalidates before any reply.
@@ -209,7 +255,29 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         const bool known_length = res_parser_->content_length().has_value();
         const bool no_body = is_head || status_has_no_body(status);
         http::strip_hop_by_hop(res);
-        if (!no_body && !known_length) {
+        const auto transform = choose_transform(res, req, client_version, is_head);
+        if (transform != Transform::none) {
+            // The body changes size: no Content-Length; its ETag names the
+            // other representation, so it can only be weak.
+            res.erase(bhttp::field::content_length);
+            if (const auto etag = res[bhttp::field::etag]; !etag.empty()) {
+                const auto weak = encoding::weaken_etag(etag);
+                if (weak.empty())
+                    res.erase(bhttp::field::etag);
+                else
+                    res.set(bhttp::field::etag, weak);
+            }
+            if (transform == Transform::gzip) {
+                res.set(bhttp::field::content_encoding, "gzip");
+                if (!gzip_) gzip_ = std::make_unique<encoding::GzipStream>(cfg_.compression.stream_level);
+                else gzip_->reset();
+            } else {
+                res.erase(bhttp::field::content_encoding);
+                if (!gunzip_) gunzip_ = std::make_unique<encoding::GunzipStream>();
+                else gunzip_->reset();
+            }
+        }
+        if (!no_body && (!known_length || transform != Transform::none)) {
             // Chunked or close-delimited upstream body: chunk it for an
             // HTTP/1.1 client, close-delimit it for an HTTP/1.0 one.
             if (client_version == 11)
@@ -249,6 +317,23 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
                 body.size = body_buffer_size - body.size;
                 body.data = body.size ? body_buffer() : nullptr;  // an empty chunk would end the body
                 body.more = !res_parser_->is_done();
+                if (transform != Transform::none && !is_head) {
+                    // Each piece through the (de)compressor, flushed so a slow
+                    // stream still reaches the client promptly.
+                    transformed_.clear();
+                    const std::string_view piece(body_buffer(), body.size);
+                    bool ok = transform == Transform::gzip
+                                  ? gzip_->write(piece, transformed_, encoding::Flush::sync) &&
+                                        (body.more || gzip_->finish(transformed_))
+                                  : gunzip_->write(piece, transformed_, max_gunzip_piece) &&
+                                        (body.more || gunzip_->finish());
+                    if (!ok) {
+                        up_ec = http_errors::errc::upstream_bad_response;
+                        break;
+                    }
+                    body.data = transformed_.empty() ? nullptr : transformed_.data();
+                    body.size = transformed_.size();
+                }
                 if (body.size == 0 && body.more) {
                     // Nothing to send yet (an empty piece would end a chunked
                     // body): send the header alone if it has not gone out.

@@ -30,6 +30,30 @@ TEST(CacheBeastHeaderViewTest, ReadsRepeatedFieldsCaseInsensitively) {
     EXPECT_FALSE(extract_identity(rules::IdentitySource{}, view, req.target()));
 }
 
+TEST(CacheBeastHeaderViewTest, RepeatedFieldsWithOthersBetweenAreReadRight) {
+    // Beast's equal_range spans other fields standing between two of the same
+    // name: a second Cache-Control line must still be seen, and nothing else.
+    bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
+    res.insert(bhttp::field::cache_control, "max-age=5");
+    res.insert("X-Between", "noise");
+    res.insert(bhttp::field::cache_control, "private");
+    const BeastHeaderView view(res.base());
+    EXPECT_EQ(view.count("cache-control"), 2u);
+    EXPECT_EQ(view.value("cache-control", 0), "max-age=5");
+    EXPECT_EQ(view.value("cache-control", 1), "private");
+    EXPECT_EQ(view.value("cache-control", 2), "");
+
+    rules::RouteRule rule;
+    rule.name = "balance";
+    rule.path = "/api/trading/balance";
+    rule.key.identity = true;
+    ResponseFacts facts;
+    facts.status = 200;
+    facts.length_known = true;
+    facts.complete = true;
+    EXPECT_EQ(check_storable(rule, facts, view), NotStorable::private_);
+}
+
 TEST(CacheBeastHeaderViewTest, FeedsStorabilityAndStoredHead) {
     bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
     res.set(bhttp::field::content_type, "application/json");

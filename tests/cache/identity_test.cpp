@@ -47,6 +47,24 @@ TEST(IdentityTest, KeyedPerProcess) {
     EXPECT_NE(r1.hash("Bearer alice"), r2.hash("Bearer alice"));  // random keys
 }
 
+TEST(IdentityTest, RecentCacheNeverAnswersForAnotherKeyOrCredential) {
+    // The per-thread cache of recent credentials must be invisible: a hasher
+    // made later (even at the same address) with another key gets its own hash.
+    IdentityHash first{};
+    {
+        const IdentityHasher a(fixed_key(3));
+        first = a.hash("Bearer alice");
+        EXPECT_EQ(a.hash("Bearer alice"), first);  // served from the cache, same answer
+    }
+    const IdentityHasher b(fixed_key(4));
+    EXPECT_NE(b.hash("Bearer alice"), first);
+    EXPECT_EQ(b.hash("Bearer alice"), b.hash("Bearer alice"));
+    for (int i = 0; i < 500; ++i) {  // more credentials than slots: evictions keep answers right
+        const std::string c = "Bearer user" + std::to_string(i);
+        EXPECT_EQ(b.hash(c), IdentityHasher(fixed_key(4)).hash(c)) << c;
+    }
+}
+
 TEST(IdentityTest, HexIs32LowerCaseChars) {
     const IdentityHasher h(fixed_key(3));
     const std::string x = IdentityHasher::hex(h.hash("Bearer alice"));

@@ -155,11 +155,15 @@ TEST(MemoryStoreTest, LruByBytes) {
 }
 
 TEST(MemoryStoreTest, EntryLargerThanBudgetIsNotStored) {
-    const auto r = route("ticker", 100, 500);
+    // A budget that holds the small entry with room to spare, but not the big one.
+    const auto probe = route("ticker", 100, 1 << 20);
+    const auto small = make_entry("s");
+    const std::size_t budget = MemoryStore::charge_of(key_of(probe, 0, "small"), *small) + 200;
+    const auto r = route("ticker", 100, budget);
     MemoryStore store(rules_of({r}));
     const auto k = key_of(r, 0, "a");
-    store.insert(key_of(r, 0, "small"), make_entry("s"), t0);
-    store.insert(k, make_entry(std::string(600, 'x')), t0);
+    store.insert(key_of(r, 0, "small"), small, t0);
+    store.insert(k, make_entry(std::string(budget, 'x')), t0);
     EXPECT_EQ(store.lookup(k, t0), nullptr);
     EXPECT_NE(store.lookup(key_of(r, 0, "small"), t0), nullptr);  // nothing evicted for it
 }

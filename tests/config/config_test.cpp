@@ -104,6 +104,10 @@ void expect_same_settings(const Config& a, const Config& b) {
     EXPECT_EQ(a.logging.max_file_bytes, b.logging.max_file_bytes);
     EXPECT_EQ(a.logging.max_files, b.logging.max_files);
     EXPECT_EQ(a.logging.access_log, b.logging.access_log);
+    EXPECT_EQ(a.compression.enabled, b.compression.enabled);
+    EXPECT_EQ(a.compression.min_size, b.compression.min_size);
+    EXPECT_EQ(a.compression.level, b.compression.level);
+    EXPECT_EQ(a.compression.stream_level, b.compression.stream_level);
     EXPECT_EQ(a.admin.enabled, b.admin.enabled);
     EXPECT_EQ(a.admin.listen.host, b.admin.listen.host);
     EXPECT_EQ(a.admin.listen.port, b.admin.listen.port);
@@ -192,6 +196,12 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaultsAndLoadsTheTradingRules) {
     EXPECT_EQ(cfg.source_path, path);
     EXPECT_EQ(fs::path(cfg.rules_path), (source_dir / "rules" / "trading.yaml").lexically_normal());
     EXPECT_EQ(cfg.rules.routes.size(), 5u);
+}
+
+TEST(ConfigTest, CompressionLevelOutOfRangeNamesTheKey) {
+    ConfigError e = load_error("compression:\n  level: 12\n");
+    EXPECT_EQ(e.key, "compression.level");
+    EXPECT_EQ(e.line, 2);
 }
 
 TEST(ConfigTest, MissingFile) {
