@@ -181,7 +181,8 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         }
         out.status = http_errors::status_for(fetched.ec);
         spdlog::warn("fill for route {} failed: {}", rule.name, fetched.ec.message());
-        co_await send_error(out.status, fetched.ec.message(), true);
+        const std::string reason = fetched.ec.message();  // named: see send_error's note
+        co_await send_error(out.status, reason, true);
         co_return !worker_.ctx.draining.load();
     }
     cache::NotStorable why{};

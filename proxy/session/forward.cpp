@@ -116,7 +116,8 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         if (auto ec = co_await read_chunked_body(); ec) {
             status = ec == bhttp::error::body_limit ? 413 : (ec == beast::error::timeout ? 408 : 400);
             spdlog::debug("chunked request body from {} refused: {}", peer_ip_, ec.message());
-            co_await send_error(status, ec.message(), false);
+            const std::string reason = ec.message();  // named: see send_error's note
+            co_await send_error(status, reason, false);
             co_return false;
         }
     }
@@ -139,7 +140,8 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         if (ec) {
             spdlog::debug("no upstream connection: {}", ec.message());
             status = http_errors::status_for(ec);
-            co_await send_error(status, ec.message(), client_keep_alive && !has_body);
+            const std::string reason = ec.message();  // named: see send_error's note
+            co_await send_error(status, reason, client_keep_alive && !has_body);
             co_return client_keep_alive && !has_body;
         }
         auto& up = *lease.conn;
@@ -205,7 +207,8 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
             pool.release(std::move(lease.conn), false);
             status = client_ec == bhttp::error::body_limit ? 413 : (client_ec == beast::error::timeout ? 408 : 400);
             spdlog::debug("request body from {} refused: {}", peer_ip_, client_ec.message());
-            co_await send_error(status, client_ec.message(), false);
+            const std::string reason = client_ec.message();  // named: see send_error's note
+            co_await send_error(status, reason, false);
             co_return false;
         }
         if (ec) {
@@ -242,7 +245,8 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
             status = http_errors::status_for(ec);
             spdlog::warn("upstream response for {} {} failed: {}", req.method_string(),
                          log::path_only(req.target()), ec.message());
-            co_await send_error(status, status == 504 ? "upstream timed out" : "bad or no upstream response",
+            const char* reason = status == 504 ? "upstream timed out" : "bad or no upstream response";
+            co_await send_error(status, reason,
                                 client_keep_alive);
             co_return client_keep_alive;
         }

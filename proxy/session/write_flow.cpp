@@ -70,7 +70,8 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
         }
         if (auto ec = co_await read_chunked_body(); ec) {
             out.status = ec == bhttp::error::body_limit ? 413 : (ec == beast::error::timeout ? 408 : 400);
-            co_await send_error(out.status, ec.message(), false);
+            const std::string reason = ec.message();  // named: see send_error's note
+            co_await send_error(out.status, reason, false);
             co_return false;
         }
         body = std::move(chunked_body_);
@@ -90,7 +91,8 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
         if (rec == bhttp::error::need_buffer) rec = {};
         if (rec || !req_parser_->is_done()) {
             out.status = rec == beast::error::timeout ? 408 : 400;
-            co_await send_error(out.status, rec ? rec.message() : "incomplete body", false);
+            const std::string reason = rec ? rec.message() : std::string("incomplete body");  // named: see send_error's note
+            co_await send_error(out.status, reason, false);
             co_return false;
         }
     }
@@ -125,7 +127,9 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
     // 5. Now the client may see the answer.
     if (fetched.ec || fetched.too_large) {
         out.status = fetched.too_large ? 502 : http_errors::status_for(fetched.ec);
-        co_await send_error(out.status, fetched.too_large ? "upstream answer too large" : fetched.ec.message(),
+        const std::string reason =
+            fetched.too_large ? std::string("upstream answer too large") : fetched.ec.message();  // named: see send_error's note
+        co_await send_error(out.status, reason,
                             client_keep_alive);
         co_return client_keep_alive;
     }
