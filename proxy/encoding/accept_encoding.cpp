@@ -99,13 +99,16 @@ Weights weigh(std::span<const std::string_view> field_values) {
     Weights w;
     w.gzip = gzip >= 0 ? gzip : (star >= 0 ? star : 0);
     w.identity = identity >= 0 ? identity : (star >= 0 ? star : kQMax);
+    w.identity_listed = identity >= 0 || star >= 0;
     return w;
 }
 
 Coding negotiate(std::span<const std::string_view> field_values) {
     if (field_values.empty()) return Coding::identity;  // absent header: our choice, see the header
     const Weights w = weigh(field_values);
-    if (w.gzip > 0 && w.gzip >= w.identity) return Coding::gzip;
+    // An identity the client never named is acceptable, but not a preference:
+    // "br, gzip;q=0.5" asks for compression (as nginx reads it).
+    if (w.gzip > 0 && (!w.identity_listed || w.gzip >= w.identity)) return Coding::gzip;
     if (w.identity > 0) return Coding::identity;
     return Coding::none;
 }

@@ -29,6 +29,7 @@ inline constexpr int kQMax = 1000;
 struct Weights {
     int gzip = 0;         ///< q of gzip (or x-gzip, or `*` when neither is listed), else 0
     int identity = kQMax; ///< q of identity (or `*` when identity is not listed), else 1000
+    bool identity_listed = false;  ///< identity (or `*`) was named: only then can it outrank gzip
 };
 
 /// Parses an RFC 9110 12.4.2 qvalue ("0", "0.5", "1.000"; at most 3 decimals,

@@ -78,7 +78,7 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
     const auto& lim = cfg_.limits;
     closed = false;
     bool started = buffer_.size() > 0;
-    stream_.expires_after(started ? lim.header_timeout : lim.idle_timeout);
+    bool armed = false;  // the deadline is set just before a read that needs it
     std::size_t end = 0;
     for (;;) {
         const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
@@ -87,6 +87,11 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         if (bare_lf) co_return http::Verdict{400, "bare LF in the header section"};
         if (end != 0) break;
         if (buffer_.size() >= lim.max_header_bytes) co_return http::Verdict{431, "header section too large"};
+        if (!armed) {
+            // Idle until the first byte, then the whole header within header_timeout.
+            stream_.expires_after(started ? lim.header_timeout : lim.idle_timeout);
+            armed = true;
+        }
         const auto want = std::min<std::size_t>(8192, lim.max_header_bytes - buffer_.size() + 4);
         auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(want), tuple_awaitable);
         buffer_.commit(n);
@@ -98,7 +103,7 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         }
         if (!started) {
             started = true;
-            stream_.expires_after(lim.header_timeout);
+            armed = false;  // from the first byte on: header_timeout, if another read is needed
         }
     }
 

@@ -56,7 +56,10 @@ TEST(AcceptEncoding, GzipQZeroIsNotAcceptable) {
 
 TEST(AcceptEncoding, QValuesCompareGzipWithIdentity) {
     EXPECT_EQ(present("gzip; q=0.5, identity;q=1"), Coding::identity);
-    EXPECT_EQ(present("gzip;q=0.5"), Coding::identity);  // identity unlisted: q=1 by default
+    // Identity unlisted: acceptable, but not preferred over a gzip the client named.
+    EXPECT_EQ(present("gzip;q=0.5"), Coding::gzip);
+    EXPECT_EQ(present("br, gzip;q=0.5"), Coding::gzip);
+    EXPECT_EQ(present("*;q=0.8, gzip;q=0.5"), Coding::identity);  // '*' names identity's weight
     EXPECT_EQ(present("gzip;q=1, identity;q=0.5"), Coding::gzip);
     EXPECT_EQ(present("gzip;q=0.5, identity;q=0.5"), Coding::gzip);  // tie: the smaller body
     EXPECT_EQ(present("gzip;q=0.001, identity;q=0"), Coding::gzip);
