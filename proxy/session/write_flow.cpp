@@ -209,10 +209,12 @@ void ClientSession::invalidate(const rules::TriggerRule& trigger, std::size_t tr
         else
             plan.whole_routes.push_back(index);  // wider is safe
     }
+    const auto t0 = std::chrono::steady_clock::now();
     const auto dropped = apply(cc, plan);
+    const auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
     bump(counters.entries_dropped, dropped);
-    spdlog::debug("invalidation {}: {} entr{} dropped{}", trigger.name, dropped, dropped == 1 ? "y" : "ies",
-                  scope.widened ? " (scope widened to the writer's whole routes)" : "");
+    spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}", trigger.name, dropped,
+                  dropped == 1 ? "y" : "ies", us, scope.widened ? " (scope widened to the writer's whole routes)" : "");
     if (outcome_unknown)
         asio::co_spawn(worker_.ioc, apply_again_later(worker_, std::move(plan), cfg_.upstream.response_timeout),
                        asio::detached);
