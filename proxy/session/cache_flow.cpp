@@ -38,8 +38,9 @@ namespace {
 
 void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
-/// True when the request's Accept-Encoding picks gzip (RFC 9110 12.5.3).
-bool accepts_gzip(const bhttp::request_header<>& req) {
+}  // namespace
+
+bool ClientSession::accepts_gzip(const bhttp::request_header<>& req) {
     std::array<std::string_view, 4> lines;
     std::size_t n = 0;
     const auto range = req.equal_range(bhttp::field::accept_encoding);  // may span other fields
@@ -47,6 +48,8 @@ bool accepts_gzip(const bhttp::request_header<>& req) {
         if (it->name() == bhttp::field::accept_encoding) lines[n++] = it->value();
     return encoding::accepts_gzip(std::span<const std::string_view>(lines.data(), n));
 }
+
+namespace {
 
 /// True when every key parameter is spelled with unreserved characters only.
 /// A write's scope reaches an entry through the canonical spelling of its

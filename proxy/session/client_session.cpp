@@ -7,6 +7,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -123,7 +124,9 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         co_return http::Verdict{400, "malformed request header"};
     }
     buffer_.consume(used);
-    co_return http::check_request(req_parser_->get());
+    const auto& req = req_parser_->get();
+    expect_continue_ = req.version() == 11 && req.count(bhttp::field::expect) > 0;
+    co_return http::check_request(req);
 }
 
 asio::awaitable<bool> ClientSession::handle_request() {
@@ -167,6 +170,15 @@ asio::awaitable<void> ClientSession::send_error(unsigned status, std::string_vie
     res.prepare_payload();
     stream_.expires_after(cfg_.limits.body_timeout);
     co_await bhttp::async_write(stream_, res, tuple_awaitable);
+}
+
+asio::awaitable<error_code> ClientSession::send_continue() {
+    if (!expect_continue_) co_return error_code{};
+    expect_continue_ = false;
+    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+    stream_.expires_after(cfg_.limits.body_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
+    co_return ec;
 }
 
 asio::awaitable<void> ClientSession::graceful_close() {

@@ -95,6 +95,11 @@ private:
     /// temporary made by `?:` inside a co_await expression (seen on the write
     /// path; reproduced in a standalone program), so none is built there.
     boost::asio::awaitable<void> send_error(unsigned status, std::string_view reason, bool keep_alive);
+    /// Answers "100 Continue" once, if this request asked for it (HTTP/1.1
+    /// Expect: 100-continue) and its body is about to be read.
+    boost::asio::awaitable<boost::system::error_code> send_continue();
+    /// True when the request's Accept-Encoding picks gzip (RFC 9110 12.5.3).
+    static bool accepts_gzip(const bhttp::request_header<>& req);
     /// Sends FIN, then discards what the client still sends for a moment, so
     /// the last response is not destroyed by a reset.
     boost::asio::awaitable<void> graceful_close();
@@ -116,6 +121,7 @@ private:
     std::unique_ptr<encoding::GunzipStream> gunzip_;  ///< for an upstream's gzip to a client without it
     std::string transformed_;            ///< one transformed piece, reused
     std::string write_target_;           ///< a watched write's normalized target
+    bool expect_continue_ = false;       ///< this request awaits "100 Continue" before its body
     std::string hit_head_;               ///< per-hit header bytes, reused across requests
     std::string chunked_body_;           ///< a chunked request body, read whole before forwarding
 };

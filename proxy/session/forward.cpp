@@ -55,12 +55,7 @@ ClientSession::Transform ClientSession::choose_transform(bhttp::response_header<
     if (!cfg_.compression.enabled || status < 200 || status == 204 || status == 206 || status == 304 ||
         res.count(bhttp::field::content_range))
         return Transform::none;
-    std::array<std::string_view, 4> lines;
-    std::size_t n = 0;
-    const auto range = req.equal_range(bhttp::field::accept_encoding);  // may span other fields
-    for (auto it = range.first; it != range.second && n < lines.size(); ++it)
-        if (it->name() == bhttp::field::accept_encoding) lines[n++] = it->value();
-    const bool client_gzip = encoding::accepts_gzip(std::span<const std::string_view>(lines.data(), n));
+    const bool client_gzip = accepts_gzip(req);
     const auto applied = encoding::applied_coding(res[bhttp::field::content_encoding]);
     // An upstream's gzip reaches a client that cannot read it decoded; any
     // other coding of the upstream's is never touched.
@@ -96,23 +91,15 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
     const unsigned client_version = req.version();
     const bool is_head = req.method() == bhttp::verb::head;
     bool client_keep_alive = req.keep_alive() && !worker_.ctx.draining.load();
-    const bool expect_continue = client_version == 11 && req.count(bhttp::field::expect) > 0;
     const bool has_body = !req_parser_->is_done();
     const bool chunked_in = req_parser_->chunked();
 
-    bool sent_continue = false;
     if (chunked_in) {
         // A chunked body is read and checked whole (bounded by max_body_bytes)
         // before anything is forwarded: a bad chunk, an over-long extension or
         // a trailer then costs the upstream nothing. It goes on with a
         // Content-Length, so the upstream parses exactly what we parsed.
-        if (expect_continue) {
-            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-            stream_.expires_after(cfg_.limits.body_timeout);
-            auto [cec, cn] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
-            sent_continue = true;
-            if (cec) co_return false;
-        }
+        if (auto cec = co_await send_continue(); cec) co_return false;
         if (auto ec = co_await read_chunked_body(); ec) {
             status = ec == bhttp::error::body_limit ? 413 : (ec == beast::error::timeout ? 408 : 400);
             spdlog::debug("chunked request body from {} refused: {}", peer_ip_, ec.message());
@@ -169,15 +156,9 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         while (!ec && !req_sr.is_done()) {
             auto& body = req.body();
             if (!req_parser_->is_done()) {
-                if (expect_continue && !sent_continue) {
-                    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-                    stream_.expires_after(cfg_.limits.body_timeout);
-                    auto [cec, cn] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
-                    sent_continue = true;
-                    if (cec) {
-                        client_ec = cec;
-                        break;
-                    }
+                if (auto cec = co_await send_continue(); cec) {
+                    client_ec = cec;
+                    break;
                 }
                 body.data = body_buffer();
                 body.size = body_buffer_size;

@@ -61,13 +61,9 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
         co_return keep;
     }
     std::string body;
+    if (!req_parser_->is_done())
+        if (auto cec = co_await send_continue(); cec) co_return false;
     if (req_parser_->chunked()) {
-        if (req.version() == 11 && req.count(bhttp::field::expect)) {
-            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-            stream_.expires_after(cfg_.limits.body_timeout);
-            auto [cec, cn] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
-            if (cec) co_return false;
-        }
         if (auto ec = co_await read_chunked_body(); ec) {
             out.status = ec == bhttp::error::body_limit ? 413 : (ec == beast::error::timeout ? 408 : 400);
             const std::string reason = ec.message();  // named: see send_error's note
@@ -76,12 +72,6 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
         }
         body = std::move(chunked_body_);
     } else if (!req_parser_->is_done()) {
-        if (req.version() == 11 && req.count(bhttp::field::expect)) {
-            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-            stream_.expires_after(cfg_.limits.body_timeout);
-            auto [cec, cn] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
-            if (cec) co_return false;
-        }
         body.resize(static_cast<std::size_t>(*declared));
         auto& b = req.body();
         b.data = body.data();
