@@ -45,6 +45,14 @@ void strip_hop_by_hop(bhttp::fields& fields) {
     }
 }
 
+void ensure_host(bhttp::fields& fields, std::string_view host, unsigned short port) {
+    if (fields.count(bhttp::field::host) != 0) return;
+    std::string authority(host);
+    authority.push_back(':');
+    authority += std::to_string(port);
+    fields.set(bhttp::field::host, authority);
+}
+
 std::string_view via_token(unsigned version) {
     return version == 10 ? std::string_view{"1.0 cacheproxy"} : std::string_view{"1.1 cacheproxy"};
 }

@@ -18,6 +18,10 @@ void strip_hop_by_hop(boost::beast::http::fields& fields);
 void add_forwarding_headers(boost::beast::http::fields& fields, std::string_view peer_ip,
                             unsigned client_version);
 
+/// An HTTP/1.0 request may come without Host; forwarded as HTTP/1.1 it needs
+/// one: the upstream's own authority ("host:port").
+void ensure_host(boost::beast::http::fields& fields, std::string_view host, unsigned short port);
+
 /// The Via token this proxy adds, e.g. "1.1 cacheproxy".
 std::string_view via_token(unsigned version);
 

@@ -16,7 +16,8 @@ namespace cacheproxy::session {
 namespace bhttp = boost::beast::http;
 
 std::shared_ptr<FillRequest> make_fill_request(const bhttp::request_header<>& client, const rules::RouteRule& rule,
-                                               const rules::IdentitySource& identity, std::string_view peer_ip) {
+                                               const rules::IdentitySource& identity, std::string_view peer_ip,
+                                               const config::UpstreamConfig& upstream) {
     auto req = std::make_shared<FillRequest>(bhttp::verb::get, client.target(), 11);
     for (const auto& f : client) req->insert(f.name_string(), f.value());
     http::strip_hop_by_hop(*req);
@@ -31,6 +32,7 @@ std::shared_ptr<FillRequest> make_fill_request(const bhttp::request_header<>& cl
         if (identity.kind == rules::IdentitySource::Kind::header) req->erase(identity.name);
     }
     http::add_forwarding_headers(*req, peer_ip, 11);
+    http::ensure_host(*req, upstream.host, upstream.port);
     return req;
 }
 

@@ -26,7 +26,7 @@ using FillRequest = upstream::Request;
 /// anonymously, so it cannot hold one user's data.
 std::shared_ptr<FillRequest> make_fill_request(const boost::beast::http::request_header<>& client,
                                                const rules::RouteRule& rule, const rules::IdentitySource& identity,
-                                               std::string_view peer_ip);
+                                               std::string_view peer_ip, const config::UpstreamConfig& upstream);
 
 /// The stored entry for a fetched response (recording the scope generation
 /// read before its fetch started), or null with `why` set. A body the upstream

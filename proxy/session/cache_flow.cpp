@@ -107,7 +107,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
                 if (auto ticket = cc.coalescer.lead_if_idle(flight_key(*key, generation)); ticket.leader()) {
                     asio::co_spawn(worker_.ioc,
                                    refresh_in_background(worker_, route_index, *key, generation, std::move(ticket),
-                                                         make_fill_request(req, rule, cc.rules.identity, peer_ip_),
+                                                         make_fill_request(req, rule, cc.rules.identity, peer_ip_, cfg_.upstream),
                                                          had_credentials),
                                    asio::detached);
                 }
@@ -165,7 +165,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     // 4. Leader: fetch the whole response, store it if we may, wake the waiters.
     bump(counters.misses);
     out.cache = "MISS";
-    const auto fill = make_fill_request(req, rule, cc.rules.identity, peer_ip_);
+    const auto fill = make_fill_request(req, rule, cc.rules.identity, peer_ip_, cfg_.upstream);
     const auto t_up = cache::Clock::now();
     auto fetched = co_await upstream::fetch_whole(worker_.pool, cfg_.upstream, *fill, rule.max_object_bytes);
     out.upstream_ms = std::chrono::duration<double, std::milli>(cache::Clock::now() - t_up).count();

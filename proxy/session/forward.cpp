@@ -114,6 +114,7 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
     http::strip_hop_by_hop(req);
     req.erase(bhttp::field::expect);
     http::add_forwarding_headers(req, peer_ip_, client_version);
+    http::ensure_host(req, cfg_.upstream.host, cfg_.upstream.port);
     req.version(11);
     if (chunked_in) req.content_length(chunked_body_.size());
 

@@ -95,6 +95,7 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
     up.erase(bhttp::field::expect);
     up.erase(bhttp::field::content_length);
     http::add_forwarding_headers(up, peer_ip_, req.version());
+    http::ensure_host(up, cfg_.upstream.host, cfg_.upstream.port);
     const bool has_body = !body.empty() || declared.has_value() || req_parser_->chunked();
     up.body() = std::move(body);
     if (has_body) up.content_length(up.body().size());

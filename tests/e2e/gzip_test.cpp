@@ -576,28 +576,5 @@ TEST_F(Gzip, DisabledCompressionServesIdentityToGzipClients) {
     EXPECT_EQ(positions_count_seen(), 1) << sim().stats().json;
 }
 
-
-TEST_F(Gzip, ZZProbe) {
-    ASSERT_EQ(seed_positions(sim(), 1), "");
-    auto proxy = StartProxy(with_rules(positions_and_balance_rules()));
-    for (const char* t : {"/stream?n=20000", "/echo/x?pad=" }) {
-        std::string target = t;
-        if (target.rfind("/echo", 0) == 0) target += std::string(1500, 'a');
-        RawClient c(proxy->port());
-        Response g = c.request("GET", target, accept_encoding("gzip"));
-        c.send(build_request("HEAD", target, accept_encoding("gzip")));
-        Response h = c.read_response(true);
-        Response g2 = c.request("GET", target, accept_encoding("gzip"));
-        std::cerr << "PROBE GET " << g.head_text() << "\nPROBE HEAD " << h.head_text() << "\nPROBE GET2 " << g2.head_text() << "\n";
-    }
-    RawClient c(proxy->port());
-    c.send("GET /stream?n=20000 HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n");
-    auto r = c.read_until_close();
-    if (!r.responses.empty()) std::cerr << "PROBE 1.0 stream " << r.responses[0].head_text() << "\n";
-    RawClient d(proxy->port());
-    d.send("GET " + positions_target() + " HTTP/1.0\r\nAuthorization: Bearer user1\r\nAccept-Encoding: gzip\r\n\r\n");
-    auto r2 = d.read_until_close();
-    if (!r2.responses.empty()) std::cerr << "PROBE 1.0 cached " << r2.responses[0].head_text() << "\n";
-}
 }  // namespace
 }  // namespace cacheproxy::e2e

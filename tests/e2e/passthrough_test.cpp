@@ -337,6 +337,21 @@ TEST_F(Passthrough, EndToEndResponseHeadersMatchTheOrigin) {
     EXPECT_EQ(proxied.body, direct.body);
 }
 
+TEST_F(Passthrough, Http10RequestWithoutHostGetsTheUpstreamsAuthority) {
+    auto proxy = StartProxy();
+    // client: an HTTP/1.0 request with no Host (legal in 1.0)
+    RawClient c(proxy->port());
+    ASSERT_TRUE(c.connected()) << c.last_error();
+    ASSERT_TRUE(c.send("GET /echo/old HTTP/1.0\r\n\r\n")) << c.last_error();
+    // client got: the origin's answer, not its 400 for a Host-less HTTP/1.1 request
+    Response r = c.read_response();
+    ASSERT_EQ(r.status, 200u) << r.head_text() << r.body;
+    // origin saw: a Host naming itself
+    auto seen = parse_echo(r.body);
+    ASSERT_TRUE(seen) << r.body;
+    EXPECT_EQ(seen->header("host").value_or("").rfind("127.0.0.1:", 0), 0u) << seen->headers_text();
+}
+
 TEST_F(Passthrough, MethodAndTargetAreForwardedVerbatim) {
     auto proxy = StartProxy();
     struct Case {

@@ -44,3 +44,13 @@ TEST(HopByHop, ViaIsAppended) {
     add_forwarding_headers(f, "10.0.0.1", 10);
     EXPECT_EQ(f[bhttp::field::via], "1.1 edge, 1.0 cacheproxy");
 }
+
+TEST(HopByHop, EnsureHostOnlyWhenMissing) {
+    bhttp::fields f;
+    ensure_host(f, "127.0.0.1", 8765);
+    EXPECT_EQ(f[bhttp::field::host], "127.0.0.1:8765");
+    bhttp::fields g;
+    g.set(bhttp::field::host, "app.example");
+    ensure_host(g, "127.0.0.1", 8765);
+    EXPECT_EQ(g[bhttp::field::host], "app.example");
+}
