@@ -17,11 +17,14 @@ BUILD_PACKAGES=(
 )
 # GoogleTest and Google Benchmark for the C++ tests and micro-benchmarks; the
 # legacy simulator (FastAPI on uvicorn, Debian's /usr/bin/python3) and curl for
-# the end-to-end tests and the demo.
+# the end-to-end tests and the demo; Prometheus (promtool + a real server that
+# scrapes /metrics) and headless Chromium (the /dashboard page) for the
+# admin/metrics end-to-end tests.
 TEST_PACKAGES=(
   libgtest-dev libbenchmark-dev
   python3 python3-fastapi python3-uvicorn
   curl ca-certificates
+  prometheus chromium
 )
 # Load tools and the caches we compare against (scripts/deps.sh --bench).
 BENCH_PACKAGES=(

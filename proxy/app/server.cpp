@@ -2,6 +2,7 @@
 
 #include "admin/admin_server.hpp"
 #include "net/listener.hpp"
+#include "stats/report.hpp"
 #include "upstream/health_checker.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -79,6 +80,13 @@ std::optional<std::string> Server::start() {
     if (cfg_.admin.enabled) {
         const auto admin_ep = resolve(cfg_.admin.listen.host, cfg_.admin.listen.port, err);
         if (!admin_ep) return err;
+        // The config check refuses this already; the resolved address decides.
+        const bool loopback = admin_ep->address().is_loopback();
+        if (!loopback && cfg_.admin.token.empty())
+            return "admin listener " + cfg_.admin.listen.host + ":" + std::to_string(cfg_.admin.listen.port) +
+                   " is not loopback: set admin.token, or listen on 127.0.0.1";
+        admin_ = std::make_unique<admin::AdminContext>(admin::AdminContext{
+            ctx_, [this] { return stats::collect(ctx_, workers_); }, !loopback});
         error_code ec;
         admin_acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
         admin_acceptor_->open(admin_ep->protocol(), ec);
@@ -87,9 +95,10 @@ std::optional<std::string> Server::start() {
         if (!ec) admin_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
         if (ec) return "cannot listen on admin " + cfg_.admin.listen.host + ":" +
                        std::to_string(cfg_.admin.listen.port) + ": " + ec.message();
-        spdlog::info("admin listening on {}:{}", admin_ep->address().to_string(),
-                     admin_acceptor_->local_endpoint().port());
-        asio::co_spawn(workers_[0]->ioc, admin::admin_accept_loop(*admin_acceptor_, ctx_), log_exception);
+        spdlog::info("admin listening on {}:{}{}", admin_ep->address().to_string(),
+                     admin_acceptor_->local_endpoint().port(),
+                     loopback ? "" : " (not loopback: every data endpoint needs the admin token)");
+        asio::co_spawn(workers_[0]->ioc, admin::admin_accept_loop(*admin_acceptor_, *admin_), log_exception);
     }
     asio::co_spawn(workers_[0]->ioc, net::accept_loop(*acceptor_, workers_), log_exception);
     if (!cfg_.upstream.health_path.empty())

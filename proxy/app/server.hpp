@@ -14,6 +14,10 @@
 #include <thread>
 #include <vector>
 
+namespace cacheproxy::admin {
+struct AdminContext;
+}
+
 namespace cacheproxy::app {
 
 class Server {
@@ -38,6 +42,7 @@ private:
     std::unique_ptr<boost::asio::signal_set> signals_;       ///< installed before any port opens
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;  ///< on worker 0, hands out round-robin
     std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
+    std::unique_ptr<admin::AdminContext> admin_;             ///< what the admin API reads (stats over workers_)
     std::atomic<bool> stop_health_{false};
     std::vector<std::thread> threads_;
 };

@@ -1,42 +1,66 @@
 #pragma once
 /// What every connection on one worker thread reaches: the thread's own
-/// io_context and upstream pool (no lock needed), and the process-wide
+/// io_context, upstream pool and stats (no lock needed), and the process-wide
 /// shared context (read-only config and atomics).
 
 #include "app/cache_context.hpp"
 #include "config/config.hpp"
+#include "stats/process_info.hpp"
+#include "stats/worker_stats.hpp"
 #include "upstream/upstream_health.hpp"
 #include "upstream/upstream_pool.hpp"
 
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace cacheproxy::app {
 
 /// Process-wide state shared by all workers: immutable config plus atomics.
 struct ServerContext {
     explicit ServerContext(const config::Config& c)
-        : cfg(c), cache(c.rules.routes.empty() ? nullptr : std::make_unique<CacheContext>(c.rules)) {}
+        : cfg(c), cache(c.rules.routes.empty() ? nullptr : std::make_unique<CacheContext>(c.rules)),
+          stats_layout(make_layout(cache.get())), config_version(stats::config_version(c)) {}
     const config::Config& cfg;
     std::unique_ptr<CacheContext> cache;       ///< null when no route is cached
     std::atomic<std::size_t> client_connections{0};
     std::atomic<std::size_t> inflight{0};      ///< requests being handled now
     std::atomic<bool> draining{false};         ///< SIGTERM seen: finish, then close
     upstream::UpstreamHealth health;
+    /// The stats slots: pass-through, the cached routes, the triggers (names as the matchers hold them).
+    const stats::Layout stats_layout;
+    /// stats::config_version() of the configuration this process runs.
+    const std::string config_version;
+    const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    const std::chrono::system_clock::time_point started_wall = std::chrono::system_clock::now();
+
+private:
+    static stats::Layout make_layout(const CacheContext* cache) {
+        if (!cache) return stats::Layout{};
+        std::vector<std::string_view> routes, triggers;
+        for (const auto& r : cache->matcher.routes()) routes.emplace_back(r.name);
+        for (const auto& t : cache->triggers.triggers()) triggers.emplace_back(t.name);
+        return stats::Layout(routes, triggers);
+    }
 };
 
 /// One worker thread's world. Connections accepted here stay here.
 struct Worker {
     Worker(ServerContext& context, boost::asio::ip::tcp::endpoint upstream_endpoint, std::size_t pool_max)
         : ctx(context),
-          pool(ioc.get_executor(), context.cfg.upstream, upstream_endpoint, pool_max, context.health) {}
+          pool(ioc.get_executor(), context.cfg.upstream, upstream_endpoint, pool_max, context.health),
+          stats(context.stats_layout) {}
 
     boost::asio::io_context ioc{1};   ///< concurrency hint 1: this thread only
     ServerContext& ctx;
     upstream::Pool pool;
+    stats::WorkerStats stats;         ///< written by this thread only; merged by the admin when read
 };
 
 }  // namespace cacheproxy::app

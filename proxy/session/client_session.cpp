@@ -156,7 +156,7 @@ asio::awaitable<bool> ClientSession::handle_request() {
     if (chunked_body_.capacity() > body_buffer_size) std::string().swap(chunked_body_);
     if (transformed_.capacity() > 2 * body_buffer_size) std::string().swap(transformed_);
     log::access({req.method_string(), req.target(), out.status, out.route, out.cache, out.upstream_ms, ms_since(t0)});
-    worker_.stats.record(out.route, out.status, out.cache, Clock::now() - t0);  // per-thread, lock-free (stats/)
+    worker_.stats.record(out.route, out.status, out.cache, t0);  // per-thread, lock-free (stats/)
     co_return keep_alive;
 }
 

@@ -36,6 +36,9 @@ Pool::~Pool() = default;
 
 bool Pool::usable(Connection& c, Clock::time_point now) const {
     if (now - c.idle_since >= cfg_.idle_timeout) return false;
+    // Just released: the upstream had no time to close it (keep-alive timeouts
+    // are seconds); skip the syscall on the busy path.
+    if (now - c.idle_since < std::chrono::milliseconds(500)) return true;
     // A connection the upstream closed while idle reads as EOF (0) or has
     // unexpected bytes: either way it must not carry another request.
     char byte;
@@ -50,15 +53,17 @@ asio::awaitable<Pool::Lease> Pool::acquire(error_code& ec, bool fresh_only) {
         ConnectionPtr c = std::move(idle_.back());
         idle_.pop_back();
         if (usable(*c, now)) {
-            ++stats_.reused;
+            PoolStats::bump(stats_.reused);
+            publish_gauges();
             co_return Lease{std::move(c), true};
         }
-        ++stats_.discarded_dead;
+        PoolStats::bump(stats_.discarded_dead);
         error_code ignored;
         c->stream.socket().close(ignored);
         --open_;
     }
     if (health_.is_down(now)) {
+        publish_gauges();
         ec = errc::upstream_unavailable;
         co_return Lease{};
     }
@@ -73,33 +78,39 @@ asio::awaitable<Pool::Lease> Pool::acquire(error_code& ec, bool fresh_only) {
             auto w = std::make_shared<Waiter>(ex_);
             w->timer.expires_after(cfg_.connect_timeout);
             waiters_.push_back(w);
+            publish_gauges();
             co_await w->timer.async_wait(asio::as_tuple(asio::use_awaitable));
             if (w->handed) {
-                ++stats_.reused;
+                PoolStats::bump(stats_.reused);
+                publish_gauges();
                 co_return Lease{std::move(w->handed), true};
             }
             if (!w->slot) {
                 std::erase(waiters_, w);
+                PoolStats::bump(stats_.exhausted);
+                publish_gauges();
                 ec = errc::upstream_pool_exhausted;
                 co_return Lease{};
             }
         }
     }
     ++open_;
+    publish_gauges();
     auto c = std::make_unique<Connection>(ex_);
     c->stream.expires_after(cfg_.connect_timeout);
     auto [cec] = co_await c->stream.async_connect(endpoint_, asio::as_tuple(asio::use_awaitable));
     if (cec) {
-        ++stats_.connect_errors;
+        PoolStats::bump(stats_.connect_errors);
         release(nullptr, false);  // frees the slot, wakes a waiter
         const bool timed_out = cec == boost::beast::error::timeout;
+        if (timed_out) PoolStats::bump(stats_.connect_timeouts);
         health_.mark_down(Clock::now() + cfg_.health_interval);
         spdlog::warn("upstream connect to {}:{} failed: {}", endpoint_.address().to_string(), endpoint_.port(),
                      cec.message());
         ec = timed_out ? errc::upstream_timeout : errc::upstream_unavailable;
         co_return Lease{};
     }
-    ++stats_.connects;
+    PoolStats::bump(stats_.connects);
     health_.mark_up();
     c->stream.expires_never();
     error_code ignored;
@@ -116,9 +127,11 @@ void Pool::release(ConnectionPtr conn, bool reusable) {
             waiters_.pop_front();
             w->handed = std::move(conn);
             w->timer.cancel();
+            publish_gauges();
             return;
         }
         idle_.push_back(std::move(conn));
+        publish_gauges();
         return;
     }
     if (conn) {
@@ -133,6 +146,7 @@ void Pool::release(ConnectionPtr conn, bool reusable) {
         w->slot = true;
         w->timer.cancel();
     }
+    publish_gauges();
 }
 
 void Pool::close_idle() {
@@ -142,6 +156,36 @@ void Pool::close_idle() {
         --open_;
     }
     idle_.clear();
+    publish_gauges();
+}
+
+PoolSnapshot Pool::snapshot() const {
+    PoolSnapshot s;
+#define CACHEPROXY_POOL_COPY(name, description) s.name = stats_.name.load(std::memory_order_relaxed);
+    CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_COPY)
+#undef CACHEPROXY_POOL_COPY
+    s.max = max_;
+    s.open = stats_.open.load(std::memory_order_relaxed);
+    s.idle = stats_.idle.load(std::memory_order_relaxed);
+    s.waiting = stats_.waiting.load(std::memory_order_relaxed);
+    return s;
+}
+
+void Pool::publish_gauges() {
+    stats_.open.store(open_, std::memory_order_relaxed);
+    stats_.idle.store(idle_.size(), std::memory_order_relaxed);
+    stats_.waiting.store(waiters_.size(), std::memory_order_relaxed);
+}
+
+PoolSnapshot& PoolSnapshot::operator+=(const PoolSnapshot& o) {
+#define CACHEPROXY_POOL_ADD(name, description) name += o.name;
+    CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_ADD)
+#undef CACHEPROXY_POOL_ADD
+    max += o.max;
+    open += o.open;
+    idle += o.idle;
+    waiting += o.waiting;
+    return *this;
 }
 
 }  // namespace cacheproxy::upstream

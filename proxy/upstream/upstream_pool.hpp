@@ -11,6 +11,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -29,12 +30,44 @@ struct Connection {
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 
-/// Counters of one pool (read from its own thread, or racily for stats).
+/// Every pool counter, declared once: X(name, description).
+#define CACHEPROXY_POOL_COUNTERS(X)                                                          \
+    X(connects, "connections opened to the upstream")                                       \
+    X(connect_errors, "connects that failed (refused, reset or timed out)")                  \
+    X(connect_timeouts, "connects that timed out (also counted in connect_errors)")          \
+    X(reused, "requests sent on a kept-alive connection")                                    \
+    X(discarded_dead, "idle connections found closed by the upstream and dropped")           \
+    X(exhausted, "requests that found no connection free within connect_timeout")
+
+/// Counters and gauges of one pool. Written only by the pool's own thread
+/// (relaxed load + store: no lock, no read-modify-write); any thread may read
+/// them (the admin's /stats), seeing each value exact or slightly behind.
 struct PoolStats {
-    std::uint64_t connects = 0;
-    std::uint64_t connect_errors = 0;
-    std::uint64_t reused = 0;
-    std::uint64_t discarded_dead = 0;  ///< idle connections found closed by the upstream
+#define CACHEPROXY_POOL_COUNTER_FIELD(name, description) std::atomic<std::uint64_t> name{0};
+    CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_COUNTER_FIELD)
+#undef CACHEPROXY_POOL_COUNTER_FIELD
+    std::atomic<std::size_t> open{0};     ///< idle + leased + connecting
+    std::atomic<std::size_t> idle{0};     ///< kept alive, unused
+    std::atomic<std::size_t> waiting{0};  ///< requests queued for a connection
+
+    /// Single writer: +1 without a locked instruction.
+    static void bump(std::atomic<std::uint64_t>& c) {
+        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+};
+
+/// A copy of one pool's numbers, taken from any thread.
+struct PoolSnapshot {
+#define CACHEPROXY_POOL_SNAPSHOT_FIELD(name, description) std::uint64_t name = 0;
+    CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_SNAPSHOT_FIELD)
+#undef CACHEPROXY_POOL_SNAPSHOT_FIELD
+    std::size_t max = 0;      ///< connection limit of this pool
+    std::size_t open = 0;
+    std::size_t idle = 0;
+    std::size_t waiting = 0;
+    /// Leased or connecting: open - idle.
+    std::size_t active() const { return open > idle ? open - idle : 0; }
+    PoolSnapshot& operator+=(const PoolSnapshot& o);
 };
 
 class Pool {
@@ -59,7 +92,8 @@ public:
 
     std::size_t open() const { return open_; }
     std::size_t idle() const { return idle_.size(); }
-    const PoolStats& stats() const { return stats_; }
+    /// The counters and gauges; safe to call from any thread.
+    PoolSnapshot snapshot() const;
 
     /// Closes the idle connections (shutdown).
     void close_idle();
@@ -77,6 +111,8 @@ private:
     std::size_t open_ = 0;                      ///< idle + leased + connecting
     std::deque<std::shared_ptr<Waiter>> waiters_;  ///< requests waiting for a slot
     PoolStats stats_;
+    /// Mirrors open_, idle_.size() and waiters_.size() into stats_ (own thread only).
+    void publish_gauges();
 };
 
 }  // namespace cacheproxy::upstream

@@ -1,0 +1,89 @@
+/// collect(): the report gathered from the workers and the shared state.
+
+#include "app/worker.hpp"
+#include "stats/process_info.hpp"
+#include "stats/report.hpp"
+
+#include <algorithm>
+
+namespace cacheproxy::stats {
+
+SlotTotals Report::totals() const {
+    SlotTotals t;
+    for (const auto& s : slots) t += s;
+    return t;
+}
+
+double hit_ratio(const SlotTotals& slot) {
+    const auto n = slot.total();
+    if (n == 0) return 0;
+    const auto served = slot.by_cache(CacheLabel::hit) + slot.by_cache(CacheLabel::stale);
+    return std::min(1.0, static_cast<double>(served) / static_cast<double>(n));
+}
+
+Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<app::Worker>>& workers) {
+    Report r;
+    r.version = CACHEPROXY_VERSION;
+    r.config_version = ctx.config_version;
+    const auto now = std::chrono::steady_clock::now();
+    r.uptime_seconds = std::chrono::duration<double>(now - ctx.started).count();
+    r.start_time_unix = std::chrono::duration<double>(ctx.started_wall.time_since_epoch()).count();
+    r.rss_bytes = resident_bytes();
+    r.threads = workers.size();
+    r.client_connections = ctx.client_connections.load(std::memory_order_relaxed);
+    r.inflight = ctx.inflight.load(std::memory_order_relaxed);
+    r.draining = ctx.draining.load(std::memory_order_relaxed);
+
+    r.upstream_marked_down = ctx.health.is_down(now);
+    r.upstream_last_check_ok = ctx.health.last_check_ok.load(std::memory_order_relaxed);
+    r.upstream_up = !r.upstream_marked_down && r.upstream_last_check_ok;
+
+    r.layout = ctx.stats_layout;
+    r.slots.assign(r.layout.size(), SlotTotals{});
+    for (const auto& w : workers) {
+        w->stats.merge_into(r.slots);
+        r.pool += w->pool.snapshot();
+        r.gateway_timeouts += w->stats.gateway_timeouts();
+    }
+
+    const app::CacheContext* cc = ctx.cache.get();
+    r.cache_enabled = cc != nullptr;
+    if (!cc) return r;
+
+    const auto& routes = cc->matcher.routes();
+    const auto& triggers = cc->triggers.triggers();
+    for (std::size_t i = 0; i < triggers.size(); ++i) {
+        TriggerReport t;
+        t.slot = r.layout.trigger_slot(i);
+        t.name = r.layout[t.slot].kind == SlotKind::trigger && r.layout[t.slot].index == i ? r.layout[t.slot].label
+                                                                                          : triggers[i].name;
+        t.invalidates = triggers[i].invalidate;
+        const auto& c = cc->trigger_counters[i];
+#define CACHEPROXY_TRIGGER_COPY(name, description) t.counters.name = c.name.load(std::memory_order_relaxed);
+        CACHEPROXY_TRIGGER_COUNTERS(CACHEPROXY_TRIGGER_COPY)
+#undef CACHEPROXY_TRIGGER_COPY
+        r.triggers.push_back(std::move(t));
+    }
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        RouteReport rr;
+        rr.slot = r.layout.route_slot(i);
+        rr.name = r.layout[rr.slot].kind == SlotKind::route && r.layout[rr.slot].index == i ? r.layout[rr.slot].label
+                                                                                          : routes[i].name;
+        rr.per_user = routes[i].key.identity && !routes[i].shared;
+        const auto& c = cc->counters[i];
+#define CACHEPROXY_ROUTE_COPY(name, description) rr.counters.name = c.name.load(std::memory_order_relaxed);
+        CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COPY)
+#undef CACHEPROXY_ROUTE_COPY
+        rr.store = cc->store->stats(i);
+        for (std::size_t t = 0; t < triggers.size(); ++t)
+            if (std::find(triggers[t].invalidate.begin(), triggers[t].invalidate.end(), routes[i].name) !=
+                triggers[t].invalidate.end())
+                rr.invalidations += r.triggers[t].counters.fired;
+        r.routes.push_back(std::move(rr));
+    }
+    r.coalescer = cc->coalescer.stats();
+    r.coalescer_in_flight = cc->coalescer.in_flight();
+    return r;
+}
+
+}  // namespace cacheproxy::stats

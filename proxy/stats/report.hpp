@@ -1,0 +1,111 @@
+#pragma once
+/// Everything /stats, /metrics and the dashboard show, gathered at one moment
+/// into plain numbers (collect()), then written as JSON (render_json) or in
+/// Prometheus' text format (render_prometheus). The renderers are pure.
+///
+/// Sources, each declared once with its description:
+///   per request, per thread   stats::WorkerStats (route slot x status class x cache label, latency)
+///   per route                 CACHEPROXY_ROUTE_COUNTERS (app/cache_context.hpp) + the store's stats()
+///   per trigger               CACHEPROXY_TRIGGER_COUNTERS (app/cache_context.hpp)
+///   coalescer                 CACHEPROXY_COALESCER_COUNTERS (cache/coalescer.hpp)
+///   upstream pools            CACHEPROXY_POOL_COUNTERS (upstream/upstream_pool.hpp), summed over threads
+
+#include "app/cache_context.hpp"
+#include "cache/cache_store.hpp"
+#include "cache/coalescer.hpp"
+#include "stats/worker_stats.hpp"
+#include "upstream/upstream_pool.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cacheproxy::app {
+struct ServerContext;
+struct Worker;
+}  // namespace cacheproxy::app
+
+namespace cacheproxy::stats {
+
+/// A copy of one route's CACHEPROXY_ROUTE_COUNTERS.
+struct RouteCounterValues {
+#define CACHEPROXY_ROUTE_VALUE_FIELD(name, description) std::uint64_t name = 0;
+    CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_VALUE_FIELD)
+#undef CACHEPROXY_ROUTE_VALUE_FIELD
+};
+
+/// A copy of one trigger's CACHEPROXY_TRIGGER_COUNTERS.
+struct TriggerCounterValues {
+#define CACHEPROXY_TRIGGER_VALUE_FIELD(name, description) std::uint64_t name = 0;
+    CACHEPROXY_TRIGGER_COUNTERS(CACHEPROXY_TRIGGER_VALUE_FIELD)
+#undef CACHEPROXY_TRIGGER_VALUE_FIELD
+};
+
+/// One cached route.
+struct RouteReport {
+    std::string name;                  ///< the slot's label (the rule name)
+    std::size_t slot = 0;              ///< index into Report::slots
+    bool per_user = false;             ///< the key holds the identity
+    RouteCounterValues counters;
+    cache::RouteStoreStats store;
+    std::uint64_t invalidations = 0;   ///< trigger firings that target this route
+};
+
+/// One invalidation trigger.
+struct TriggerReport {
+    std::string name;                  ///< the slot's label
+    std::size_t slot = 0;
+    std::vector<std::string> invalidates;  ///< the route names it targets
+    TriggerCounterValues counters;
+};
+
+/// The whole picture at one moment.
+struct Report {
+    std::string version;               ///< CACHEPROXY_VERSION
+    std::string config_version;
+    double uptime_seconds = 0;
+    double start_time_unix = 0;        ///< seconds since the epoch
+    std::uint64_t rss_bytes = 0;
+    std::size_t threads = 0;
+    std::size_t client_connections = 0;
+    std::size_t inflight = 0;
+    bool draining = false;
+
+    bool upstream_up = true;           ///< not marked down, and the last active check passed
+    bool upstream_last_check_ok = true;
+    bool upstream_marked_down = false; ///< a recent failure marked it down
+    upstream::PoolSnapshot pool;       ///< summed over the worker threads
+    /// Requests answered 504: the upstream did not connect or answer in time.
+    std::uint64_t gateway_timeouts = 0;
+
+    Layout layout;                     ///< slot labels and kinds
+    std::vector<SlotTotals> slots;     ///< merged over the workers, like layout
+    std::vector<RouteReport> routes;
+    std::vector<TriggerReport> triggers;
+
+    bool cache_enabled = false;
+    cache::CoalescerStats coalescer;
+    std::size_t coalescer_in_flight = 0;
+
+    /// Sum over every slot.
+    SlotTotals totals() const;
+};
+
+/// Gathers the report: reads every worker's stats and pool (relaxed atomics,
+/// no lock taken on their behalf), the shared counters, the store and the
+/// coalescer. Any thread.
+Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<app::Worker>>& workers);
+
+/// Share of a route's requests answered from the cache: (HIT + STALE) / requests; 0 without requests.
+double hit_ratio(const SlotTotals& slot);
+
+/// The report as JSON (GET /stats).
+std::string render_json(const Report& report);
+
+/// The report in Prometheus' text exposition format 0.0.4 (GET /metrics).
+/// Labels hold only rule names, status classes and cache outcomes: never a
+/// user, a token or a raw path, so the number of series stays bounded.
+std::string render_prometheus(const Report& report);
+
+}  // namespace cacheproxy::stats
