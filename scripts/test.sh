@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds RelWithDebInfo into build/,
-# then runs ctest (unit and end-to-end tests). Exits with ctest's status.
+# then runs ctest (unit, end-to-end, and the benchmark smoke run). Exits with ctest's status.
 #
 #   scripts/test.sh               every test
 #   scripts/test.sh -L unit       extra arguments go to ctest (-L e2e, -R Cache, -V, ...)
@@ -18,7 +18,9 @@ esac
 fmt_time() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 build_start=$(date +%s)
-bash "$ROOT/scripts/build.sh" RelWithDebInfo --dir build
+# --bench: nginx, Varnish, wrk and ab for the benchmark smoke test (bench_smoke).
+bash "$ROOT/scripts/deps.sh" --bench
+bash "$ROOT/scripts/build.sh" RelWithDebInfo --dir build --no-deps
 build_secs=$(($(date +%s) - build_start))
 
 # --no-tests=error: a build that registers no test must not pass as green.

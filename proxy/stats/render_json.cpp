@@ -69,7 +69,9 @@ std::string render_json(const Report& r) {
     w.member("responses_4xx", all.by_status(4));
     w.member("responses_5xx", all.by_status(5));
     w.member("error_rate", requests ? static_cast<double>(all.by_status(5)) / static_cast<double>(requests) : 0.0);
-    w.member("hit_ratio", hit_ratio(all));
+    SlotTotals cached;  // the cached routes only: pass-through and writes are never cache hits
+    for (const RouteReport& route : r.routes) cached += slot_or_empty(r, route.slot);
+    w.member("hit_ratio", hit_ratio(cached));
     w.member("client_connections", static_cast<std::uint64_t>(r.client_connections));
     w.member("inflight", static_cast<std::uint64_t>(r.inflight));
     w.member("draining", r.draining);

@@ -198,6 +198,17 @@ for cp in "${CP_TARGETS[@]}"; do
       "$(ratio "${M_P99[$cp]}" "${M_P99[$base]}")"
   done
 done
+for t in "${TARGETS[@]}"; do
+  bench_result "forwarding.$t.rps" "${M_RPS[$t]}"
+  bench_result "forwarding.$t.p50_ms" "${M_P50[$t]}"
+  bench_result "forwarding.$t.p99_ms" "${M_P99[$t]}"
+  bench_result "forwarding.$t.errors" "$(sum "${T_NON2XX[$t]}" "${T_SOCK[$t]}")"
+done
+# The first cacheproxy target under a fixed name, for run_all.sh.
+bench_result forwarding.cacheproxy.rps "${M_RPS[${CP_TARGETS[0]}]}"
+bench_result forwarding.cacheproxy.p50_ms "${M_P50[${CP_TARGETS[0]}]}"
+bench_result forwarding.cacheproxy.p99_ms "${M_P99[${CP_TARGETS[0]}]}"
+bench_result forwarding.cacheproxy.threads "${THREAD_LIST[0]}"
 echo
 echo "<details><summary>per round (req/s / p50 ms / p99 ms)</summary>"
 echo

@@ -24,6 +24,14 @@
 #   duration_seconds DURATION        "10s" / "1m" / "500ms" -> whole seconds (>= 1)
 #   bench_header TITLE               markdown header: date, nproc, CPU, versions, command
 #   die MESSAGE                      print to stderr and exit 1 (the trap cleans up)
+#   start_varnish NAME PORT VCL_FILE own varnishd (-F, malloc 64m, workdir in $BENCH_TMP/NAME)
+#   start_sim NAME PORT LATENCY [ARGS...]
+#                                    the legacy simulator (scripts/legacy_sim.py, /usr/bin/python3)
+#   sim_count PORT ROUTE...          sum of the simulator's request counters for these routes
+#   sim_post PORT PATH [JSON]        POST to a /__sim/ control
+#   rss_kb PID                       VmRSS of PID in KiB
+#   bench_result KEY VALUE           "KEY=VALUE" to $BENCH_RESULTS_FILE if set (run_all.sh, smoke.sh)
+#   raise_nofile N                   raise the soft open-files limit to N (or the hard limit)
 
 # This file is sourced; the caller chooses its own shell options. We rely on
 # pipefail-free constructs and check return codes explicitly.
@@ -328,6 +336,13 @@ bench_header() {
   echo "- host: nproc=$(nproc), CPU: ${cpu:-unknown}"
   echo "- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //')"
   echo "- wrk: $(wrk --version 2>&1 | head -1 | awk '{print $2}')"
+  if command -v varnishd >/dev/null; then
+    echo "- varnish: $(varnishd -V 2>&1 | head -1 | sed 's/^varnishd (//; s/ revision.*//')"
+  fi
+  if command -v ab >/dev/null; then
+    echo "- ab: $(ab -V 2>&1 | head -1 | sed 's/^This is ApacheBench, //; s/ <.*//')"
+  fi
+  echo "- compiler: $(gcc --version 2>/dev/null | head -1); kernel $(uname -r)"
   local bin bt
   bin=$(cacheproxy_bin)
   bt=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$bin")/CMakeCache.txt" 2>/dev/null)
@@ -342,3 +357,88 @@ bench_header() {
 # are escaped for an nginx single-quoted string (it has none).
 # shellcheck disable=SC2034  # used by the scripts that source this file
 BALANCE_JSON='{"user_id":"user1","exchange":"bybit","account_type":"demo","total":10000.0,"available":9876.54,"currency":"USDT","ts":1732470000.123,"seq":42}'
+
+# -------------------------------------------------------- more servers --
+
+# start_varnish NAME PORT VCL_FILE: varnishd in the foreground (-F), no jail
+# (-j none: no dedicated users needed, works as root or not), malloc storage
+# 64m, its working directory (-n) in $BENCH_TMP/NAME. Output in
+# $BENCH_TMP/NAME/varnishd.log. VCL compilation takes a few seconds: waits up
+# to 60 s for the port. Sets VARNISH_PID_<NAME>.
+start_varnish() {
+  local name=$1 port=$2 vcl=$3
+  local dir="$BENCH_TMP/$name"
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  command -v varnishd >/dev/null || die "varnishd not found (scripts/deps.sh --bench installs varnish)"
+  _spawn "$dir/varnishd.log" varnishd -F -j none -a "127.0.0.1:$port" -f "$vcl" \
+    -s malloc,64m -n "$dir/work"
+  local pid=$SPAWN_PID
+  printf -v "VARNISH_PID_${name//-/_}" '%s' "$pid"
+  if ! wait_port "$port" 60 "$pid"; then
+    cat "$dir/varnishd.log" >&2
+    die "start_varnish $name: port $port not accepting after 60 s"
+  fi
+  log "varnish '$name' up on 127.0.0.1:$port (pid $pid)"
+}
+
+# start_sim NAME PORT LATENCY [ARGS...]: the legacy simulator, waiting for its
+# "legacy-sim listening on" line (up to 20 s). Output in $BENCH_TMP/NAME.log.
+# Sets SIM_PID_<NAME>.
+start_sim() {
+  local name=$1 port=$2 latency=$3; shift 3
+  local py=/usr/bin/python3
+  [[ -x "$py" ]] || die "start_sim: $py not found (scripts/deps.sh installs python3-fastapi)"
+  _spawn "$BENCH_TMP/$name.log" "$py" "$BENCH_ROOT/scripts/legacy_sim.py" \
+    --port "$port" --latency "$latency" "$@"
+  local pid=$SPAWN_PID
+  printf -v "SIM_PID_${name//-/_}" '%s' "$pid"
+  local deadline=$((SECONDS + 20))
+  until grep -q 'legacy-sim listening on' "$BENCH_TMP/$name.log" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
+      cat "$BENCH_TMP/$name.log" >&2
+      die "start_sim $name: the simulator did not come up on port $port"
+    fi
+    sleep 0.05
+  done
+  log "legacy simulator '$name' up on 127.0.0.1:$port (pid $pid, latency ${latency}s)"
+}
+
+# sim_count PORT ROUTE...: sum of /__sim/stats requests[ROUTE] (prints NaN on error).
+sim_count() {
+  local port=$1; shift
+  curl -sS --max-time 5 "http://127.0.0.1:$port/__sim/stats" 2>/dev/null |
+    python3 -c 'import json, sys
+try:
+    d = json.load(sys.stdin)["requests"]
+    print(sum(d[r] for r in sys.argv[1:]))
+except Exception:
+    print("NaN")' "$@"
+}
+
+# sim_post PORT PATH [JSON]: POST a /__sim/ control; fails on a non-2xx answer.
+sim_post() {
+  local port=$1 path=$2 body=${3:-}
+  local args=(-sS -f --max-time 5 -o /dev/null -X POST)
+  [[ -n "$body" ]] && args+=(-H 'Content-Type: application/json' --data "$body")
+  curl "${args[@]}" "http://127.0.0.1:$port$path"
+}
+
+# rss_kb PID: resident set size in KiB (VmRSS), NaN if unreadable.
+rss_kb() {
+  awk '/^VmRSS:/ {print $2; f = 1} END {if (!f) print "NaN"}' "/proc/$1/status" 2>/dev/null || echo NaN
+}
+
+# bench_result KEY VALUE: machine-readable result for run_all.sh / smoke.sh.
+bench_result() {
+  [[ -n "${BENCH_RESULTS_FILE:-}" ]] && echo "$1=$2" >>"$BENCH_RESULTS_FILE"
+  return 0
+}
+
+# raise_nofile N: soft RLIMIT_NOFILE to N (capped at the hard limit).
+raise_nofile() {
+  local want=$1 hard
+  hard=$(ulimit -Hn)
+  [[ "$hard" != unlimited ]] && ((hard < want)) && want=$hard
+  ulimit -n "$want" 2>/dev/null || log "could not raise ulimit -n to $want (now $(ulimit -n))"
+}

@@ -3,10 +3,17 @@
 #
 #   scripts/bench/smoke.sh
 #
-# Runs forwarding.sh and hits.sh with --duration 1s --rounds 1 and checks only
-# that each printed its table with a positive req/s for every target. Exits
-# non-zero if a script failed or a number is missing. Takes ~25 s (each script
-# is bounded at 60 s). Extra environment (CACHEPROXY_BIN, ...) is passed on.
+# Runs every scenario with tiny sizes and checks only that each exited 0 and
+# produced its numbers (each BENCH_RESULTS_FILE key below is a number; req/s
+# above 0):
+#   forwarding.sh --duration 1s --rounds 1
+#   hits.sh       --duration 1s --rounds 1          (incl. Varnish and the direct ceiling)
+#   coalescing.sh --requests 100 --rounds 1
+#   seed_ab.sh    --requests 200 --latency 0.5
+#   workload.sh   --duration 5s --users 100
+#   memory.sh     --entries 1000
+# Exits non-zero if a script failed or a number is missing. Takes ~60 s (each
+# script bounded at 90 s). Extra environment (CACHEPROXY_BIN, ...) is passed on.
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,16 +34,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# check_table FILE ROW_PREFIX...: each "| ROW_PREFIX..." row has req/s > 0.
-check_table() {
+# check_keys FILE KEY...: each KEY=VALUE in FILE has a numeric VALUE (".rps" keys: > 0).
+check_keys() {
   local file=$1; shift
-  local row ok=0 rps
-  for row in "$@"; do
-    rps=$(awk -F'|' -v p="$row" 'index($2, " " p) == 1 { gsub(/ /, "", $3); print $3; exit }' "$file")
-    if [[ "$rps" =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v x="$rps" 'BEGIN { exit !(x > 0) }'; then
-      echo "smoke:   $row -> $rps req/s"
+  local key v ok=0
+  for key in "$@"; do
+    v=$(awk -F= -v k="$key" '$1 == k {v = $2} END {print v}' "$file")
+    if [[ "$v" =~ ^-?[0-9]+(\.[0-9]+)?$ ]] && { [[ "$key" != *.rps ]] || awk -v x="$v" 'BEGIN { exit !(x > 0) }'; }; then
+      echo "smoke:   $key = $v"
     else
-      echo "smoke: FAIL: no req/s for '$row' (got '${rps}')" >&2
+      echo "smoke: FAIL: no number for $key (got '$v')" >&2
       ok=1
     fi
   done
@@ -45,10 +52,13 @@ check_table() {
 
 status=0
 start=$SECONDS
-run() {   # run NAME ROW_PREFIX...
-  local name=$1; shift
-  echo "smoke: $name.sh --duration 1s --rounds 1"
-  timeout --kill-after=5 60 "$HERE/$name.sh" --duration 1s --rounds 1 >"$OUT/$name.md" 2>"$OUT/$name.err" &
+run() {   # run NAME "ARGS" KEY...
+  local name=$1 args=$2; shift 2
+  echo "smoke: $name.sh $args"
+  local results="$OUT/$name.results"
+  : >"$results"
+  # shellcheck disable=SC2086  # args split on purpose
+  BENCH_RESULTS_FILE="$results" timeout --kill-after=5 90 "$HERE/$name.sh" $args >"$OUT/$name.md" 2>"$OUT/$name.err" &
   child=$!
   wait "$child"
   local rc=$?
@@ -58,12 +68,22 @@ run() {   # run NAME ROW_PREFIX...
     tail -30 "$OUT/$name.err" >&2
     status=1
   fi
-  check_table "$OUT/$name.md" "$@" || { status=1; cat "$OUT/$name.md" >&2; }
+  check_keys "$results" "$@" || { status=1; cat "$OUT/$name.md" >&2; }
   grep -h -i 'warning' "$OUT/$name.md" | sed "s/^/smoke: $name: /"
 }
 
-run forwarding "(a) nginx direct" "(b) cacheproxy" "(c) nginx proxy_pass"
-run hits "(a) cacheproxy" "(b) nginx proxy_cache"
+run forwarding "--duration 1s --rounds 1" \
+  forwarding.direct.rps forwarding.cacheproxy.rps forwarding.nginx_proxy.rps forwarding.cacheproxy.p99_ms
+run hits "--duration 1s --rounds 1" \
+  hits.cacheproxy.rps hits.nginx_cache.rps hits.varnish.rps hits.direct.rps hits.cacheproxy.p99_ms hits.cacheproxy.upstream
+run coalescing "--requests 100 --rounds 1" \
+  coalescing.cacheproxy.upstream_max coalescing.cacheproxy.spread_ms coalescing.nginx.upstream_max coalescing.nginx.spread_ms
+run seed_ab "--requests 200 --latency 0.5" \
+  seed_ab.failed seed_ab.non2xx seed_ab.mean_ms seed_ab.p99_ms seed_ab.upstream
+run workload "--duration 5s --users 100" \
+  workload.reads workload.hit_ratio workload.upstream_reads workload.stale
+run memory "--entries 1000" \
+  memory.rss_before_kb memory.rss_after_kb memory.overhead_b memory.second_pass_hits
 
 if ((status == 0)); then
   echo "smoke: OK ($((SECONDS - start)) s)"

@@ -191,6 +191,7 @@ TEST(RenderJsonTest, ShapeAndNumbers) {
     EXPECT_EQ(j.at("version"), "9.9.9");
     EXPECT_EQ(j.at("totals").at("requests").as_int64(), 5);
     EXPECT_EQ(j.at("totals").at("responses_4xx").as_int64(), 1);
+    EXPECT_NEAR(j.at("totals").at("hit_ratio").to_number<double>(), 2.0 / 3.0, 1e-6);  // cached routes only
     EXPECT_EQ(j.at("latency_bounds_ms").as_array().size(), kBucketBoundsUs.size());
     const auto& balance = j.at("routes").at(0);
     EXPECT_EQ(balance.at("name"), "balance");
