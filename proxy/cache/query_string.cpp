@@ -1,5 +1,7 @@
 #include "cache/query_string.hpp"
 
+#include <cstring>
+
 namespace cacheproxy::cache {
 
 namespace {
@@ -11,23 +13,44 @@ int hex_value(char c) {
     return -1;
 }
 
+/// True when `s` holds a byte form-decoding would change ('%' or '+').
+bool has_escape(std::string_view s) {
+    for (const char c : s)
+        if (c == '%' || c == '+') return true;
+    return false;
+}
+
+/// The first separator in [p, end): '&', or ';' too when `semicolons`; `end` when none.
+const char* next_separator(const char* p, const char* end, bool semicolons) {
+    if (!semicolons) {
+        const void* amp = std::memchr(p, '&', static_cast<std::size_t>(end - p));
+        return amp ? static_cast<const char*>(amp) : end;
+    }
+    while (p != end && *p != '&' && *p != ';') ++p;
+    return p;
+}
+
 /// Counts the segments (split on '&', and on ';' too when `semicolons`) whose
-/// decoded name is `name`; remembers the first such segment. A plain scan:
-/// find_first_of over a separator set costs a memchr per query byte.
+/// decoded name is `name`; remembers the first such segment. One pass, memchr
+/// per segment; no allocation.
 std::size_t count_segments(std::string_view query, bool semicolons, std::string_view name,
                            std::string_view& first_segment) {
     std::size_t count = 0;
-    std::size_t pos = 0;
-    for (std::size_t i = 0; i <= query.size(); ++i) {
-        if (i < query.size() && query[i] != '&' && !(semicolons && query[i] == ';')) continue;
-        const std::string_view segment = query.substr(pos, i - pos);
-        pos = i + 1;
-        if (segment.empty()) continue;
-        const std::string_view raw_name = segment.substr(0, segment.find('='));
-        if (decoded_name_equals(raw_name, name)) {
-            if (count == 0) first_segment = segment;
-            ++count;
+    const char* p = query.data();
+    const char* const end = p + query.size();
+    while (p != end) {
+        const char* const sep = next_separator(p, end, semicolons);
+        if (sep != p) {
+            const std::size_t len = static_cast<std::size_t>(sep - p);
+            const void* eq = std::memchr(p, '=', len);
+            const std::string_view raw_name(p, eq ? static_cast<std::size_t>(static_cast<const char*>(eq) - p) : len);
+            if (decoded_name_equals(raw_name, name)) {
+                if (count == 0) first_segment = std::string_view(p, len);
+                ++count;
+            }
         }
+        if (sep == end) break;
+        p = sep + 1;
     }
     return count;
 }
@@ -52,10 +75,9 @@ bool valid_percent_encoding(std::string_view s) {
 }
 
 bool decoded_name_equals(std::string_view raw_name, std::string_view name) {
-    // The usual case: the same bytes, and nothing in them that decoding would change.
-    if (raw_name == name && raw_name.find('%') == std::string_view::npos &&
-        raw_name.find('+') == std::string_view::npos)
-        return true;
+    // Decoding never lengthens a name; and a name without '%' or '+' decodes to itself.
+    if (raw_name.size() < name.size()) return false;
+    if (!has_escape(raw_name)) return raw_name == name;
     std::size_t j = 0;
     for (std::size_t i = 0; i < raw_name.size(); ++i, ++j) {
         char c = raw_name[i];

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 
 namespace cacheproxy::http {
@@ -32,6 +33,49 @@ std::string_view trim(std::string_view s) {
 
 bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// True when one of the 8 bytes at `p` is below 0x20 or is DEL: word-at-a-time
+/// (bytes >= 0x80, obs-text, never match), so a field's plain run costs one test
+/// per 8 bytes and only the CR LF at its end takes the byte-wise path.
+bool has_control8(const char* p) {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    const std::uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+    const std::uint64_t x = w ^ (ones * 0x7f);
+    const std::uint64_t del = (x - ones) & ~x & highs;
+    return (below_space | del) != 0;
+}
+
+/// The header lines after the request line, up to the blank line: each ends
+/// in CR LF, holds no control byte but HTAB, and none starts with SP or HTAB
+/// (obs-fold). One pass.
+Verdict scan_fields(const char* p, const char* end) {
+    bool line_start = true;
+    while (p != end) {
+        if (!line_start && end - p >= 8 && !has_control8(p)) {
+            p += 8;
+            continue;
+        }
+        const unsigned char c = static_cast<unsigned char>(*p);
+        if (line_start) {
+            if (c == ' ' || c == '\t') return bad("obs-fold (folded header line)");
+            if (c == '\r' && end - p >= 2 && p[1] == '\n') return {};  // the empty line ending the section
+            line_start = false;
+        }
+        if (c == '\r') {
+            if (end - p < 2) return bad("unterminated header line");
+            if (p[1] != '\n') return bad("control byte in header field");
+            p += 2;
+            line_start = true;
+            continue;
+        }
+        if (kControl[c]) return bad("control byte in header field");
+        ++p;
+    }
+    return line_start ? Verdict{} : bad("unterminated header line");
 }
 
 }  // namespace
@@ -68,20 +112,7 @@ Verdict scan_raw_header(std::string_view h) {
         if (c <= 0x20 || c >= 0x7f) return bad("non-ASCII or control byte in request target");
         if (c == '#') return bad("fragment in request target");
     }
-    // Header lines.
-    std::size_t pos = eol + 2;
-    while (pos < h.size()) {
-        const auto next = h.find("\r\n", pos);
-        if (next == std::string_view::npos) return bad("unterminated header line");
-        if (next == pos) break;  // the empty line ending the section
-        const auto field = h.substr(pos, next - pos);
-        if (field.front() == ' ' || field.front() == '\t') return bad("obs-fold (folded header line)");
-        for (unsigned char c : field) {
-            if (kControl[c]) return bad("control byte in header field");
-        }
-        pos = next + 2;
-    }
-    return {};
+    return scan_fields(h.data() + eol + 2, h.data() + h.size());
 }
 
 Verdict check_request(const bhttp::request_header<>& req) {
@@ -100,50 +131,51 @@ Verdict check_request(const bhttp::request_header<>& req) {
     const bool asterisk = target == "*" && req.method() == bhttp::verb::options;
     if (!origin_form && !asterisk) return bad("request target is not in origin form");
 
-    // Host: exactly one on HTTP/1.1, at most one on HTTP/1.0.
-    const auto hosts = req.count(bhttp::field::host);
-    if (hosts > 1) return bad("duplicate Host");
-    if (hosts == 0 && version == 11) return bad("missing Host");
-    if (hosts == 1) {
-        const auto host = req[bhttp::field::host];
-        for (unsigned char c : host) {
-            if (c <= 0x20 || c >= 0x7f || c == '/' || c == '@' || c == '\\' || c == ',')
-                return bad("malformed Host");
+    // One walk over the fields (Beast's name index costs a tree descent per
+    // lookup): count the framing fields, keep their first values, vet Connection.
+    std::size_t hosts = 0, te_count = 0, cl_count = 0, expects = 0;
+    beast::string_view host, te, cl, expect;
+    for (const auto& f : req) {
+        switch (f.name()) {
+            case bhttp::field::host: if (hosts++ == 0) host = f.value(); break;
+            case bhttp::field::transfer_encoding: if (te_count++ == 0) te = f.value(); break;
+            case bhttp::field::content_length: if (cl_count++ == 0) cl = f.value(); break;
+            case bhttp::field::expect: if (expects++ == 0) expect = f.value(); break;
+            case bhttp::field::connection: {
+                // Connection must not name end-to-end fields the proxy relies on.
+                const bhttp::opt_token_list tokens{f.value()};
+                if (!bhttp::validate_list(tokens)) return bad("malformed Connection");
+                for (auto tok : tokens) {
+                    if (beast::iequals(tok, "host") || beast::iequals(tok, "content-length") ||
+                        beast::iequals(tok, "authorization") || beast::iequals(tok, "transfer-encoding") ||
+                        beast::iequals(tok, "cookie"))
+                        return bad("Connection names an end-to-end field");
+                }
+                break;
+            }
+            default: break;
         }
     }
 
+    // Host: exactly one on HTTP/1.1, at most one on HTTP/1.0.
+    if (hosts > 1) return bad("duplicate Host");
+    if (hosts == 0 && version == 11) return bad("missing Host");
+    for (unsigned char c : host) {
+        if (c <= 0x20 || c >= 0x7f || c == '/' || c == '@' || c == '\\' || c == ',') return bad("malformed Host");
+    }
+
     // Framing: a single, final "chunked" or a single decimal Content-Length.
-    const auto te_count = req.count(bhttp::field::transfer_encoding);
-    const auto cl_count = req.count(bhttp::field::content_length);
     if (te_count > 1) return bad("more than one Transfer-Encoding");
     if (cl_count > 1) return bad("more than one Content-Length");
     if (te_count == 1) {
         if (version == 10) return bad("Transfer-Encoding on HTTP/1.0");
         if (cl_count != 0) return bad("Transfer-Encoding together with Content-Length");
-        if (!beast::iequals(trim(req[bhttp::field::transfer_encoding]), "chunked"))
-            return bad("Transfer-Encoding other than a single chunked");
+        if (!beast::iequals(trim(te), "chunked")) return bad("Transfer-Encoding other than a single chunked");
     }
-    if (cl_count == 1 && !all_digits(trim(req[bhttp::field::content_length])))
-        return bad("Content-Length is not a single decimal number");
+    if (cl_count == 1 && !all_digits(trim(cl))) return bad("Content-Length is not a single decimal number");
 
-    // Connection must not name end-to-end fields the proxy relies on.
-    for (const auto& f : req) {
-        if (f.name() != bhttp::field::connection) continue;
-        const bhttp::opt_token_list tokens{f.value()};
-        if (!bhttp::validate_list(tokens)) return bad("malformed Connection");
-        for (auto tok : tokens) {
-            if (beast::iequals(tok, "host") || beast::iequals(tok, "content-length") ||
-                beast::iequals(tok, "authorization") || beast::iequals(tok, "transfer-encoding") ||
-                beast::iequals(tok, "cookie"))
-                return bad("Connection names an end-to-end field");
-        }
-    }
-
-    if (req.count(bhttp::field::expect) > 0) {
-        if (req.count(bhttp::field::expect) > 1 ||
-            !beast::iequals(trim(req[bhttp::field::expect]), "100-continue"))
-            return Verdict{417, "unsupported Expect"};
-    }
+    if (expects > 1 || (expects == 1 && !beast::iequals(trim(expect), "100-continue")))
+        return Verdict{417, "unsupported Expect"};
     return {};
 }
 

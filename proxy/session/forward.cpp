@@ -90,7 +90,7 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
     auto& req = req_parser_->get();
     const unsigned client_version = req.version();
     const bool is_head = req.method() == bhttp::verb::head;
-    bool client_keep_alive = req.keep_alive() && !worker_.ctx.draining.load();
+    bool client_keep_alive = req_parser_->keep_alive() && !worker_.ctx.draining.load();  // the parser's flag: no field lookup
     const bool has_body = !req_parser_->is_done();
     const bool chunked_in = req_parser_->chunked();
 

@@ -47,7 +47,7 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
                                                  Outcome& out) {
     auto& req = req_parser_->get();
     auto& counters = worker_.ctx.cache->trigger_counters[trigger_index];
-    const bool client_keep_alive = req.keep_alive() && !worker_.ctx.draining.load();
+    const bool client_keep_alive = req_parser_->keep_alive() && !worker_.ctx.draining.load();  // the parser's flag: no field lookup
     const auto declared = req_parser_->content_length();
 
     // 1. The request body, whole, unless it is larger than the rule reads:

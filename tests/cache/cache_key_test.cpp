@@ -220,6 +220,21 @@ TEST(CacheQueryStringTest, FindParam) {
     EXPECT_EQ(find_param("%6=1", "a").count, 0u);
     EXPECT_TRUE(find_param("a=1;b=2", "b").ambiguous);
     EXPECT_FALSE(find_param("a=1;b=2", "a").ambiguous);
+    // Separators at the ends, empty segments, a name that is a prefix of another.
+    p = find_param("&&ab=0&a=1&", "a");
+    EXPECT_EQ(p.count, 1u);
+    EXPECT_EQ(p.raw_value, "1");
+    EXPECT_EQ(find_param("ab=1&b=2", "a").count, 0u);
+    EXPECT_EQ(find_param("a", "a").count, 1u);
+    EXPECT_EQ(find_param("=1&a=", "a").raw_value, "");
+    EXPECT_EQ(find_param("a=1;a=2", "a").count, 1u);      // the '&' split sees one "a"...
+    EXPECT_TRUE(find_param("a=1;a=2", "a").ambiguous);    // ...the ';' split two: do not cache
+    EXPECT_EQ(find_param("x=1;%61=2&a=3", "a").count, 1u);
+    EXPECT_TRUE(find_param("x=1;%61=2&a=3", "a").ambiguous);
+    EXPECT_TRUE(decoded_name_equals("a%5Fb", "a_b"));
+    EXPECT_FALSE(decoded_name_equals("ab", "abc"));
+    EXPECT_FALSE(decoded_name_equals("a%5", "a%"));
+    EXPECT_TRUE(decoded_name_equals("a%5", "a%5"));       // a malformed escape is kept literally
     EXPECT_EQ(path_of("/p?q"), "/p");
     EXPECT_EQ(query_of("/p?q?r"), "q?r");
     EXPECT_EQ(query_of("/p"), "");

@@ -90,6 +90,27 @@ TEST(RequestGuard, RefusesObsFoldAndControlBytes) {
     EXPECT_TRUE(refused(std::string("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 38)));
 }
 
+TEST(RequestGuard, ScanFindsAControlByteAtEveryOffsetOfALongField) {
+    // The field scan tests 8 bytes at a time: a control byte or DEL must be
+    // caught wherever it falls in a word, and bytes >= 0x80 (obs-text) and HTAB
+    // must pass.
+    const std::string head = "GET / HTTP/1.1\r\nHost: x\r\nX-Long: ";
+    const std::string tail = "\r\n\r\n";
+    const std::string plain(40, 'v');
+    EXPECT_FALSE(scan_raw_header(head + plain + tail));
+    EXPECT_FALSE(scan_raw_header(head + std::string(17, '\xe9') + "\tx" + plain + tail));
+    for (const char bad : {'\0', '\x01', '\x1f', '\x7f', '\n', '\r'}) {
+        for (std::size_t at = 0; at < plain.size(); ++at) {
+            std::string value = plain;
+            value[at] = bad;
+            EXPECT_TRUE(scan_raw_header(head + value + tail)) << "byte " << int(bad) << " at " << at;
+        }
+    }
+    EXPECT_TRUE(scan_raw_header("GET / HTTP/1.1\r\nHost: x\r\nX-A: abcdefghijkl"));  // no CRLF at all
+    EXPECT_TRUE(scan_raw_header("GET / HTTP/1.1\r\nHost: x\r\nX-A: abcdefghijkl\r"));
+    EXPECT_FALSE(scan_raw_header("GET / HTTP/1.1\r\nHost: x\r\nX-A: abcdefghijkl\r\n"));
+}
+
 TEST(RequestGuard, RefusesConnectionNamingEndToEndFields) {
     for (const char* f : {"Host", "Content-Length", "Authorization", "close, host"}) {
         EXPECT_TRUE(refused(std::string("GET / HTTP/1.1\r\nHost: x\r\nConnection: ") + f + "\r\n\r\n")) << f;
