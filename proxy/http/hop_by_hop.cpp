@@ -11,6 +11,28 @@ namespace cacheproxy::http {
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 
+namespace {
+
+/// Hop-by-hop by its own name: Connection, Keep-Alive, TE, Trailer, Upgrade,
+/// Transfer-Encoding, and every Proxy-* (Proxy-Connection, -Authorization, ...).
+bool hop_by_hop_name(const bhttp::fields::value_type& f) {
+    switch (f.name()) {
+        case bhttp::field::connection:
+        case bhttp::field::keep_alive:
+        case bhttp::field::te:
+        case bhttp::field::trailer:
+        case bhttp::field::upgrade:
+        case bhttp::field::transfer_encoding:
+            return true;
+        default: {
+            const auto name = f.name_string();
+            return name.size() >= 6 && beast::iequals(name.substr(0, 6), "proxy-");
+        }
+    }
+}
+
+}  // namespace
+
 void strip_hop_by_hop(bhttp::fields& fields) {
     // Fields named by Connection (RFC 9110 7.6.1). Collect first: erasing
     // while iterating the Connection values would invalidate them.
@@ -26,19 +48,17 @@ void strip_hop_by_hop(bhttp::fields& fields) {
                 named_more.emplace_back(tok);
         }
     }
-    for (std::size_t i = 0; i < named_count; ++i) fields.erase(named_small[i]);
-    for (const auto& n : named_more) fields.erase(n);
-
-    fields.erase(bhttp::field::connection);
-    fields.erase(bhttp::field::keep_alive);
-    fields.erase(bhttp::field::te);
-    fields.erase(bhttp::field::trailer);
-    fields.erase(bhttp::field::upgrade);
-    fields.erase(bhttp::field::transfer_encoding);
-    // Proxy-* (Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, ...).
+    auto named_by_connection = [&](std::string_view name) {
+        for (std::size_t i = 0; i < named_count; ++i)
+            if (beast::iequals(name, named_small[i])) return true;
+        for (const auto& n : named_more)
+            if (beast::iequals(name, n)) return true;
+        return false;
+    };
+    // One walk that erases as it goes (Beast's erase by name is a tree
+    // lookup each; a message has a handful of fields).
     for (auto it = fields.begin(); it != fields.end();) {
-        const auto name = it->name_string();
-        if (name.size() >= 6 && beast::iequals(name.substr(0, 6), "proxy-"))
+        if (hop_by_hop_name(*it) || (named_count != 0 && named_by_connection(it->name_string())))
             it = fields.erase(it);
         else
             ++it;

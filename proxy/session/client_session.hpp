@@ -123,6 +123,7 @@ private:
     std::string write_target_;           ///< a watched write's normalized target
     bool expect_continue_ = false;       ///< this request awaits "100 Continue" before its body
     std::string hit_head_;               ///< per-hit header bytes, reused across requests
+    std::string wire_head_;              ///< forward(): a hand-serialized request or response header, reused
     std::string chunked_body_;           ///< a chunked request body, read whole before forwarding
 };
 

@@ -8,6 +8,7 @@
 #include "encoding/weak_etag.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
+#include "http/wire.hpp"
 #include "log/logging.hpp"
 #include "session/client_session.hpp"
 
@@ -23,6 +24,7 @@
 
 #include <array>
 #include <charconv>
+#include <optional>
 #include <span>
 
 namespace cacheproxy::session {
@@ -52,24 +54,38 @@ ClientSession::Transform ClientSession::choose_transform(bhttp::response_header<
                                                         const bhttp::request_header<>& req, unsigned client_version,
                                                         bool is_head) const {
     const unsigned status = res.result_int();
-    if (!cfg_.compression.enabled || status < 200 || status == 204 || status == 206 || status == 304 ||
-        res.count(bhttp::field::content_range))
+    if (!cfg_.compression.enabled || status < 200 || status == 204 || status == 206 || status == 304)
         return Transform::none;
+    // One walk for the fields this needs (the first of each), rather than a
+    // tree lookup per field.
+    bool ranged = false;
+    std::optional<std::string_view> coding, content_length, content_type, vary_field;
+    for (const auto& f : res) {
+        switch (f.name()) {
+            case bhttp::field::content_range: ranged = true; break;
+            case bhttp::field::content_encoding: if (!coding) coding = f.value(); break;
+            case bhttp::field::content_length: if (!content_length) content_length = f.value(); break;
+            case bhttp::field::content_type: if (!content_type) content_type = f.value(); break;
+            case bhttp::field::vary: if (!vary_field) vary_field = f.value(); break;
+            default: break;
+        }
+    }
+    if (ranged) return Transform::none;
     const bool client_gzip = accepts_gzip(req);
-    const auto applied = encoding::applied_coding(res[bhttp::field::content_encoding]);
+    const auto applied = encoding::applied_coding(coding.value_or(std::string_view{}));
     // An upstream's gzip reaches a client that cannot read it decoded; any
     // other coding of the upstream's is never touched.
     if (applied == encoding::Applied::gzip) return client_gzip ? Transform::none : Transform::gunzip;
     if (applied != encoding::Applied::identity) return Transform::none;
     std::optional<std::size_t> length;
-    if (const auto cl = res[bhttp::field::content_length]; !cl.empty()) {
+    if (const auto cl = content_length.value_or(std::string_view{}); !cl.empty()) {
         std::size_t v = 0;
         if (std::from_chars(cl.data(), cl.data() + cl.size(), v).ec == std::errc{}) length = v;
     }
-    if (!encoding::worth_compressing(res[bhttp::field::content_type], length, cfg_.compression.min_size))
+    if (!encoding::worth_compressing(content_type.value_or(std::string_view{}), length, cfg_.compression.min_size))
         return Transform::none;
     // It varies with Accept-Encoding whichever client asks.
-    const auto vary = res[bhttp::field::vary];
+    const auto vary = vary_field.value_or(std::string_view{});
     if (vary.empty())
         res.set(bhttp::field::vary, "Accept-Encoding");
     else if (vary.find("ccept-") == std::string_view::npos)
@@ -136,53 +152,62 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         ++up.requests;
 
         // --- request: header, then the body streamed from the client ---
-        bhttp::request_serializer<bhttp::buffer_body> req_sr{req};
         error_code client_ec;  // a failure reading the client's body
-        if (chunked_in) {
-            // Already read whole: header and body in one write.
-            req.body().data = chunked_body_.empty() ? nullptr : chunked_body_.data();
-            req.body().size = chunked_body_.size();
-            req.body().more = false;
+        if (!has_body) {
+            // No body (most requests): the header alone, written by hand in one write.
+            wire_head_.clear();
+            http::append_head(req, wire_head_);
             up.stream.expires_after(cfg_.limits.body_timeout);
-            auto [bec, bn] = co_await bhttp::async_write(up.stream, req_sr, tuple_awaitable);
-            ec = bec;
-        } else {
-            req.body().data = nullptr;
-            req.body().size = 0;
-            req.body().more = !req_parser_->is_done();
-            up.stream.expires_after(cfg_.limits.body_timeout);
-            auto [hec, hn] = co_await bhttp::async_write_header(up.stream, req_sr, tuple_awaitable);
+            auto [hec, hn] = co_await asio::async_write(up.stream, asio::buffer(wire_head_), tuple_awaitable);
             ec = hec;
-        }
-        while (!ec && !req_sr.is_done()) {
-            auto& body = req.body();
-            if (!req_parser_->is_done()) {
-                if (auto cec = co_await send_continue(); cec) {
-                    client_ec = cec;
-                    break;
-                }
-                body.data = body_buffer();
-                body.size = body_buffer_size;
-                stream_.expires_after(cfg_.limits.body_timeout);
-                auto [rec, rn] = co_await bhttp::async_read_some(stream_, buffer_, *req_parser_, tuple_awaitable);
-                if (rec == bhttp::error::need_buffer) rec = {};
-                if (rec) {
-                    client_ec = rec;
-                    break;
-                }
-                body.size = body_buffer_size - body.size;
-                body.data = body.size ? body_buffer() : nullptr;  // an empty chunk would end the body
-                body.more = !req_parser_->is_done();
-                if (body.size == 0 && body.more) continue;  // an empty piece would end a chunked body
+        } else {
+            bhttp::request_serializer<bhttp::buffer_body> req_sr{req};
+            if (chunked_in) {
+                // Already read whole: header and body in one write.
+                req.body().data = chunked_body_.empty() ? nullptr : chunked_body_.data();
+                req.body().size = chunked_body_.size();
+                req.body().more = false;
+                up.stream.expires_after(cfg_.limits.body_timeout);
+                auto [bec, bn] = co_await bhttp::async_write(up.stream, req_sr, tuple_awaitable);
+                ec = bec;
             } else {
-                body.data = nullptr;
-                body.size = 0;
-                body.more = false;
+                req.body().data = nullptr;
+                req.body().size = 0;
+                req.body().more = !req_parser_->is_done();
+                up.stream.expires_after(cfg_.limits.body_timeout);
+                auto [hec, hn] = co_await bhttp::async_write_header(up.stream, req_sr, tuple_awaitable);
+                ec = hec;
             }
-            up.stream.expires_after(cfg_.limits.body_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(up.stream, req_sr, tuple_awaitable);
-            if (wec == bhttp::error::need_buffer) wec = {};
-            ec = wec;
+            while (!ec && !req_sr.is_done()) {
+                auto& body = req.body();
+                if (!req_parser_->is_done()) {
+                    if (auto cec = co_await send_continue(); cec) {
+                        client_ec = cec;
+                        break;
+                    }
+                    body.data = body_buffer();
+                    body.size = body_buffer_size;
+                    stream_.expires_after(cfg_.limits.body_timeout);
+                    auto [rec, rn] = co_await bhttp::async_read_some(stream_, buffer_, *req_parser_, tuple_awaitable);
+                    if (rec == bhttp::error::need_buffer) rec = {};
+                    if (rec) {
+                        client_ec = rec;
+                        break;
+                    }
+                    body.size = body_buffer_size - body.size;
+                    body.data = body.size ? body_buffer() : nullptr;  // an empty chunk would end the body
+                    body.more = !req_parser_->is_done();
+                    if (body.size == 0 && body.more) continue;  // an empty piece would end a chunked body
+                } else {
+                    body.data = nullptr;
+                    body.size = 0;
+                    body.more = false;
+                }
+                up.stream.expires_after(cfg_.limits.body_timeout);
+                auto [wec, wn] = co_await bhttp::async_write(up.stream, req_sr, tuple_awaitable);
+                if (wec == bhttp::error::need_buffer) wec = {};
+                ec = wec;
+            }
         }
         if (client_ec) {
             // The client's body was bad or cut: the upstream never gets a complete request.
@@ -286,7 +311,18 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         res.version(client_version);
         res.keep_alive(client_keep_alive);
 
-        bhttp::response_serializer<bhttp::buffer_body> res_sr{res};
+        // A plain relay (no chunk framing, no transform) writes the header by
+        // hand and the body bytes as they come, the header gathered with the
+        // first piece; otherwise Beast's serializer frames the chunks.
+        const bool plain = transform == Transform::none && !res.chunked();
+        std::optional<bhttp::response_serializer<bhttp::buffer_body>> res_sr;
+        bool head_sent = false;
+        if (plain) {
+            wire_head_.clear();
+            http::append_head(res, wire_head_);
+        } else {
+            res_sr.emplace(res);
+        }
         error_code up_ec;
         for (;;) {
             auto& body = res.body();
@@ -323,13 +359,21 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
                 if (body.size == 0 && body.more) {
                     // Nothing to send yet (an empty piece would end a chunked
                     // body): send the header alone if it has not gone out.
-                    if (!res_sr.is_header_done()) {
+                    if (!head_sent) {
                         stream_.expires_after(cfg_.limits.body_timeout);
-                        auto [hec, hn] = co_await bhttp::async_write_header(stream_, res_sr, tuple_awaitable);
+                        error_code hec;  // no ?: around co_await (see send_error's note)
+                        if (plain) {
+                            auto [pec, pn] = co_await asio::async_write(stream_, asio::buffer(wire_head_), tuple_awaitable);
+                            hec = pec;
+                        } else {
+                            auto [sec, sn] = co_await bhttp::async_write_header(stream_, *res_sr, tuple_awaitable);
+                            hec = sec;
+                        }
                         if (hec) {
                             pool.release(std::move(lease.conn), false);
                             co_return false;
                         }
+                        head_sent = true;
                     }
                     continue;
                 }
@@ -339,21 +383,34 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
                 body.more = false;
             }
             stream_.expires_after(cfg_.limits.body_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(stream_, res_sr, tuple_awaitable);
-            if (wec == bhttp::error::need_buffer) wec = {};
+            error_code wec;
+            bool done = false;
+            if (plain) {
+                const std::array<asio::const_buffer, 2> pieces{
+                    head_sent ? asio::const_buffer{} : asio::buffer(wire_head_),
+                    asio::const_buffer(body.data, body.size)};
+                auto [pec, pn] = co_await asio::async_write(stream_, pieces, tuple_awaitable);
+                wec = pec;
+                done = !body.more;
+            } else {
+                auto [sec, sn] = co_await bhttp::async_write(stream_, *res_sr, tuple_awaitable);
+                wec = sec == bhttp::error::need_buffer ? error_code{} : sec;
+                done = res_sr->is_done();
+            }
             if (wec) {
                 // The client went away: the upstream connection is mid-message.
                 pool.release(std::move(lease.conn), false);
                 co_return false;
             }
-            if (res_sr.is_done()) break;
+            head_sent = true;
+            if (done) break;
         }
         upstream_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_up).count();
         if (up_ec) {
             pool.release(std::move(lease.conn), false);
             spdlog::warn("upstream body for {} {} cut short: {}", req.method_string(),
                          log::path_only(req.target()), up_ec.message());
-            if (!res_sr.is_header_done()) {
+            if (!head_sent) {
                 status = 502;
                 co_await send_error(status, "upstream response cut short", false);
             }
