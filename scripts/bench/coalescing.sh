@@ -42,81 +42,24 @@ REQUESTS=1000
 ROUNDS=3
 PROXY_THREADS=1
 LATENCY=1.0
-BENCH_COMMAND="scripts/bench/coalescing.sh${*:+ $*}"
+bench_options coalescing.sh "--requests:REQUESTS:count --rounds:ROUNDS:count
+  --threads-proxy:PROXY_THREADS:count --latency:LATENCY:seconds" "$@"
 
-while (($#)); do
-  case "$1" in
-    --requests) REQUESTS=${2:?--requests needs a value}; shift ;;
-    --rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
-    --threads-proxy) PROXY_THREADS=${2:?--threads-proxy needs a value}; shift ;;
-    --latency) LATENCY=${2:?--latency needs a value}; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "coalescing.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-[[ "$REQUESTS" =~ ^[1-9][0-9]*$ ]] || die "--requests: expected a positive integer"
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds: expected a positive integer"
-[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads-proxy: expected a positive integer"
-[[ "$LATENCY" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--latency: expected seconds, e.g. 1.0"
-
-for tool in nginx curl python3 setsid timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh --bench installs the bench tools)"
-done
+need_tools nginx curl python3 setsid timeout
 
 raise_nofile $(( REQUESTS * 2 + 8192 ))
 (( $(ulimit -n) > REQUESTS + 64 )) || die "ulimit -n is $(ulimit -n): too low for $REQUESTS connections"
 bench_init coalescing $(( ROUNDS * 2 * 40 + 120 ))
 
-SIM_PORT=$(free_port)
-PROXY_PORT=$(free_port)
-NGX_PORT=$(free_port)
 CLIENT="$BENCH_LIB_DIR/coalesce_client.py"
 QS="/api/trading/balance?exchange=bybit&account_type=demo"
 
-start_sim sim "$SIM_PORT" "$LATENCY"
+# The simulator (SIM_PORT) and cacheproxy (PROXY_PORT) with the shipped rules.
+start_sim_cacheproxy coalescing.sh "$LATENCY" "$PROXY_THREADS" "limits:
+  max_client_connections: $(( REQUESTS + 1000 ))"
 
-mkdir -p "$BENCH_TMP/nginx-cache/cache"
-chmod 777 "$BENCH_TMP/nginx-cache/cache"
-start_nginx nginx-cache "
-    server {
-        listen 127.0.0.1:$NGX_PORT backlog=4096;
-        access_log off;
-        location / {
-            proxy_pass http://u;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_cache c;
-            proxy_cache_key \"\$request_uri\$http_authorization\";
-            proxy_cache_valid 200 15s;
-            proxy_cache_lock on;
-            proxy_cache_lock_timeout 5s;
-            add_header X-Cache-Status \$upstream_cache_status always;
-        }
-    }" "
-    proxy_cache_path $BENCH_TMP/nginx-cache/cache levels=1:2 keys_zone=c:10m max_size=100m inactive=10m use_temp_path=off;
-    upstream u {
-        server 127.0.0.1:$SIM_PORT;
-        keepalive 64;
-    }"
-
-cat >"$BENCH_TMP/cacheproxy.yaml" <<EOF
-# coalescing.sh: the shipped rules in front of the simulator.
-listen: 127.0.0.1:$PROXY_PORT
-threads: $PROXY_THREADS
-upstream:
-  url: http://127.0.0.1:$SIM_PORT
-  max_connections: 50
-limits:
-  max_client_connections: $(( REQUESTS + 1000 ))
-logging:
-  level: warn
-  access_log: false
-admin:
-  enabled: false
-rules: $BENCH_ROOT/rules/trading.yaml
-EOF
-start_cacheproxy cacheproxy "$PROXY_PORT" "$BENCH_TMP/cacheproxy.yaml" "$PROXY_THREADS"
+NGX_PORT=$(free_port)
+start_nginx_cache nginx-cache "$NGX_PORT" "$SIM_PORT" valid=15s cache="proxy_cache_lock_timeout 5s;" keepalive_requests=
 
 TARGETS=(cacheproxy nginx)
 declare -A URL=([cacheproxy]="http://127.0.0.1:$PROXY_PORT$QS" [nginx]="http://127.0.0.1:$NGX_PORT$QS")
@@ -162,14 +105,9 @@ except Exception:
 done
 
 declare -A M_FIRST M_LAST M_SPREAD
-for t in "${TARGETS[@]}"; do
-  # shellcheck disable=SC2086  # space-separated lists, split on purpose
-  M_FIRST[$t]=$(median ${FIRST[$t]})
-  # shellcheck disable=SC2086
-  M_LAST[$t]=$(median ${LAST[$t]})
-  # shellcheck disable=SC2086
-  M_SPREAD[$t]=$(median ${SPREAD[$t]})
-done
+per_target median M_FIRST FIRST "${TARGETS[@]}"
+per_target median M_LAST LAST "${TARGETS[@]}"
+per_target median M_SPREAD SPREAD "${TARGETS[@]}"
 
 echo
 bench_header "coalescing: $REQUESTS concurrent identical cold requests, ${LATENCY} s upstream"
@@ -186,19 +124,7 @@ for t in "${TARGETS[@]}"; do
     "${M_FIRST[$t]}" "${M_LAST[$t]}" "${M_SPREAD[$t]}" "$(tr ' ' '\n' <<<"${OKS[$t]% }" | paste -sd, -)" \
     "$(tr ' ' '\n' <<<"${XC[$t]% }" | paste -sd ' ' -)" "$(sum ${ERRS[$t]})"
 done
-echo
-echo "<details><summary>per round (upstream requests / fill landed ms / last waiter ms / spread ms)</summary>"
-echo
-printf '| target |'; for ((r = 1; r <= ROUNDS; r++)); do printf ' round %d |' "$r"; done; echo
-printf '|---|'; for ((r = 1; r <= ROUNDS; r++)); do printf -- '---|'; done; echo
-for t in "${TARGETS[@]}"; do
-  read -r -a a <<<"${UP[$t]}"; read -r -a b <<<"${FIRST[$t]}"; read -r -a c <<<"${LAST[$t]}"; read -r -a d <<<"${SPREAD[$t]}"
-  printf '| %s |' "${LABEL[$t]}"
-  for ((i = 0; i < ROUNDS; i++)); do printf ' %s / %s / %s / %s |' "${a[$i]}" "${b[$i]}" "${c[$i]}" "${d[$i]}"; done
-  echo
-done
-echo
-echo "</details>"
+per_round_table "upstream requests / fill landed ms / last waiter ms / spread ms" "UP FIRST LAST SPREAD" "${TARGETS[@]}"
 
 status=0
 bench_result coalescing.requests "$REQUESTS"

@@ -50,32 +50,14 @@ ROUNDS=3
 PROXY_THREADS=2
 CONNECTIONS=50
 BODY_KIND=literal
-BENCH_COMMAND="scripts/bench/gzip_hits.sh${*:+ $*}"
-
-while (($#)); do
-  case "$1" in
-    --duration) DURATION=${2:?--duration needs a value}; shift ;;
-    --rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
-    --threads-proxy) PROXY_THREADS=${2:?--threads-proxy needs a value}; shift ;;
-    --connections) CONNECTIONS=${2:?--connections needs a value}; shift ;;
-    --body) BODY_KIND=${2:?--body needs a value}; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "gzip_hits.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-bad() { echo "gzip_hits.sh: $*" >&2; exit 2; }
-valid_duration "$DURATION" || bad "--duration: expected e.g. 10s or 1m, got '$DURATION'"
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || bad "--rounds: expected a positive integer"
-[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || bad "--threads-proxy: expected N or a list N,M"
-[[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || bad "--connections: expected a positive integer"
-[[ "$BODY_KIND" == literal || "$BODY_KIND" == varied ]] || bad "--body: literal or varied"
+BENCH_USAGE_EXIT=2   # a bad option value is a usage error (exit 2)
+bench_options gzip_hits.sh "--duration:DURATION:duration --rounds:ROUNDS:count
+  --threads-proxy:PROXY_THREADS:threads --connections:CONNECTIONS:count --body:BODY_KIND:-" "$@"
+[[ "$BODY_KIND" == literal || "$BODY_KIND" == varied ]] || usage_error gzip_hits.sh "--body: literal or varied"
 IFS=, read -r -a THREAD_LIST <<<"$PROXY_THREADS"
 export WRK_CONNECTIONS=$CONNECTIONS
 
-for tool in nginx wrk curl python3 setsid timeout gzip cmp; do
-  command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh --bench installs the bench tools)"
-done
+need_tools nginx wrk curl python3 setsid timeout gzip cmp
 
 secs=$(duration_seconds "$DURATION")
 NTARGETS=$(( 2 * ${#THREAD_LIST[@]} + 2 ))
@@ -157,102 +139,46 @@ wait_port "$UP_PORT_NGX" 5 || die "upstream: second port $UP_PORT_NGX not accept
 UP_LOG_CP="$BENCH_TMP/upstream/for-cacheproxy.log"
 UP_LOG_NGX="$BENCH_TMP/upstream/for-nginx.log"
 
-mkdir -p "$BENCH_TMP/nginx-cache/cache"
-chmod 777 "$BENCH_TMP/nginx-cache/cache"   # written by the (unprivileged) worker
-start_nginx nginx-cache "
-    server {
-        listen 127.0.0.1:$NGX_CACHE_PORT backlog=4096;
-        access_log off;
-        gzip on;
+start_nginx_cache nginx-cache "$NGX_CACHE_PORT" "$UP_PORT_NGX" location="$ROUTE" valid=60s server="gzip on;
         gzip_types application/json;
         gzip_min_length 1000;
         gzip_comp_level 6;
         gzip_proxied any;
-        gzip_vary on;
-        location = $ROUTE {
-            proxy_pass http://u;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_cache c;
-            proxy_cache_key \"\$request_uri\$http_authorization\";
-            proxy_cache_valid 200 60s;
-            proxy_cache_lock on;
-            add_header X-Cache-Status \$upstream_cache_status always;
-        }
-        location / {
-            proxy_pass http://u;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
-    }" "
-    proxy_cache_path $BENCH_TMP/nginx-cache/cache levels=1:2 keys_zone=c:10m max_size=100m inactive=10m use_temp_path=off;
-    upstream u {
-        server 127.0.0.1:$UP_PORT_NGX;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }"
+        gzip_vary on;"
 
-cat >"$BENCH_TMP/rules.yaml" <<EOF
-# gzip_hits.sh: only the positions route, 60 s per user, no stale, no
-# refresh-ahead, so it matches nginx's proxy_cache_valid 200 60s.
-identity: { header: Authorization }
-routes:
-  - name: positions
-    match: { method: GET, path: $ROUTE }
-    ttl: 60s
-    key: { identity: true, query: [exchange, account_type] }
-EOF
+user_route_rules "$BENCH_TMP/rules.yaml" positions "$ROUTE" 60s \
+  "gzip_hits.sh: only the positions route, 60 s per user, no stale, no" \
+  "refresh-ahead, so it matches nginx's proxy_cache_valid 200 60s."
 
 TARGETS=()
 declare -A URL LABEL GZ KIND UP_LOG
+# add_targets KIND NAME PORT UPSTREAM_LOG LABEL_PREFIX: NAME_gzip and NAME_identity.
+add_targets() {
+  local kind=$1 name=$2 port=$3 uplog=$4 prefix=$5 enc t
+  for enc in gzip identity; do
+    t="${name}_$enc"
+    TARGETS+=("$t")
+    URL[$t]="http://127.0.0.1:$port$PATH_QS"
+    LABEL[$t]="$prefix, $enc hits"
+    GZ[$t]=$([[ $enc == gzip ]] && echo 1 || echo 0)
+    KIND[$t]=$kind
+    UP_LOG[$t]=$uplog
+  done
+}
 for n in "${THREAD_LIST[@]}"; do
   [[ -v "URL[cp${n}_gzip]" ]] && die "--threads-proxy: $n given twice"
   port=$(free_port)
-  cat >"$BENCH_TMP/cacheproxy-$n.yaml" <<EOF
-# gzip_hits.sh: cacheproxy caching $ROUTE per user, $n thread(s).
-listen: 127.0.0.1:$port
-threads: $n
-upstream:
-  url: http://127.0.0.1:$UP_PORT_CP
-  max_connections: 64
-compression: { enabled: true, min_size: 1000, level: 6 }
-logging:
-  level: warn
-  access_log: false
-admin:
-  enabled: false
-rules: $BENCH_TMP/rules.yaml
-EOF
+  cacheproxy_config "$BENCH_TMP/cacheproxy-$n.yaml" "$port" "$n" "$UP_PORT_CP" \
+    comment="gzip_hits.sh: cacheproxy caching $ROUTE per user, $n thread(s)." \
+    extra="compression: { enabled: true, min_size: 1000, level: 6 }" rules="$BENCH_TMP/rules.yaml"
   start_cacheproxy "cacheproxy-$n" "$port" "$BENCH_TMP/cacheproxy-$n.yaml" "$n"
-  for enc in gzip identity; do
-    t="cp${n}_$enc"
-    TARGETS+=("$t")
-    URL[$t]="http://127.0.0.1:$port$PATH_QS"
-    LABEL[$t]="cacheproxy ${n}t, $enc hits"
-    GZ[$t]=$([[ $enc == gzip ]] && echo 1 || echo 0)
-    KIND[$t]=cacheproxy
-    UP_LOG[$t]=$UP_LOG_CP
-  done
+  add_targets cacheproxy "cp$n" "$port" "$UP_LOG_CP" "cacheproxy ${n}t"
 done
-for enc in gzip identity; do
-  t="nginx_$enc"
-  TARGETS+=("$t")
-  URL[$t]="http://127.0.0.1:$NGX_CACHE_PORT$PATH_QS"
-  LABEL[$t]="nginx proxy_cache, $enc hits"
-  GZ[$t]=$([[ $enc == gzip ]] && echo 1 || echo 0)
-  KIND[$t]=nginx
-  UP_LOG[$t]=$UP_LOG_NGX
-done
+add_targets nginx nginx "$NGX_CACHE_PORT" "$UP_LOG_NGX" "nginx proxy_cache"
 
-for enc in identity gzip; do
-  {
-    echo "-- gzip_hits.sh: one user polling one positions list ($enc)."
-    echo 'wrk.method = "GET"'
-    echo "wrk.path = \"$PATH_QS\""
-    echo "wrk.headers[\"Authorization\"] = \"$TOKEN\""
-    [[ $enc == gzip ]] && echo 'wrk.headers["Accept-Encoding"] = "gzip"'
-  } >"$BENCH_TMP/$enc.lua"
-done
+wrk_lua "$BENCH_TMP/identity.lua" "$PATH_QS" "$TOKEN" "gzip_hits.sh: one user polling one positions list (identity)."
+wrk_lua "$BENCH_TMP/gzip.lua" "$PATH_QS" "$TOKEN" "gzip_hits.sh: one user polling one positions list (gzip)." \
+  'wrk.headers["Accept-Encoding"] = "gzip"'
 lua_of() { [[ ${GZ[$1]} == 1 ]] && echo "$BENCH_TMP/gzip.lua" || echo "$BENCH_TMP/identity.lua"; }
 
 # ----------------------------------------------------------------- warm-up --
@@ -260,15 +186,9 @@ lua_of() { [[ ${GZ[$1]} == 1 ]] && echo "$BENCH_TMP/gzip.lua" || echo "$BENCH_TM
 # probe TARGET GZIP(0/1) TAG: one curl request; prints "CODE CACHE_STATUS CONTENT_ENCODING BODY_BYTES"
 # ("-" for a missing header). The body is left in $BENCH_TMP/body.TAG.
 probe() {
-  local t=$1 gz=$2 tag=$3 hdrs code st ce args=()
-  ((gz)) && args=(-H "Accept-Encoding: gzip")
-  hdrs=$(curl -sS --max-time 5 -o "$BENCH_TMP/body.$tag" -D - -H "Authorization: $TOKEN" "${args[@]}" "${URL[$t]}") \
-    || { echo "000 - - 0"; return; }
-  code=$(awk 'NR == 1 {print $2}' <<<"$hdrs")
-  st=$(awk -v h="$([[ ${KIND[$t]} == nginx ]] && echo X-Cache-Status || echo X-Cache)" -F': *' \
-    'tolower($1) == tolower(h) {gsub("\r", "", $2); print $2}' <<<"$hdrs")
-  ce=$(awk -F': *' 'tolower($1) == "content-encoding" {gsub("\r", "", $2); print $2}' <<<"$hdrs")
-  echo "$code ${st:--} ${ce:--} $(stat -c %s "$BENCH_TMP/body.$tag")"
+  local t=$1 gz=$2 tag=$3 args=(-H "Authorization: $TOKEN")
+  ((gz)) && args+=(-H "Accept-Encoding: gzip")
+  http_probe "${URL[$t]}" "$BENCH_TMP/body.$tag" "$([[ ${KIND[$t]} == nginx ]] && echo X-Cache-Status || echo X-Cache)" "${args[@]}"
 }
 
 upstream_count() {   # positions requests in an upstream access log so far
@@ -324,27 +244,19 @@ wrk_transfer() {
     END { printf "%s %s\n", (mib == "" ? "NaN" : mib), (r > 0 ? sprintf("%.0f", b / r) : "NaN") }' "$1"
 }
 
-declare -A RPS P50 P99 MIBS PERRESP NON2XX SOCK UPREQ
-failures=0
+declare -A MIBS PERRESP UPREQ   # wrk_round fills RPS P50 P99 REQS NON2XX SOCK
 for ((r = 1; r <= ROUNDS; r++)); do
   # Rotate the order by one target per round: no target always runs first.
   for ((k = 0; k < NTARGETS; k++)); do
     t=${TARGETS[$(( (k + r - 1) % NTARGETS ))]}
-    out="$BENCH_TMP/round$r-$t.txt"
     before=$(upstream_count "${UP_LOG[$t]}")
-    log "round $r/$ROUNDS: $t for $DURATION"
-    if ! run_wrk "$out" "$DURATION" "${URL[$t]}" -s "$(lua_of "$t")"; then
-      log "WARNING: wrk against $t exited non-zero (round $r); output:"
-      cat "$out" >&2
-      failures=$((failures + 1))
-    fi
+    wrk_round "$t" "$r" "${URL[$t]}" -s "$(lua_of "$t")"
     after=$(upstream_count "${UP_LOG[$t]}")
-    read -r rps p50 p99 reqs non2xx sock < <(wrk_parse "$out")
-    read -r mibs perresp < <(wrk_transfer "$out")
-    RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "; MIBS[$t]+="$mibs "; PERRESP[$t]+="$perresp "
-    NON2XX[$t]+="$non2xx "; SOCK[$t]+="$sock "; UPREQ[$t]+="$((after - before)) "
+    read -r rps p50 p99 reqs non2xx sock <<<"$WRK_LINE"
+    read -r mibs perresp < <(wrk_transfer "$BENCH_TMP/round$r-$t.txt")
+    MIBS[$t]+="$mibs "; PERRESP[$t]+="$perresp "; UPREQ[$t]+="$((after - before)) "
     log "  $t: $rps req/s, p50 $p50 ms, p99 $p99 ms, $mibs MiB/s, $perresp bytes/response, non-2xx $non2xx, socket errors $sock, upstream requests $((after - before)) of $reqs"
-    grep -E 'Non-2xx|Socket errors' "$out" | sed "s/^/  $t round $r: /" >&2
+    wrk_errors "$t" "$r"
   done
 done
 
@@ -358,14 +270,10 @@ done
 # --------------------------------------------------------------- report --
 
 declare -A M_RPS M_P50 M_P99 M_MIBS M_PERRESP T_NON2XX T_SOCK T_UP
-for t in "${TARGETS[@]}"; do
-  # shellcheck disable=SC2086  # space-separated lists, split on purpose
-  {
-    M_RPS[$t]=$(median ${RPS[$t]}); M_P50[$t]=$(median ${P50[$t]}); M_P99[$t]=$(median ${P99[$t]})
-    M_MIBS[$t]=$(median ${MIBS[$t]}); M_PERRESP[$t]=$(median ${PERRESP[$t]})
-    T_NON2XX[$t]=$(sum ${NON2XX[$t]}); T_SOCK[$t]=$(sum ${SOCK[$t]}); T_UP[$t]=$(sum ${UPREQ[$t]})
-  }
-done
+wrk_summary "${TARGETS[@]}"
+per_target median M_MIBS MIBS "${TARGETS[@]}"
+per_target median M_PERRESP PERRESP "${TARGETS[@]}"
+per_target sum T_UP UPREQ "${TARGETS[@]}"
 
 # per_round_ratios A B: "r1, r2, ..." of A's req/s over B's in the same round.
 per_round_ratios() {
@@ -402,54 +310,27 @@ echo "Ratios of the medians (req/s: > 1 = the first is faster; p50/p99: < 1 = th
 echo
 echo "| ratio | req/s | p50 | p99 | req/s per round |"
 echo "|---|---:|---:|---:|---|"
-ratio_row() {   # ratio_row NAME A B
-  printf '| %s | %s | %s | %s | %s |\n' "$1" "$(ratio "${M_RPS[$2]}" "${M_RPS[$3]}")" \
-    "$(ratio "${M_P50[$2]}" "${M_P50[$3]}")" "$(ratio "${M_P99[$2]}" "${M_P99[$3]}")" "$(per_round_ratios "$2" "$3")"
+gz_ratio_row() {   # gz_ratio_row NAME A B: ratio_row plus the req/s ratio per round
+  ratio_row "$1" "$2" "$3" "$(per_round_ratios "$2" "$3")"
 }
 for n in "${THREAD_LIST[@]}"; do
-  ratio_row "cacheproxy ${n}t gzip / identity" "cp${n}_gzip" "cp${n}_identity"
+  gz_ratio_row "cacheproxy ${n}t gzip / identity" "cp${n}_gzip" "cp${n}_identity"
 done
-ratio_row "nginx gzip / identity" nginx_gzip nginx_identity
+gz_ratio_row "nginx gzip / identity" nginx_gzip nginx_identity
 for n in "${THREAD_LIST[@]}"; do
-  ratio_row "cacheproxy ${n}t gzip / nginx gzip" "cp${n}_gzip" nginx_gzip
-  ratio_row "cacheproxy ${n}t identity / nginx identity" "cp${n}_identity" nginx_identity
+  gz_ratio_row "cacheproxy ${n}t gzip / nginx gzip" "cp${n}_gzip" nginx_gzip
+  gz_ratio_row "cacheproxy ${n}t identity / nginx identity" "cp${n}_identity" nginx_identity
 done
-echo
-echo "<details><summary>per round (req/s / p50 ms / p99 ms / MiB/s / upstream requests)</summary>"
-echo
-printf '| target |'; for ((r = 1; r <= ROUNDS; r++)); do printf ' round %d |' "$r"; done; echo
-printf '|---|'; for ((r = 1; r <= ROUNDS; r++)); do printf -- '---|'; done; echo
-for t in "${TARGETS[@]}"; do
-  read -r -a a <<<"${RPS[$t]}"; read -r -a b <<<"${P50[$t]}"; read -r -a c <<<"${P99[$t]}"
-  read -r -a m <<<"${MIBS[$t]}"; read -r -a u <<<"${UPREQ[$t]}"
-  printf '| %s |' "${LABEL[$t]}"
-  for ((i = 0; i < ROUNDS; i++)); do printf ' %s / %s / %s / %s / %s |' "${a[$i]}" "${b[$i]}" "${c[$i]}" "${m[$i]}" "${u[$i]}"; done
-  echo
-done
-echo
-echo "</details>"
+per_round_table "req/s / p50 ms / p99 ms / MiB/s / upstream requests" "RPS P50 P99 MIBS UPREQ" "${TARGETS[@]}"
 
-# Machine-readable results (lib.sh's bench_result, when this lib.sh has it).
-if declare -F bench_result >/dev/null; then
-  for t in "${TARGETS[@]}"; do
-    bench_result "gzip_hits.$t.rps" "${M_RPS[$t]}"
-    bench_result "gzip_hits.$t.p50_ms" "${M_P50[$t]}"
-    bench_result "gzip_hits.$t.p99_ms" "${M_P99[$t]}"
-    bench_result "gzip_hits.$t.body_bytes" "${BODY[$t]}"
-    bench_result "gzip_hits.$t.errors" "$(sum "${T_NON2XX[$t]}" "${T_SOCK[$t]}")"
-  done
-fi
+# Machine-readable results.
+for t in "${TARGETS[@]}"; do
+  wrk_results gzip_hits "$t" body_bytes="${BODY[$t]}"
+done
 
 status=0
 for t in "${TARGETS[@]}"; do
-  if [[ "${M_RPS[$t]}" == NaN ]]; then
-    echo "ERROR: no req/s number for ${LABEL[$t]} (see wrk output above)" >&2
-    status=1
-  fi
-  if [[ "${T_NON2XX[$t]}" != 0 || "${T_SOCK[$t]}" != 0 ]]; then
-    echo
-    echo "**WARNING**: ${LABEL[$t]}: ${T_NON2XX[$t]} non-2xx/3xx responses and ${T_SOCK[$t]} socket errors over all rounds."
-  fi
+  wrk_check "$t" || status=1
   # wrk's bytes per response = status line + headers + body: far from the
   # body size means the run did not get the variant the warm-up saw.
   if [[ "${M_PERRESP[$t]}" != NaN ]] && awk -v p="${M_PERRESP[$t]}" -v b="${BODY[$t]}" 'BEGIN { exit !(p < b || p > b + 1024) }'; then
@@ -466,5 +347,5 @@ for n in "${THREAD_LIST[@]}"; do
     echo "**WARNING**: cacheproxy ${n}t sent $up positions requests upstream during the runs: not serving hits?"
   fi
 done
-((failures)) && echo && echo "**WARNING**: $failures wrk run(s) exited non-zero."
+((WRK_FAILURES)) && echo && echo "**WARNING**: $WRK_FAILURES wrk run(s) exited non-zero."
 exit "$status"

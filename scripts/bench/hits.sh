@@ -46,28 +46,11 @@ DURATION=10s
 ROUNDS=3
 PROXY_THREADS=1
 CONNECTIONS=50
-BENCH_COMMAND="scripts/bench/hits.sh${*:+ $*}"
-
-while (($#)); do
-  case "$1" in
-    --duration) DURATION=${2:?--duration needs a value}; shift ;;
-    --rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
-    --threads-proxy) PROXY_THREADS=${2:?--threads-proxy needs a value}; shift ;;
-    --connections) CONNECTIONS=${2:?--connections needs a value}; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "hits.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-valid_duration "$DURATION" || die "--duration: expected e.g. 10s or 1m, got '$DURATION'"
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds: expected a positive integer"
-[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads-proxy: expected a positive integer"
-[[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ ]] || die "--connections: expected a positive integer"
+bench_options hits.sh "--duration:DURATION:duration --rounds:ROUNDS:count
+  --threads-proxy:PROXY_THREADS:count --connections:CONNECTIONS:count" "$@"
 export WRK_CONNECTIONS=$CONNECTIONS
 
-for tool in nginx varnishd wrk curl python3 setsid timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh --bench installs the bench tools)"
-done
+need_tools nginx varnishd wrk curl python3 setsid timeout
 
 secs=$(duration_seconds "$DURATION")
 bench_init hits $(( ROUNDS * 4 * (secs + 15) + 180 ))
@@ -86,65 +69,18 @@ TOKEN="Bearer user1"
 
 # One upstream nginx, two ports, one access log each: the log tells exactly
 # which cache went upstream.
-upstream_server() {
-  local port=$1 logname=$2
-  cat <<EOF
-    server {
-        listen 127.0.0.1:$port backlog=4096;
-        access_log $BENCH_TMP/upstream/$logname;
-        location / {
-            default_type application/json;
-            return 200 '$BALANCE_JSON';
-        }
-    }
-EOF
-}
-start_nginx upstream "$(upstream_server "$UP_PORT_CP" for-cacheproxy.log)
-$(upstream_server "$UP_PORT_NGX" for-nginx.log)
-$(upstream_server "$UP_PORT_VARNISH" for-varnish.log)
-    server {
-        listen 127.0.0.1:$UP_PORT_DIRECT backlog=4096;
-        access_log off;
-        location / {
-            default_type application/json;
-            return 200 '$BALANCE_JSON';
-        }
-    }"
-for p in "$UP_PORT_NGX" "$UP_PORT_VARNISH" "$UP_PORT_DIRECT"; do
-  wait_port "$p" 5 || die "upstream: port $p not accepting"
-done
 UP_LOG_CP="$BENCH_TMP/upstream/for-cacheproxy.log"
 UP_LOG_NGX="$BENCH_TMP/upstream/for-nginx.log"
 UP_LOG_VARNISH="$BENCH_TMP/upstream/for-varnish.log"
+start_nginx upstream "$(balance_server "$UP_PORT_CP" "$UP_LOG_CP")
+$(balance_server "$UP_PORT_NGX" "$UP_LOG_NGX")
+$(balance_server "$UP_PORT_VARNISH" "$UP_LOG_VARNISH")
+$(balance_server "$UP_PORT_DIRECT")"
+for p in "$UP_PORT_NGX" "$UP_PORT_VARNISH" "$UP_PORT_DIRECT"; do
+  wait_port "$p" 5 || die "upstream: port $p not accepting"
+done
 
-mkdir -p "$BENCH_TMP/nginx-cache/cache"
-chmod 777 "$BENCH_TMP/nginx-cache/cache"   # written by the (unprivileged) worker
-start_nginx nginx-cache "
-    server {
-        listen 127.0.0.1:$NGX_CACHE_PORT backlog=4096;
-        access_log off;
-        location = /api/trading/balance {
-            proxy_pass http://u;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_cache c;
-            proxy_cache_key \"\$request_uri\$http_authorization\";
-            proxy_cache_valid 200 15s;
-            proxy_cache_lock on;
-            add_header X-Cache-Status \$upstream_cache_status always;
-        }
-        location / {
-            proxy_pass http://u;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
-    }" "
-    proxy_cache_path $BENCH_TMP/nginx-cache/cache levels=1:2 keys_zone=c:10m max_size=100m inactive=10m use_temp_path=off;
-    upstream u {
-        server 127.0.0.1:$UP_PORT_NGX;
-        keepalive 64;
-        keepalive_requests 1000000;
-    }"
+start_nginx_cache nginx-cache "$NGX_CACHE_PORT" "$UP_PORT_NGX" location=/api/trading/balance valid=15s
 
 cat >"$BENCH_TMP/varnish.vcl" <<EOF
 # hits.sh: Varnish caching the balance per URL + Authorization for 15 s.
@@ -180,38 +116,14 @@ sub vcl_deliver {
 EOF
 start_varnish varnish "$VARNISH_PORT" "$BENCH_TMP/varnish.vcl"
 
-cat >"$BENCH_TMP/rules.yaml" <<'EOF'
-# hits.sh: only the balance route, 15 s per user, nothing else (no stale, no
-# refresh-ahead) so it matches nginx's proxy_cache_valid 200 15s.
-identity: { header: Authorization }
-routes:
-  - name: balance
-    match: { method: GET, path: /api/trading/balance }
-    ttl: 15s
-    key: { identity: true, query: [exchange, account_type] }
-EOF
-cat >"$BENCH_TMP/cacheproxy.yaml" <<EOF
-# hits.sh: cacheproxy caching /api/trading/balance per user.
-listen: 127.0.0.1:$PROXY_PORT
-threads: $PROXY_THREADS
-upstream:
-  url: http://127.0.0.1:$UP_PORT_CP
-  max_connections: 64
-logging:
-  level: warn
-  access_log: false
-admin:
-  enabled: false
-rules: $BENCH_TMP/rules.yaml
-EOF
+user_route_rules "$BENCH_TMP/rules.yaml" balance /api/trading/balance 15s \
+  "hits.sh: only the balance route, 15 s per user, nothing else (no stale, no" \
+  "refresh-ahead) so it matches nginx's proxy_cache_valid 200 15s."
+cacheproxy_config "$BENCH_TMP/cacheproxy.yaml" "$PROXY_PORT" "$PROXY_THREADS" "$UP_PORT_CP" \
+  comment="hits.sh: cacheproxy caching /api/trading/balance per user." rules="$BENCH_TMP/rules.yaml"
 start_cacheproxy cacheproxy "$PROXY_PORT" "$BENCH_TMP/cacheproxy.yaml" "$PROXY_THREADS"
 
-cat >"$BENCH_TMP/balance.lua" <<EOF
--- hits.sh: one user polling one balance.
-wrk.method = "GET"
-wrk.path = "$PATH_QS"
-wrk.headers["Authorization"] = "$TOKEN"
-EOF
+wrk_lua "$BENCH_TMP/balance.lua" "$PATH_QS" "$TOKEN" "hits.sh: one user polling one balance."
 
 TARGETS=(cacheproxy nginx_cache varnish direct)
 CACHES=(cacheproxy nginx_cache varnish)
@@ -234,14 +146,9 @@ upstream_count() {   # balance requests in an upstream access log so far
   grep -c 'GET /api/trading/balance' "$1" 2>/dev/null || true
 }
 
-# cache_status TARGET: one request; prints "CODE STATUS" (STATUS "-" if no header).
+# cache_status TARGET: one request; prints "CODE STATUS ..." (STATUS "-" if no header).
 cache_status() {
-  local t=$1 hdrs code st
-  hdrs=$(curl -sS --max-time 5 -o "$BENCH_TMP/body.$t" -D - -H "Authorization: $TOKEN" "${URL[$t]}") \
-    || { echo "000 -"; return; }
-  code=$(awk 'NR == 1 {print $2}' <<<"$hdrs")
-  st=$(awk -v h="${CACHE_HEADER[$t]}" -F': *' 'tolower($1) == tolower(h) {gsub("\r", "", $2); print $2}' <<<"$hdrs")
-  echo "$code ${st:--}"
+  http_probe "${URL[$1]}" "$BENCH_TMP/body.$1" "${CACHE_HEADER[$1]}" -H "Authorization: $TOKEN"
 }
 
 # ----------------------------------------------------------------- warm-up --
@@ -251,7 +158,7 @@ declare -A WARM
 for t in "${CACHES[@]}"; do
   seen=""
   for i in 1 2 3; do
-    read -r code st < <(cache_status "$t")
+    read -r code st _ < <(cache_status "$t")
     [[ "$code" == 200 ]] || die "$t: warm-up request $i answered $code (${URL[$t]})"
     cmp -s "$BENCH_TMP/body.$t" <(printf '%s' "$BALANCE_JSON") || die "$t: unexpected body: $(cat "$BENCH_TMP/body.$t")"
     seen+="$st "
@@ -287,53 +194,33 @@ done
 
 # ------------------------------------------------------------------- runs --
 
-declare -A RPS P50 P99 NON2XX SOCK UPREQ
-failures=0
+declare -A UPREQ   # wrk_round fills RPS P50 P99 REQS NON2XX SOCK
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${TARGETS[@]}"; do
-    out="$BENCH_TMP/round$r-$t.txt"
     before=$(upstream_count "${UP_LOG[$t]}")
-    log "round $r/$ROUNDS: $t for $DURATION"
-    if ! run_wrk "$out" "$DURATION" "${URL[$t]}" -s "$BENCH_TMP/balance.lua"; then
-      log "WARNING: wrk against $t exited non-zero (round $r); output:"
-      cat "$out" >&2
-      failures=$((failures + 1))
-    fi
+    wrk_round "$t" "$r" "${URL[$t]}" -s "$BENCH_TMP/balance.lua"
     after=$(upstream_count "${UP_LOG[$t]}")
     up=$((after - before))
     [[ $t == direct ]] && up="-"
-    read -r rps p50 p99 reqs non2xx sock < <(wrk_parse "$out")
-    RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
-    NON2XX[$t]+="$non2xx "; SOCK[$t]+="$sock "; UPREQ[$t]+="$up "
+    read -r rps p50 p99 reqs non2xx sock <<<"$WRK_LINE"
+    UPREQ[$t]+="$up "
     log "  $t: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, non-2xx ${non2xx}, socket errors ${sock}, upstream requests ${up} of ${reqs}"
-    grep -E 'Non-2xx|Socket errors' "$out" | sed "s/^/  $t round $r: /" >&2
+    wrk_errors "$t" "$r"
   done
 done
 
 # A last look: after the runs, is the second of two requests still a hit?
 declare -A AFTER
 for t in "${CACHES[@]}"; do
-  read -r _ a1 < <(cache_status "$t"); read -r _ a2 < <(cache_status "$t")
+  read -r _ a1 _ < <(cache_status "$t"); read -r _ a2 _ < <(cache_status "$t")
   AFTER[$t]="$a1 $a2"
 done
 
 # --------------------------------------------------------------- report --
 
 declare -A M_RPS M_P50 M_P99 T_NON2XX T_SOCK T_UP
-for t in "${TARGETS[@]}"; do
-  # shellcheck disable=SC2086  # space-separated lists, split on purpose
-  M_RPS[$t]=$(median ${RPS[$t]})
-  # shellcheck disable=SC2086  # space-separated lists, split on purpose
-  M_P50[$t]=$(median ${P50[$t]})
-  # shellcheck disable=SC2086  # space-separated lists, split on purpose
-  M_P99[$t]=$(median ${P99[$t]})
-  # shellcheck disable=SC2086  # space-separated lists, split on purpose
-  T_NON2XX[$t]=$(sum ${NON2XX[$t]})
-  # shellcheck disable=SC2086  # space-separated lists, split on purpose
-  T_SOCK[$t]=$(sum ${SOCK[$t]})
-  # shellcheck disable=SC2086  # space-separated lists, split on purpose
-  T_UP[$t]=$(sum ${UPREQ[$t]//-/0})
-done
+wrk_summary "${TARGETS[@]}"
+per_target sum T_UP UPREQ "${TARGETS[@]}"   # sum counts direct's "-" as 0
 
 echo
 bench_header "cacheproxy cache-hit benchmark (GET /api/trading/balance, one user)"
@@ -359,48 +246,23 @@ echo
 echo "| ratio | req/s | p50 | p99 |"
 echo "|---|---:|---:|---:|"
 for base in nginx_cache varnish direct; do
-  printf '| cacheproxy / %s | %s | %s | %s |\n' "${LABEL[$base]#(?) }" \
-    "$(ratio "${M_RPS[cacheproxy]}" "${M_RPS[$base]}")" \
-    "$(ratio "${M_P50[cacheproxy]}" "${M_P50[$base]}")" \
-    "$(ratio "${M_P99[cacheproxy]}" "${M_P99[$base]}")"
+  ratio_row "cacheproxy / ${LABEL[$base]#(?) }" cacheproxy "$base"
 done
 for t in "${TARGETS[@]}"; do
-  bench_result "hits.$t.rps" "${M_RPS[$t]}"
-  bench_result "hits.$t.p50_ms" "${M_P50[$t]}"
-  bench_result "hits.$t.p99_ms" "${M_P99[$t]}"
-  bench_result "hits.$t.errors" "$(sum "${T_NON2XX[$t]}" "${T_SOCK[$t]}")"
+  wrk_results hits "$t"
   [[ $t != direct ]] && bench_result "hits.$t.upstream" "${T_UP[$t]}"
 done
 bench_result hits.cacheproxy.caching "$CACHEPROXY_CACHING"
-echo
-echo "<details><summary>per round (req/s / p50 ms / p99 ms / upstream requests)</summary>"
-echo
-printf '| target |'; for ((r = 1; r <= ROUNDS; r++)); do printf ' round %d |' "$r"; done; echo
-printf '|---|'; for ((r = 1; r <= ROUNDS; r++)); do printf -- '---|'; done; echo
-for t in "${TARGETS[@]}"; do
-  read -r -a a <<<"${RPS[$t]}"; read -r -a b <<<"${P50[$t]}"; read -r -a c <<<"${P99[$t]}"; read -r -a u <<<"${UPREQ[$t]}"
-  printf '| %s |' "${LABEL[$t]}"
-  for ((i = 0; i < ROUNDS; i++)); do printf ' %s / %s / %s / %s |' "${a[$i]}" "${b[$i]}" "${c[$i]}" "${u[$i]}"; done
-  echo
-done
-echo
-echo "</details>"
+per_round_table "req/s / p50 ms / p99 ms / upstream requests" "RPS P50 P99 UPREQ" "${TARGETS[@]}"
 
 status=0
 for t in "${TARGETS[@]}"; do
-  if [[ "${M_RPS[$t]}" == NaN ]]; then
-    echo "ERROR: no req/s number for ${LABEL[$t]} (see wrk output above)" >&2
-    status=1
-  fi
-  if [[ "${T_NON2XX[$t]}" != 0 || "${T_SOCK[$t]}" != 0 ]]; then
-    echo
-    echo "**WARNING**: ${LABEL[$t]}: ${T_NON2XX[$t]} non-2xx/3xx responses and ${T_SOCK[$t]} socket errors over all rounds."
-  fi
+  wrk_check "$t" || status=1
 done
 # ~1 upstream request per run and per TTL expiry; far more means it is not caching.
 if ((CACHEPROXY_CACHING)) && (( T_UP[cacheproxy] > 2 * ROUNDS * (secs / 15 + 1) )); then
   echo
   echo "**WARNING**: cacheproxy answered HIT at warm-up but sent ${T_UP[cacheproxy]} requests upstream during the runs."
 fi
-((failures)) && echo && echo "**WARNING**: $failures wrk run(s) exited non-zero."
+((WRK_FAILURES)) && echo && echo "**WARNING**: $WRK_FAILURES wrk run(s) exited non-zero."
 exit "$status"

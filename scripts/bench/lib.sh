@@ -32,6 +32,30 @@
 #   rss_kb PID                       VmRSS of PID in KiB
 #   bench_result KEY VALUE           "KEY=VALUE" to $BENCH_RESULTS_FILE if set (run_all.sh, smoke.sh)
 #   raise_nofile N                   raise the soft open-files limit to N (or the hard limit)
+#
+# Shared by the scenario scripts (each function's comment says more):
+#   bench_options SCRIPT SPEC ARGS...  parse and check the command line, set BENCH_COMMAND
+#   usage_error SCRIPT MESSAGE       "SCRIPT: MESSAGE" to stderr, exit 2
+#   need_tools [--hint TEXT] TOOL... die unless every TOOL is on PATH
+#   balance_server PORT [ACCESS_LOG] nginx server block: 200 with $BALANCE_JSON
+#   nginx_upstream_u PORT [KEEPALIVE_REQUESTS]  nginx "upstream u" block, keepalive 64
+#   start_nginx_cache NAME PORT UPSTREAM_PORT [key=value...]  nginx proxy_cache in front
+#   cacheproxy_config FILE PORT THREADS UPSTREAM_PORT [key=value...]  write a cacheproxy YAML
+#   user_route_rules FILE NAME PATH TTL [COMMENT...]  rules: one GET route cached per user
+#   start_sim_cacheproxy SCRIPT LATENCY THREADS [EXTRA_YAML]  simulator + cacheproxy (shipped rules)
+#   sim_ready LATENCY                one balance GET through cacheproxy, then zero the simulator
+#   wrk_lua FILE PATH AUTHORIZATION [COMMENT [LINE...]]  wrk script: one GET with Authorization
+#   header_value NAME                a header's value from response headers on stdin
+#   http_probe URL BODY_FILE CACHE_HEADER [curl args...]  "CODE CACHE_STATUS CONTENT_ENCODING BYTES"
+#   wrk_round TARGET ROUND URL [wrk args...]  one measured run, recorded per target
+#   wrk_errors TARGET ROUND          wrk's error lines of that run to stderr
+#   per_target FUNC OUT IN TARGET... OUT[t]=$(FUNC ${IN[t]}) (median, sum, ...)
+#   wrk_summary TARGET...            medians (M_RPS M_P50 M_P99) and sums (T_NON2XX T_SOCK)
+#   ratio_row NAME A B [CELL...]     markdown row of A's median ratios to B's
+#   per_round_table TITLE "ARRAY..." TARGET...  the collapsed per-round markdown table
+#   wrk_results PREFIX TARGET [KEY=VALUE...]  bench_result lines of a wrk target
+#   wrk_check TARGET                 ERROR (returns 1) / WARNING lines of a wrk target
+#   bench_driver_init DIR            run_all.sh / smoke.sh: trap stopping $BENCH_CHILD, removing DIR
 
 # This file is sourced; the caller chooses its own shell options. We rely on
 # pipefail-free constructs and check return codes explicitly.
@@ -441,4 +465,454 @@ raise_nofile() {
   hard=$(ulimit -Hn)
   [[ "$hard" != unlimited ]] && ((hard < want)) && want=$hard
   ulimit -n "$want" 2>/dev/null || log "could not raise ulimit -n to $want (now $(ulimit -n))"
+}
+
+# ------------------------------------------------------------ command line --
+
+# usage_error SCRIPT MESSAGE: "SCRIPT: MESSAGE" on stderr, exit 2 (bad usage).
+usage_error() {
+  echo "$1: $2" >&2
+  exit 2
+}
+
+# bench_options SCRIPT SPEC ARGS...: parse a scenario's command line (ARGS)
+# and set BENCH_COMMAND (for bench_header). SPEC is a list of words
+# "--option:VARIABLE:CHECK"; each option takes a value, stored in VARIABLE,
+# whose value before the call is the default. -h/--help prints the caller's
+# usage() and exits 0; an unknown argument prints "SCRIPT: unknown argument"
+# and the usage on stderr and exits 2; an option without a value exits 1.
+# Then each value is checked, in SPEC order, by CHECK:
+#   duration  wrk syntax: 10s, 1m          count    a positive integer
+#   seconds   a decimal number: 1.0        percent  a decimal number
+#   threads   a positive integer or a list N,M
+#   MIN..MAX  a positive integer from MIN to MAX
+#   -         none (the caller checks it)
+# A failed check dies (exit 1); with BENCH_USAGE_EXIT=2 it is a usage_error.
+bench_options() {
+  local script=$1 spec=$2; shift 2
+  BENCH_COMMAND="scripts/bench/$script${*:+ $*}"
+  local -A var=() dflt=()
+  local w opt v check val
+  for w in $spec; do
+    IFS=: read -r opt v check <<<"$w"
+    var[$opt]=$v
+    dflt[$opt]=${!v}
+  done
+  while (($#)); do
+    case "$1" in
+      -h|--help) usage; exit 0 ;;
+    esac
+    if [[ -z "$1" || -z "${var[$1]:-}" ]]; then
+      echo "$script: unknown argument '$1'" >&2
+      usage >&2
+      exit 2
+    fi
+    printf -v "${var[$1]}" '%s' "${2:?$1 needs a value}"
+    shift 2
+  done
+  for w in $spec; do
+    IFS=: read -r opt v check <<<"$w"
+    val=${!v}
+    case "$check" in
+      duration) valid_duration "$val" || _bad_option "$script" "$opt: expected e.g. ${dflt[$opt]} or 1m, got '$val'" ;;
+      count) [[ "$val" =~ ^[1-9][0-9]*$ ]] || _bad_option "$script" "$opt: expected a positive integer" ;;
+      threads) [[ "$val" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || _bad_option "$script" "$opt: expected N or a list N,M" ;;
+      seconds) [[ "$val" =~ ^[0-9]+(\.[0-9]+)?$ ]] || _bad_option "$script" "$opt: expected seconds, e.g. ${dflt[$opt]}" ;;
+      percent) [[ "$val" =~ ^[0-9]+(\.[0-9]+)?$ ]] || _bad_option "$script" "$opt: expected a percentage" ;;
+      *..*)
+        if ! [[ "$val" =~ ^[1-9][0-9]*$ ]] || ((val < ${check%..*} || val > ${check#*..})); then
+          _bad_option "$script" "$opt: expected $check"
+        fi ;;
+      -) ;;
+      *) die "bench_options: unknown check '$check' for $opt" ;;
+    esac
+  done
+  return 0
+}
+
+_bad_option() {
+  if [[ "${BENCH_USAGE_EXIT:-1}" == 2 ]]; then
+    usage_error "$1" "$2"
+  fi
+  die "$2"
+}
+
+# need_tools [--hint TEXT] TOOL...: die "TOOL not found (TEXT)" unless every
+# TOOL is on PATH. TEXT defaults to the deps.sh hint; --hint '' drops it.
+need_tools() {
+  local hint="scripts/deps.sh --bench installs the bench tools" tool
+  if [[ "${1:-}" == --hint ]]; then
+    hint=$2
+    shift 2
+  fi
+  for tool; do
+    command -v "$tool" >/dev/null || die "$tool not found${hint:+ ($hint)}"
+  done
+}
+
+# _settings WHO "KEY..." KEY=VALUE...: for a function taking key=value
+# settings: sets the caller's local variable KEY to VALUE for each argument;
+# dies on a KEY not in the list.
+_settings() {
+  local who=$1 keys=" $2 " kv
+  shift 2
+  for kv; do
+    [[ "$kv" == *=* && "$keys" == *" ${kv%%=*} "* ]] || die "$who: unknown setting '$kv'"
+    printf -v "${kv%%=*}" '%s' "${kv#*=}"
+  done
+}
+
+# ------------------------------------------------------------ nginx text --
+
+# balance_server PORT [ACCESS_LOG]: an nginx server block answering every
+# request with 200 and $BALANCE_JSON (application/json). ACCESS_LOG: a path,
+# or off (the default).
+balance_server() {
+  cat <<EOF
+    server {
+        listen 127.0.0.1:$1 backlog=4096;
+        access_log ${2:-off};
+        location / {
+            default_type application/json;
+            return 200 '$BALANCE_JSON';
+        }
+    }
+EOF
+}
+
+# The pass-through of an nginx location to "upstream u", keep-alive.
+NGINX_PASS='proxy_pass http://u;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";'
+
+# nginx_upstream_u PORT [KEEPALIVE_REQUESTS]: "upstream u" on 127.0.0.1:PORT,
+# keepalive 64, keepalive_requests KEEPALIVE_REQUESTS (default 1000000; empty:
+# nginx's own default).
+nginx_upstream_u() {
+  local kr=${2-1000000}
+  echo "    upstream u {"
+  echo "        server 127.0.0.1:$1;"
+  echo "        keepalive 64;"
+  if [[ -n "$kr" ]]; then
+    echo "        keepalive_requests $kr;"
+  fi
+  echo "    }"
+}
+
+# start_nginx_cache NAME PORT UPSTREAM_PORT [key=value...]: an nginx
+# proxy_cache (start_nginx NAME; zone c, cache folder $BENCH_TMP/NAME/cache)
+# on PORT in front of 127.0.0.1:UPSTREAM_PORT, key
+# "$request_uri$http_authorization", proxy_cache_lock on, answers carry
+# X-Cache-Status. Keys:
+#   location=PATH   cache "location = PATH" only and pass the rest through
+#                   uncached (default: cache "location /")
+#   valid=TTL       proxy_cache_valid 200 TTL                        [15s]
+#   server=TEXT     more directives in the server block (gzip ...)
+#   cache=TEXT      more directives in the cached location
+#   keepalive_requests=N  of the upstream block (nginx_upstream_u)  [1000000]
+start_nginx_cache() {
+  local name=$1 port=$2 up=$3; shift 3
+  local location="" valid=15s server="" cache="" keepalive_requests=1000000
+  _settings start_nginx_cache "location valid server cache keepalive_requests" "$@"
+  local cache_dir="$BENCH_TMP/$name/cache" pass=""
+  mkdir -p "$cache_dir"
+  chmod 777 "$cache_dir"   # written by the (unprivileged) worker
+  if [[ -n "$location" ]]; then
+    pass="
+        location / {
+            $NGINX_PASS
+        }"
+  fi
+  start_nginx "$name" "
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        access_log off;
+        $server
+        location ${location:+= }${location:-/} {
+            $NGINX_PASS
+            proxy_cache c;
+            proxy_cache_key \"\$request_uri\$http_authorization\";
+            proxy_cache_valid 200 $valid;
+            proxy_cache_lock on;
+            $cache
+            add_header X-Cache-Status \$upstream_cache_status always;
+        }$pass
+    }" "
+    proxy_cache_path $cache_dir levels=1:2 keys_zone=c:10m max_size=100m inactive=10m use_temp_path=off;
+$(nginx_upstream_u "$up" "$keepalive_requests")"
+}
+
+# ------------------------------------------------------- cacheproxy configs --
+
+# cacheproxy_config FILE PORT THREADS UPSTREAM_PORT [key=value...]: a
+# cacheproxy YAML on 127.0.0.1:PORT, --threads, upstream 127.0.0.1:UPSTREAM_PORT,
+# logging warn without access log. Keys:
+#   comment=TEXT    first line "# TEXT"
+#   pool=N          upstream.max_connections                         [64]
+#   extra=YAML      top-level YAML after the upstream block (compression, limits)
+#   admin=LINE      the admin block's one line                       [enabled: false]
+#   rules=FILE      the rules file (default: none, pure pass-through)
+cacheproxy_config() {
+  local file=$1 port=$2 threads=$3 up=$4; shift 4
+  local comment="" pool=64 extra="" admin="enabled: false" rules=""
+  _settings cacheproxy_config "comment pool extra admin rules" "$@"
+  {
+    if [[ -n "$comment" ]]; then echo "# $comment"; fi
+    echo "listen: 127.0.0.1:$port"
+    echo "threads: $threads"
+    echo "upstream:"
+    echo "  url: http://127.0.0.1:$up"
+    echo "  max_connections: $pool"
+    if [[ -n "$extra" ]]; then echo "$extra"; fi
+    echo "logging:"
+    echo "  level: warn"
+    echo "  access_log: false"
+    echo "admin:"
+    echo "  $admin"
+    if [[ -n "$rules" ]]; then echo "rules: $rules"; fi
+  } >"$file"
+}
+
+# user_route_rules FILE NAME PATH TTL [COMMENT_LINE...]: a rules file with
+# one route NAME caching GET PATH for TTL per user (identity: Authorization)
+# + exchange + account_type; nothing else (no stale, no refresh-ahead).
+user_route_rules() {
+  local file=$1 name=$2 path=$3 ttl=$4; shift 4
+  {
+    if (($#)); then printf '# %s\n' "$@"; fi
+    echo "identity: { header: Authorization }"
+    echo "routes:"
+    echo "  - name: $name"
+    echo "    match: { method: GET, path: $path }"
+    echo "    ttl: $ttl"
+    echo "    key: { identity: true, query: [exchange, account_type] }"
+  } >"$file"
+}
+
+# start_sim_cacheproxy SCRIPT LATENCY THREADS [EXTRA_YAML]: the legacy
+# simulator (every exchange route LATENCY s) on SIM_PORT and cacheproxy
+# "cacheproxy" on PROXY_PORT in front of it, with the shipped rules
+# (rules/trading.yaml), upstream pool 50, --threads THREADS; its config is
+# $BENCH_TMP/cacheproxy.yaml (EXTRA_YAML: more top-level YAML in it).
+start_sim_cacheproxy() {
+  local script=$1 latency=$2 threads=$3 extra=${4:-}
+  SIM_PORT=$(free_port)
+  PROXY_PORT=$(free_port)
+  start_sim sim "$SIM_PORT" "$latency"
+  cacheproxy_config "$BENCH_TMP/cacheproxy.yaml" "$PROXY_PORT" "$threads" "$SIM_PORT" pool=50 \
+    comment="$script: the shipped rules in front of the simulator." extra="$extra" \
+    rules="$BENCH_ROOT/rules/trading.yaml"
+  start_cacheproxy cacheproxy "$PROXY_PORT" "$BENCH_TMP/cacheproxy.yaml" "$threads"
+}
+
+# sim_ready LATENCY: after start_sim_cacheproxy, one balance GET through
+# cacheproxy as a throw-away user ("Bearer warmup"; other users' balances
+# stay cold) must answer 200; then the simulator's counters are zeroed.
+sim_ready() {
+  local code
+  code=$(curl -sS --max-time $(( 10#${1%.*} + 10 )) -o /dev/null -w '%{http_code}' -H "Authorization: Bearer warmup" \
+    "http://127.0.0.1:$PROXY_PORT/api/trading/balance?exchange=bybit&account_type=demo") \
+    || die "cacheproxy: ready check failed"
+  [[ "$code" == 200 ]] || die "cacheproxy: ready check answered $code"
+  sim_post "$SIM_PORT" /__sim/reset || die "simulator reset failed"
+}
+
+# ------------------------------------------------------------ requests --
+
+# wrk_lua FILE PATH AUTHORIZATION [COMMENT [LINE...]]: a wrk script sending
+# GET PATH with that Authorization header; COMMENT as its first line ("--
+# COMMENT"), each LINE (Lua) at the end.
+wrk_lua() {
+  local file=$1 path=$2 auth=$3 comment=${4:-}
+  shift 3
+  if (($#)); then shift; fi
+  {
+    if [[ -n "$comment" ]]; then echo "-- $comment"; fi
+    echo 'wrk.method = "GET"'
+    echo "wrk.path = \"$path\""
+    echo "wrk.headers[\"Authorization\"] = \"$auth\""
+    if (($#)); then printf '%s\n' "$@"; fi
+  } >"$file"
+}
+
+# header_value NAME: the value of header NAME (any case) in the response
+# headers on stdin (curl -D -), without the CR.
+header_value() {
+  awk -v h="$1" -F': *' 'tolower($1) == tolower(h) {gsub("\r", "", $2); print $2}'
+}
+
+# http_probe URL BODY_FILE CACHE_HEADER [curl args...]: one GET (5 s at
+# most), the body left in BODY_FILE. Prints "CODE CACHE_STATUS
+# CONTENT_ENCODING BODY_BYTES" (CACHE_STATUS: the CACHE_HEADER's value; "-"
+# for a missing header), "000 - - 0" if curl fails.
+http_probe() {
+  local url=$1 body=$2 header=$3 hdrs code st ce
+  shift 3
+  hdrs=$(curl -sS --max-time 5 -o "$body" -D - "$@" "$url") || { echo "000 - - 0"; return 0; }
+  code=$(awk 'NR == 1 {print $2}' <<<"$hdrs")
+  st=$(header_value "$header" <<<"$hdrs")
+  ce=$(header_value Content-Encoding <<<"$hdrs")
+  echo "$code ${st:--} ${ce:--} $(stat -c %s "$body")"
+}
+
+# ----------------------------------------------------------- wrk rounds --
+
+# wrk_round TARGET ROUND URL [wrk args...]: one measured wrk run of TARGET
+# (run_wrk, output in $BENCH_TMP/roundROUND-TARGET.txt). A non-zero wrk exit
+# is logged with wrk's output and counted in WRK_FAILURES. The run's
+# "rps p50_ms p99_ms requests non2xx socket_errors" (wrk_parse) is left in
+# WRK_LINE and appended to the associative arrays RPS P50 P99 REQS NON2XX
+# SOCK (per target: one space-separated value a round; declared here).
+WRK_FAILURES=0
+wrk_round() {
+  local t=$1 r=$2 url=$3; shift 3
+  local out="$BENCH_TMP/round$r-$t.txt" rps p50 p99 reqs non2xx sock a
+  for a in RPS P50 P99 REQS NON2XX SOCK; do declare -gA "$a"; done
+  log "round $r/$ROUNDS: $t for $DURATION"
+  if ! run_wrk "$out" "$DURATION" "$url" "$@"; then
+    log "WARNING: wrk against $t exited non-zero (round $r); output:"
+    cat "$out" >&2
+    WRK_FAILURES=$((WRK_FAILURES + 1))
+  fi
+  WRK_LINE=$(wrk_parse "$out")
+  read -r rps p50 p99 reqs non2xx sock <<<"$WRK_LINE"
+  _append RPS "$t" "$rps"; _append P50 "$t" "$p50"; _append P99 "$t" "$p99"
+  _append REQS "$t" "$reqs"; _append NON2XX "$t" "$non2xx"; _append SOCK "$t" "$sock"
+}
+
+# _append ARRAY KEY VALUE: ARRAY[KEY]+="VALUE " (ARRAY: the name of an
+# associative array).
+_append() {
+  local k="${1}[$2]"
+  printf -v "$k" '%s' "${!k:-}$3 "
+}
+
+# wrk_errors TARGET ROUND: whatever wrk wrote about errors in that run, to stderr.
+wrk_errors() {
+  grep -E 'Non-2xx|Socket errors' "$BENCH_TMP/round$2-$1.txt" | sed "s/^/  $1 round $2: /" >&2
+}
+
+# per_target FUNC OUT IN TARGET...: OUT[t]=$(FUNC ${IN[t]}) for each TARGET
+# (OUT and IN: names of associative arrays, OUT declared here if need be;
+# IN's values are split on spaces).
+per_target() {
+  local fn=$1 out=$2 in=$3 t key dest
+  shift 3
+  declare -gA "$out"
+  for t; do
+    key="${in}[$t]"
+    dest="${out}[$t]"
+    # shellcheck disable=SC2086  # space-separated lists, split on purpose
+    printf -v "$dest" '%s' "$("$fn" ${!key})"
+  done
+}
+
+# wrk_summary TARGET...: over the rounds of wrk_round, the medians of RPS P50
+# P99 into M_RPS M_P50 M_P99 and the sums of NON2XX SOCK into T_NON2XX T_SOCK
+# (associative arrays the caller declares).
+wrk_summary() {
+  per_target median M_RPS RPS "$@"
+  per_target median M_P50 P50 "$@"
+  per_target median M_P99 P99 "$@"
+  per_target sum T_NON2XX NON2XX "$@"
+  per_target sum T_SOCK SOCK "$@"
+}
+
+# ratio_row NAME A B [CELL...]: the markdown row "| NAME | req/s | p50 | p99 |"
+# of target A's medians over target B's (M_RPS M_P50 M_P99), then each CELL.
+ratio_row() {
+  local name=$1 a=$2 b=$3
+  shift 3
+  printf '| %s | %s | %s | %s |' "$name" "$(ratio "${M_RPS[$a]}" "${M_RPS[$b]}")" \
+    "$(ratio "${M_P50[$a]}" "${M_P50[$b]}")" "$(ratio "${M_P99[$a]}" "${M_P99[$b]}")"
+  if (($#)); then printf ' %s |' "$@"; fi
+  echo
+}
+
+# per_round_table TITLE "ARRAY..." TARGET...: the collapsed markdown table
+# "per round (TITLE)": a row per TARGET (its LABEL), a column per round
+# ($ROUNDS), each cell the round's values of the ARRAYs (associative arrays
+# of space-separated per-round values) joined by " / ".
+per_round_table() {
+  local title=$1 arrays=$2 t r i name key cell
+  shift 2
+  echo
+  echo "<details><summary>per round ($title)</summary>"
+  echo
+  printf '| target |'; for ((r = 1; r <= ROUNDS; r++)); do printf ' round %d |' "$r"; done; echo
+  printf '|---|'; for ((r = 1; r <= ROUNDS; r++)); do printf -- '---|'; done; echo
+  for t; do
+    printf '| %s |' "${LABEL[$t]}"
+    for ((i = 0; i < ROUNDS; i++)); do
+      cell=""
+      for name in $arrays; do
+        key="${name}[$t]"
+        local -a vals=()
+        read -r -a vals <<<"${!key:-}"
+        cell+="${cell:+ / }${vals[$i]:-}"
+      done
+      printf ' %s |' "$cell"
+    done
+    echo
+  done
+  echo
+  echo "</details>"
+}
+
+# wrk_results PREFIX TARGET [KEY=VALUE...]: bench_result lines
+# PREFIX.TARGET.rps, .p50_ms, .p99_ms, then .KEY for each KEY=VALUE, then
+# .errors (non-2xx + socket errors over all rounds).
+wrk_results() {
+  local p="$1.$2" t=$2 kv
+  shift 2
+  bench_result "$p.rps" "${M_RPS[$t]}"
+  bench_result "$p.p50_ms" "${M_P50[$t]}"
+  bench_result "$p.p99_ms" "${M_P99[$t]}"
+  for kv; do
+    bench_result "$p.${kv%%=*}" "${kv#*=}"
+  done
+  bench_result "$p.errors" "$(sum "${T_NON2XX[$t]}" "${T_SOCK[$t]}")"
+}
+
+# wrk_check TARGET: returns 1, with an ERROR on stderr, if TARGET has no
+# median req/s; prints a markdown WARNING if it had non-2xx answers or socket
+# errors over the rounds.
+wrk_check() {
+  local t=$1 rc=0
+  if [[ "${M_RPS[$t]}" == NaN ]]; then
+    echo "ERROR: no req/s number for ${LABEL[$t]} (see wrk output above)" >&2
+    rc=1
+  fi
+  if [[ "${T_NON2XX[$t]}" != 0 || "${T_SOCK[$t]}" != 0 ]]; then
+    echo
+    echo "**WARNING**: ${LABEL[$t]}: ${T_NON2XX[$t]} non-2xx/3xx responses and ${T_SOCK[$t]} socket errors over all rounds."
+  fi
+  return "$rc"
+}
+
+# ------------------------------------------------------------- drivers --
+
+# bench_driver_init DIR: for run_all.sh and smoke.sh, which run one scenario
+# at a time in the background as BENCH_CHILD (its pid; empty when none runs).
+# On exit (INT: 130, TERM: 143), TERM the running scenario (its own trap stops
+# its servers), wait for it, and remove DIR.
+BENCH_CHILD=""
+BENCH_DRIVER_DIR=""
+bench_driver_init() {
+  BENCH_DRIVER_DIR=$1
+  trap bench_driver_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# shellcheck disable=SC2317  # called by the trap
+bench_driver_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$BENCH_CHILD" ]] && kill -0 "$BENCH_CHILD" 2>/dev/null; then
+    kill -TERM "$BENCH_CHILD" 2>/dev/null   # the scenario's own trap stops its servers
+    wait "$BENCH_CHILD" 2>/dev/null
+  fi
+  rm -rf "$BENCH_DRIVER_DIR"
+  exit "$rc"
 }

@@ -34,27 +34,10 @@ ENTRIES=100000
 BODY_BYTES=500
 PROXY_THREADS=1
 PARALLEL=16
-BENCH_COMMAND="scripts/bench/memory.sh${*:+ $*}"
+bench_options memory.sh "--entries:ENTRIES:1..200000 --body-bytes:BODY_BYTES:20..100000
+  --threads-proxy:PROXY_THREADS:count" "$@"
 
-while (($#)); do
-  case "$1" in
-    --entries) ENTRIES=${2:?--entries needs a value}; shift ;;
-    --body-bytes) BODY_BYTES=${2:?--body-bytes needs a value}; shift ;;
-    --threads-proxy) PROXY_THREADS=${2:?--threads-proxy needs a value}; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "memory.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-if ! [[ "$ENTRIES" =~ ^[1-9][0-9]*$ ]] || ((ENTRIES > 200000)); then die "--entries: expected 1..200000"; fi
-if ! [[ "$BODY_BYTES" =~ ^[1-9][0-9]*$ ]] || ((BODY_BYTES < 20 || BODY_BYTES > 100000)); then
-  die "--body-bytes: expected 20..100000"
-fi
-[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads-proxy: expected a positive integer"
-
-for tool in nginx curl python3 setsid timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh --bench installs the bench tools)"
-done
+need_tools nginx curl python3 setsid timeout
 
 bench_init memory $(( 240 + ENTRIES / 200 ))
 
@@ -95,20 +78,8 @@ routes:
     key: { identity: false, query: [k] }
     shared: true
 EOF
-cat >"$BENCH_TMP/cacheproxy.yaml" <<EOF
-# memory.sh
-listen: 127.0.0.1:$PROXY_PORT
-threads: $PROXY_THREADS
-upstream:
-  url: http://127.0.0.1:$UP_PORT
-  max_connections: 64
-logging:
-  level: warn
-  access_log: false
-admin:
-  enabled: false
-rules: $BENCH_TMP/rules.yaml
-EOF
+cacheproxy_config "$BENCH_TMP/cacheproxy.yaml" "$PROXY_PORT" "$PROXY_THREADS" "$UP_PORT" \
+  comment="memory.sh" rules="$BENCH_TMP/rules.yaml"
 start_cacheproxy cacheproxy "$PROXY_PORT" "$BENCH_TMP/cacheproxy.yaml" "$PROXY_THREADS"
 # shellcheck disable=SC2154  # set by start_cacheproxy
 PID=$CACHEPROXY_PID_cacheproxy

@@ -24,23 +24,9 @@ usage() { sed -n '2,17s/^# \{0,1\}//p' "$0"; }
 DURATION=10s
 ROUNDS=3
 PROXY_THREADS=1
-BENCH_COMMAND="scripts/bench/metrics_cost.sh${*:+ $*}"
-while (($#)); do
-  case "$1" in
-    --duration) DURATION=${2:?--duration needs a value}; shift ;;
-    --rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
-    --threads-proxy) PROXY_THREADS=${2:?--threads-proxy needs a value}; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "metrics_cost.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-valid_duration "$DURATION" || die "--duration: expected e.g. 10s or 1m, got '$DURATION'"
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds: expected a positive integer"
-[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads-proxy: expected a positive integer"
-for tool in nginx wrk curl cmake setsid timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh --bench installs the bench tools)"
-done
+bench_options metrics_cost.sh "--duration:DURATION:duration --rounds:ROUNDS:count
+  --threads-proxy:PROXY_THREADS:count" "$@"
+need_tools nginx wrk curl cmake setsid timeout
 
 ON_BIN=$(cacheproxy_bin) || exit 1
 if [[ -z "${CACHEPROXY_NOSTATS_BIN:-}" ]]; then
@@ -64,57 +50,23 @@ ADMIN_PORT=$(free_port)
 PATH_QS="/api/trading/balance?exchange=bybit&account_type=demo"
 TOKEN="Bearer user1"
 
-start_nginx upstream "
-    server {
-        listen 127.0.0.1:$UP_PORT backlog=4096;
-        access_log off;
-        location / {
-            default_type application/json;
-            return 200 '$BALANCE_JSON';
-        }
-    }"
+start_nginx upstream "$(balance_server "$UP_PORT")"
 wait_port "$UP_PORT" 5 || die "upstream: port $UP_PORT not accepting"
 
-cat >"$BENCH_TMP/rules.yaml" <<'EOF'
-identity: { header: Authorization }
-routes:
-  - name: balance
-    match: { method: GET, path: /api/trading/balance }
-    ttl: 15s
-    key: { identity: true, query: [exchange, account_type] }
-EOF
-write_config() {   # write_config FILE PORT ADMIN_YAML
-  cat >"$1" <<EOF
-listen: 127.0.0.1:$2
-threads: $PROXY_THREADS
-upstream:
-  url: http://127.0.0.1:$UP_PORT
-  max_connections: 64
-logging:
-  level: warn
-  access_log: false
-admin:
-$3
-rules: $BENCH_TMP/rules.yaml
-EOF
-}
-write_config "$BENCH_TMP/on.yaml" "$ON_PORT" "  listen: 127.0.0.1:$ADMIN_PORT"
-write_config "$BENCH_TMP/off.yaml" "$OFF_PORT" "  enabled: false"
+user_route_rules "$BENCH_TMP/rules.yaml" balance /api/trading/balance 15s
+cacheproxy_config "$BENCH_TMP/on.yaml" "$ON_PORT" "$PROXY_THREADS" "$UP_PORT" \
+  admin="listen: 127.0.0.1:$ADMIN_PORT" rules="$BENCH_TMP/rules.yaml"
+cacheproxy_config "$BENCH_TMP/off.yaml" "$OFF_PORT" "$PROXY_THREADS" "$UP_PORT" rules="$BENCH_TMP/rules.yaml"
 CACHEPROXY_BIN=$ON_BIN start_cacheproxy stats_on "$ON_PORT" "$BENCH_TMP/on.yaml" "$PROXY_THREADS"
 CACHEPROXY_BIN=$CACHEPROXY_NOSTATS_BIN start_cacheproxy stats_off "$OFF_PORT" "$BENCH_TMP/off.yaml" "$PROXY_THREADS"
 
-cat >"$BENCH_TMP/balance.lua" <<EOF
-wrk.method = "GET"
-wrk.path = "$PATH_QS"
-wrk.headers["Authorization"] = "$TOKEN"
-EOF
+wrk_lua "$BENCH_TMP/balance.lua" "$PATH_QS" "$TOKEN"
 
 declare -A URL=([on]="http://127.0.0.1:$ON_PORT$PATH_QS" [off]="http://127.0.0.1:$OFF_PORT$PATH_QS")
 for t in on off; do   # warm: MISS then HIT
   seen=""
-  for i in 1 2; do
-    st=$(curl -sS --max-time 5 -o /dev/null -D - -H "Authorization: $TOKEN" "${URL[$t]}" \
-      | awk -F': *' 'tolower($1) == "x-cache" {gsub("\r", "", $2); print $2}')
+  for _ in 1 2; do
+    st=$(curl -sS --max-time 5 -o /dev/null -D - -H "Authorization: $TOKEN" "${URL[$t]}" | header_value x-cache)
     seen+="${st:--} "
   done
   [[ "$seen" == "MISS HIT " ]] || die "stats_$t warm-up: expected MISS HIT, got $seen"

@@ -35,6 +35,7 @@ set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+source "$HERE/lib.sh"
 
 usage() { sed -n '2,33s/^# \{0,1\}//p' "$0"; }
 
@@ -59,21 +60,7 @@ done
 [[ "$WAIT_LOAD" =~ ^[0-9]+$ ]] || { echo "--wait-load: expected seconds" >&2; exit 2; }
 
 RUN_DIR=$(mktemp -d /tmp/cacheproxy-bench-all.XXXXXX)
-child=""
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
-    kill -TERM "$child" 2>/dev/null   # the scenario's own trap stops its servers
-    wait "$child" 2>/dev/null
-  fi
-  rm -rf "$RUN_DIR"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_driver_init "$RUN_DIR"   # on exit: stop the running scenario ($BENCH_CHILD), remove RUN_DIR
 
 say() { echo "[run_all $(date +%H:%M:%S)] $*" >&2; }
 
@@ -138,13 +125,13 @@ for s in "${SCENARIOS[@]}"; do
   say "=== $s.sh ${ARGS[$s]:-} ==="
   # shellcheck disable=SC2086  # options split on purpose
   timeout --kill-after=10 "${LIMIT[$s]}" "$HERE/$s.sh" ${ARGS[$s]:-} >"$RUN_DIR/$s.md" 2>"$RUN_DIR/$s.err" &
-  child=$!
+  BENCH_CHILD=$!
   # progress lines on stderr as they come
-  tail -f --pid="$child" "$RUN_DIR/$s.err" >&2 &
+  tail -f --pid="$BENCH_CHILD" "$RUN_DIR/$s.err" >&2 &
   tailpid=$!
-  wait "$child"
+  wait "$BENCH_CHILD"
   rc=$?
-  child=""
+  BENCH_CHILD=""
   wait "$tailpid" 2>/dev/null
   emit <"$RUN_DIR/$s.md"
   if ((rc != 0)); then

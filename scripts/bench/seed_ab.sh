@@ -38,60 +38,23 @@ REQUESTS=1000
 CONCURRENCY=50
 LATENCY=3.0
 PROXY_THREADS=1
-BENCH_COMMAND="scripts/bench/seed_ab.sh${*:+ $*}"
-
-while (($#)); do
-  case "$1" in
-    --requests) REQUESTS=${2:?--requests needs a value}; shift ;;
-    --concurrency) CONCURRENCY=${2:?--concurrency needs a value}; shift ;;
-    --latency) LATENCY=${2:?--latency needs a value}; shift ;;
-    --threads-proxy) PROXY_THREADS=${2:?--threads-proxy needs a value}; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "seed_ab.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-[[ "$REQUESTS" =~ ^[1-9][0-9]*$ ]] || die "--requests: expected a positive integer"
-[[ "$CONCURRENCY" =~ ^[1-9][0-9]*$ ]] || die "--concurrency: expected a positive integer"
+bench_options seed_ab.sh "--requests:REQUESTS:count --concurrency:CONCURRENCY:count
+  --latency:LATENCY:seconds --threads-proxy:PROXY_THREADS:count" "$@"
 ((CONCURRENCY <= REQUESTS)) || die "--concurrency must not exceed --requests"
-[[ "$LATENCY" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--latency: expected seconds, e.g. 3.0"
-[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads-proxy: expected a positive integer"
 
-for tool in ab curl python3 setsid timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found (scripts/deps.sh --bench installs apache2-utils)"
-done
+need_tools --hint "scripts/deps.sh --bench installs apache2-utils" ab curl python3 setsid timeout
 
 raise_nofile 8192
 bench_init seed-ab 300
 
-SIM_PORT=$(free_port)
-PROXY_PORT=$(free_port)
 QS="/api/trading/balance?exchange=bybit&account_type=demo"
 TOKEN="Bearer user1"
 
-start_sim sim "$SIM_PORT" "$LATENCY"
-
-cat >"$BENCH_TMP/cacheproxy.yaml" <<EOF
-# seed_ab.sh: the shipped rules in front of the simulator.
-listen: 127.0.0.1:$PROXY_PORT
-threads: $PROXY_THREADS
-upstream:
-  url: http://127.0.0.1:$SIM_PORT
-  max_connections: 50
-logging:
-  level: warn
-  access_log: false
-admin:
-  enabled: false
-rules: $BENCH_ROOT/rules/trading.yaml
-EOF
-start_cacheproxy cacheproxy "$PROXY_PORT" "$BENCH_TMP/cacheproxy.yaml" "$PROXY_THREADS"
+# The simulator (SIM_PORT) and cacheproxy (PROXY_PORT) with the shipped rules.
+start_sim_cacheproxy seed_ab.sh "$LATENCY" "$PROXY_THREADS"
 
 # Ready check on another user (leaves user1's balance cold), then zero the counters.
-code=$(curl -sS --max-time $(( ${LATENCY%.*} + 10 )) -o /dev/null -w '%{http_code}' \
-  -H "Authorization: Bearer warmup" "http://127.0.0.1:$PROXY_PORT$QS") || die "cacheproxy: ready check failed"
-[[ "$code" == 200 ]] || die "cacheproxy: ready check answered $code"
-sim_post "$SIM_PORT" /__sim/reset || die "simulator reset failed"
+sim_ready "$LATENCY"
 
 AB_CMD="ab -n $REQUESTS -c $CONCURRENCY -H 'Authorization: $TOKEN' 'http://127.0.0.1:PORT$QS'"
 log "running: $AB_CMD"
@@ -107,7 +70,7 @@ UPSTREAM=$(sim_count "$SIM_PORT" balance)
 
 # After the run: a last request is a HIT with the simulator's body.
 AFTER=$(curl -sS --max-time 5 -D - -o /dev/null -H "Authorization: $TOKEN" "http://127.0.0.1:$PROXY_PORT$QS" |
-  awk -F': *' 'tolower($1) == "x-cache" {gsub("\r", "", $2); print $2}')
+  header_value x-cache)
 
 f="$BENCH_TMP/ab.txt"
 COMPLETE=$(awk '/^Complete requests:/ {print $3}' "$f")

@@ -17,22 +17,9 @@
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/lib.sh"
 OUT=$(mktemp -d /tmp/cacheproxy-bench-smoke.XXXXXX)
-child=""
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
-    kill -TERM "$child" 2>/dev/null   # the script's own trap stops its servers
-    wait "$child" 2>/dev/null
-  fi
-  rm -rf "$OUT"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_driver_init "$OUT"   # on exit: stop the running script ($BENCH_CHILD), remove OUT
 
 # check_keys FILE KEY...: each KEY=VALUE in FILE has a numeric VALUE (".rps" keys: > 0).
 check_keys() {
@@ -53,16 +40,16 @@ check_keys() {
 status=0
 start=$SECONDS
 run() {   # run NAME "ARGS" KEY...
-  local name=$1 args=$2; shift 2
-  echo "smoke: $name.sh $args"
+  local name=$1 opts=$2; shift 2
+  echo "smoke: $name.sh $opts"
   local results="$OUT/$name.results"
   : >"$results"
-  # shellcheck disable=SC2086  # args split on purpose
-  BENCH_RESULTS_FILE="$results" timeout --kill-after=5 90 "$HERE/$name.sh" $args >"$OUT/$name.md" 2>"$OUT/$name.err" &
-  child=$!
-  wait "$child"
+  # shellcheck disable=SC2086  # opts split on purpose
+  BENCH_RESULTS_FILE="$results" timeout --kill-after=5 90 "$HERE/$name.sh" $opts >"$OUT/$name.md" 2>"$OUT/$name.err" &
+  BENCH_CHILD=$!
+  wait "$BENCH_CHILD"
   local rc=$?
-  child=""
+  BENCH_CHILD=""
   if ((rc != 0)); then
     echo "smoke: FAIL: $name.sh exited $rc; its stderr:" >&2
     tail -30 "$OUT/$name.err" >&2

@@ -43,61 +43,19 @@ LATENCY=0.3
 ORDER_PCT=2
 PROXY_THREADS=1
 WEIGHTS="balance=35,positions=35,ticker=30"
-BENCH_COMMAND="scripts/bench/workload.sh${*:+ $*}"
+bench_options workload.sh "--duration:DURATION:duration --users:USERS:count --concurrency:CONCURRENCY:count
+  --latency:LATENCY:seconds --order-pct:ORDER_PCT:percent --threads-proxy:PROXY_THREADS:count" "$@"
 
-while (($#)); do
-  case "$1" in
-    --duration) DURATION=${2:?--duration needs a value}; shift ;;
-    --users) USERS=${2:?--users needs a value}; shift ;;
-    --concurrency) CONCURRENCY=${2:?--concurrency needs a value}; shift ;;
-    --latency) LATENCY=${2:?--latency needs a value}; shift ;;
-    --order-pct) ORDER_PCT=${2:?--order-pct needs a value}; shift ;;
-    --threads-proxy) PROXY_THREADS=${2:?--threads-proxy needs a value}; shift ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "workload.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
-done
-valid_duration "$DURATION" || die "--duration: expected e.g. 60s or 1m, got '$DURATION'"
-[[ "$USERS" =~ ^[1-9][0-9]*$ ]] || die "--users: expected a positive integer"
-[[ "$CONCURRENCY" =~ ^[1-9][0-9]*$ ]] || die "--concurrency: expected a positive integer"
-[[ "$LATENCY" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--latency: expected seconds, e.g. 0.3"
-[[ "$ORDER_PCT" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--order-pct: expected a percentage"
-[[ "$PROXY_THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads-proxy: expected a positive integer"
-
-for tool in curl python3 setsid timeout; do
-  command -v "$tool" >/dev/null || die "$tool not found"
-done
+need_tools --hint "" curl python3 setsid timeout
 
 secs=$(duration_seconds "$DURATION")
 raise_nofile 8192
 bench_init workload $(( secs + 180 ))
 
-SIM_PORT=$(free_port)
-PROXY_PORT=$(free_port)
-
-start_sim sim "$SIM_PORT" "$LATENCY"
-
-cat >"$BENCH_TMP/cacheproxy.yaml" <<EOF
-# workload.sh: the shipped rules in front of the simulator.
-listen: 127.0.0.1:$PROXY_PORT
-threads: $PROXY_THREADS
-upstream:
-  url: http://127.0.0.1:$SIM_PORT
-  max_connections: 50
-logging:
-  level: warn
-  access_log: false
-admin:
-  enabled: false
-rules: $BENCH_ROOT/rules/trading.yaml
-EOF
-start_cacheproxy cacheproxy "$PROXY_PORT" "$BENCH_TMP/cacheproxy.yaml" "$PROXY_THREADS"
-
-code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer warmup" \
-  "http://127.0.0.1:$PROXY_PORT/api/trading/balance?exchange=bybit&account_type=demo") || die "cacheproxy: ready check failed"
-[[ "$code" == 200 ]] || die "cacheproxy: ready check answered $code"
-sim_post "$SIM_PORT" /__sim/reset || die "simulator reset failed"
+# The simulator (SIM_PORT) and cacheproxy (PROXY_PORT) with the shipped rules;
+# a ready check as a throw-away user, then the simulator's counters zeroed.
+start_sim_cacheproxy workload.sh "$LATENCY" "$PROXY_THREADS"
+sim_ready "$LATENCY"
 
 log "workload: $USERS users, zipf 1.1, $CONCURRENCY in flight, ${ORDER_PCT}% orders, $WEIGHTS, $DURATION, upstream ${LATENCY}s"
 timeout --kill-after=5 $(( secs + 60 )) python3 "$BENCH_LIB_DIR/workload_client.py" --url "http://127.0.0.1:$PROXY_PORT" \
