@@ -20,6 +20,16 @@ void append_hash(std::string& out, const IdentityHash& h) {
     out.append(reinterpret_cast<const char*>(h.data()), h.size());
 }
 
+/// RFC 3986 unreserved characters only: ALPHA DIGIT '-' '.' '_' '~'.
+bool unreserved_only(std::string_view s) {
+    for (const unsigned char c : s) {
+        const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                c == '-' || c == '.' || c == '_' || c == '~';
+        if (!unreserved) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 std::uint64_t key_hash(std::string_view bytes) { return std::hash<std::string_view>{}(bytes); }
@@ -61,6 +71,7 @@ std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t rout
             continue;
         }
         if (!valid_percent_encoding(p.raw_value)) return std::nullopt;
+        if (key.canonical_values) key.canonical_values = unreserved_only(p.raw_value);
         key.bytes.push_back('=');
         if (credential && !credential->empty() && p.raw_value == *credential) {
             // The identity travels in this parameter: key on its HMAC, never the bytes.

@@ -34,6 +34,11 @@ struct CacheKey {
     std::size_t route_index = 0;  ///< the route's index in the RuleSet (a store partition)
     IdentityHash identity{};      ///< the caller's identity hash (per-user routes)
     bool has_identity = false;    ///< false on shared routes
+    /// Every chosen query value is spelled with unreserved characters only
+    /// (RFC 3986 2.3): no %-escape, no '+'. A write's scope reaches an entry
+    /// through the canonical spelling, so a per-user read spelled otherwise is
+    /// not cached (the session checks this).
+    bool canonical_values = true;
 
     /// Same route and same bytes.
     bool operator==(const CacheKey& other) const {

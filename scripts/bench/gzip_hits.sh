@@ -43,7 +43,7 @@ set -uo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { sed -n '2,40s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,41s/^# \{0,1\}//p' "$0"; }
 
 DURATION=10s
 ROUNDS=3

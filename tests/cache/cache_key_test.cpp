@@ -111,6 +111,22 @@ TEST_F(CacheKeyTest, MalformedPercentEncodingInChosenParamIsNotCacheable) {
     EXPECT_TRUE(key(ticker_rule(), "/t?symbol=BTC&other=%zz", std::nullopt));  // not a chosen param
 }
 
+TEST_F(CacheKeyTest, CanonicalValuesFlagsEscapesAndPlus) {
+    const auto plain = key(balance_rule(), "/b?exchange=bybit&account_type=demo_1.x~y", "Bearer a");
+    ASSERT_TRUE(plain);
+    EXPECT_TRUE(plain->canonical_values);
+    for (const char* t : {"/b?exchange=by%62it&account_type=demo", "/b?exchange=bybit&account_type=de+mo",
+                          "/b?exchange=bybit&account_type=a%20b"}) {
+        const auto k = key(balance_rule(), t, "Bearer a");
+        ASSERT_TRUE(k) << t;
+        EXPECT_FALSE(k->canonical_values) << t;
+    }
+    // Parameters the rule does not key on do not matter.
+    const auto other = key(balance_rule(), "/b?exchange=bybit&account_type=demo&x=%41+b", "Bearer a");
+    ASSERT_TRUE(other);
+    EXPECT_TRUE(other->canonical_values);
+}
+
 TEST_F(CacheKeyTest, FragmentIsNotCacheable) { EXPECT_FALSE(key(ticker_rule(), "/t?symbol=A#x", std::nullopt)); }
 
 TEST_F(CacheKeyTest, TwoUsersGetDifferentKeysSameUserSameKey) {

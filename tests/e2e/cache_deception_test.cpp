@@ -90,6 +90,33 @@ TEST_P(CacheDeception, TargetIsNotAnsweredFromOrStoredInTheBalanceEntry) {
     EXPECT_EQ(sim().stats().route("balance"), 2) << sim().stats().json;
 }
 
+class NonCanonicalKeyValues : public SimulatorTest {
+protected:
+    static void SetUpTestSuite() { StartSharedSimulator(); }
+    static void TearDownTestSuite() { StopSharedSimulator(); }
+};
+
+TEST_F(NonCanonicalKeyValues, PerUserReadSpelledOtherwiseIsForwardedNeverStored) {
+    // `by%62it` is `bybit` to the upstream, but an order's invalidation scope
+    // names `bybit`: an entry under the other spelling could outlive the order.
+    auto proxy = StartProxy(with_rules(balance_rules()));
+    for (const char* q : {"?exchange=by%62it&account_type=demo", "?exchange=bybit&account_type=de+mo"}) {
+        SCOPED_TRACE(q);
+        const int before = sim().stats().route("balance");
+        Response a = http_request(proxy->port(), "GET", std::string("/api/trading/balance") + q, bearer(1));
+        Response b = http_request(proxy->port(), "GET", std::string("/api/trading/balance") + q, bearer(1));
+        ASSERT_EQ(a.status, 200u) << describe(a);
+        EXPECT_TRUE(CacheIs(a, "BYPASS")) << describe(a);
+        EXPECT_TRUE(CacheIs(b, "BYPASS")) << describe(b);
+        EXPECT_EQ(sim().stats().route("balance"), before + 2) << "both reached the upstream";
+    }
+    // The canonical spelling is cached as usual.
+    Response c1 = http_request(proxy->port(), "GET", "/api/trading/balance" + kQuery, bearer(1));
+    Response c2 = http_request(proxy->port(), "GET", "/api/trading/balance" + kQuery, bearer(1));
+    EXPECT_TRUE(CacheIs(c1, "MISS")) << describe(c1);
+    EXPECT_TRUE(CacheIs(c2, "HIT")) << describe(c2);
+}
+
 std::string param_name(const ::testing::TestParamInfo<const char*>& info) {
     static const char* const names[] = {"SlashDotCss", "SemicolonCss", "EncodedSlashCss", "DoubleLeadingSlash",
                                         "TrailingSlash", "UpperCasePrefix", "DotCssSuffix"};
