@@ -149,7 +149,7 @@ void MemoryStore::insert(const CacheKey& key, EntryPtr entry, TimePoint now) {
     if (found != s.map.end()) {
         // Replace in place: the node keeps its key (and the map its view of it).
         const Lru::iterator node = found->second;
-        if (node->entry && node->entry->stored_at > fresh.front().entry->stored_at) {
+        if (node->entry && node->entry->stored_at() > fresh.front().entry->stored_at()) {
             // Fills finishing out of order: an older response never replaces a newer one.
             grave.splice(grave.end(), fresh);
             return;

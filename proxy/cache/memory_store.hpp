@@ -13,7 +13,7 @@
 ///
 /// Hot path: lookup hashes nothing (CacheKey carries its hash), allocates
 /// nothing (the map is keyed by a view into the node), and holds the shard lock
-/// only to find the node, move it to the LRU front and copy the shared_ptr.
+/// only to find the node, move it to the LRU front and copy the EntryPtr.
 /// Nodes that leave the store are spliced out under the lock and destroyed
 /// after it is released, so freeing a large body never happens under a lock.
 /// Expired entries are reclaimed when looked up, and up to kReclaimPerInsert of

@@ -36,16 +36,14 @@ CacheKey key_of(const rules::RouteRule& r, std::size_t index, const std::string&
     return *build_key(r, index, "/x?k=" + k, credential, hasher(), HeaderList{});
 }
 
-EntryPtr make_entry(std::string body, TimePoint at = t0, seconds ttl = seconds(10), seconds swr = seconds(0),
+EntryPtr make_entry(std::string_view body, TimePoint at = t0, seconds ttl = seconds(10), seconds swr = seconds(0),
                     seconds sie = seconds(0)) {
-    auto e = std::make_shared<CachedResponse>();
-    e->head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
-    e->body = std::move(body);
-    e->stored_at = at;
-    e->ttl = ttl;
-    e->stale_while_revalidate = swr;
-    e->stale_if_error = sie;
-    return e;
+    return CachedResponse::make({.head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n",
+                                 .body = body,
+                                 .stored_at = at,
+                                 .ttl = ttl,
+                                 .stale_while_revalidate = swr,
+                                 .stale_if_error = sie});
 }
 
 rules::RuleSet rules_of(std::vector<rules::RouteRule> routes) {
@@ -64,7 +62,7 @@ TEST(MemoryStoreTest, HitSharesTheSameEntry) {
     const EntryPtr hit = store.lookup(k, t0 + seconds(1));
     ASSERT_NE(hit, nullptr);
     EXPECT_EQ(hit.get(), e.get());             // no copy: the same immutable object
-    EXPECT_EQ(hit->body.data(), e->body.data());
+    EXPECT_EQ(hit->body().data(), e->body().data());
     EXPECT_EQ(store.lookup(key_of(r, 0, "ETH"), t0), nullptr);
     const auto s = store.stats(0);
     EXPECT_EQ(s.entries, 1u);
@@ -180,7 +178,7 @@ TEST(MemoryStoreTest, ReplaceKeepsOneEntryAndReaccounts) {
     const auto s = store.stats(0);
     EXPECT_EQ(s.entries, 1u);
     EXPECT_EQ(s.bytes, MemoryStore::charge_of(k, *e2));
-    EXPECT_EQ(e1.use_count(), 1);  // the store let go of the old entry
+    EXPECT_EQ(e1->use_count(), 1u);  // the store let go of the old entry
 }
 
 TEST(MemoryStoreTest, OlderFillNeverReplacesNewerEntry) {
