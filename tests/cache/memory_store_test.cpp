@@ -69,6 +69,55 @@ TEST(MemoryStoreTest, HitSharesTheSameEntry) {
     EXPECT_EQ(s.bytes, MemoryStore::charge_of(k, *e));
 }
 
+TEST(MemoryStoreTest, ChargeIsEntryBlockPlusNodeBlockPlusBucket) {
+    const auto r = route("ticker", 100, 1 << 20);
+    const auto k = key_of(r, 0, "BTC");
+    const auto e = make_entry(std::string(500, 'x'));
+    EXPECT_EQ(MemoryStore::charge_of(k, *e), e->charge() + MemoryStore::node_overhead(k.bytes.size()));
+    // The key lives in the node's own block: the overhead is one chunk (rounded) plus a bucket slot.
+    const std::size_t base = MemoryStore::node_overhead(0);
+    EXPECT_LE(base, 64u + sizeof(void*));
+    EXPECT_GE(MemoryStore::node_overhead(k.bytes.size()), base);
+    EXPECT_LE(MemoryStore::node_overhead(k.bytes.size()), base + k.bytes.size() + 16);
+    EXPECT_EQ((MemoryStore::node_overhead(k.bytes.size()) - sizeof(void*)) % 16, 0u);  // a malloc chunk
+    // 100 bytes more key cost 100 bytes more, within the chunk rounding.
+    EXPECT_LE(MemoryStore::node_overhead(k.bytes.size() + 100) - MemoryStore::node_overhead(k.bytes.size()), 112u);
+}
+
+TEST(MemoryStoreTest, StoredKeyBytesAndEntryRoundTrip) {
+    const auto r = route("ticker", 100, 1 << 20);
+    MemoryStore store(rules_of({r}));
+    // Keys that differ only in their last byte, or in length, are different entries.
+    const auto a = key_of(r, 0, "ab"), b = key_of(r, 0, "ac"), c = key_of(r, 0, "abc");
+    store.insert(a, make_entry("A"), t0);
+    store.insert(b, make_entry("B"), t0);
+    store.insert(c, make_entry("C"), t0);
+    EXPECT_EQ(store.lookup(a, t0)->body(), "A");
+    EXPECT_EQ(store.lookup(b, t0)->body(), "B");
+    EXPECT_EQ(store.lookup(c, t0)->body(), "C");
+    EXPECT_EQ(store.stats(0).bytes, MemoryStore::charge_of(a, *make_entry("A")) +
+                                        MemoryStore::charge_of(b, *make_entry("B")) +
+                                        MemoryStore::charge_of(c, *make_entry("C")));
+}
+
+TEST(MemoryStoreTest, PerUserKeyMustEndWithItsIdentity) {
+    auto per_user = route("balance", 100, 1 << 20);
+    per_user.shared = false;
+    per_user.key.identity = true;
+    MemoryStore store(rules_of({per_user}));
+    auto k = key_of(per_user, 0, "bybit", "Bearer alice");
+    EXPECT_TRUE(ends_with_identity(k.bytes, k.identity));
+    // erase_identity reads the identity from the key bytes: a key claiming
+    // another identity than its bytes end with is refused, never stored unpurgeable.
+    auto forged = k;
+    forged.identity[0] ^= 1;
+    store.insert(forged, make_entry("x"), t0);
+    EXPECT_EQ(store.stats(0).entries, 0u);
+    store.insert(k, make_entry("x"), t0);
+    EXPECT_EQ(store.erase_identity(0, forged.identity), 0u);
+    EXPECT_EQ(store.erase_identity(0, k.identity), 1u);
+}
+
 TEST(MemoryStoreTest, TtlExpiryDropsOnLookup) {
     const auto r = route("ticker", 100, 1 << 20);
     MemoryStore store(rules_of({r}));
