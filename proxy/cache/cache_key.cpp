@@ -34,6 +34,11 @@ bool unreserved_only(std::string_view s) {
 
 std::uint64_t key_hash(std::string_view bytes) { return std::hash<std::string_view>{}(bytes); }
 
+bool ends_with_identity(std::string_view bytes, const IdentityHash& identity) {
+    const std::string_view tail(reinterpret_cast<const char*>(identity.data()), identity.size());
+    return bytes.size() > tail.size() && bytes.ends_with(tail) && bytes[bytes.size() - tail.size() - 1] == 'I';
+}
+
 bool per_user(const rules::RouteRule& rule) { return rule.key.identity || !rule.shared; }
 
 std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t route_index, std::string_view target,

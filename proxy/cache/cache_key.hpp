@@ -10,7 +10,8 @@
 ///     or '!' when absent,
 ///   per chosen request header (rule order): 'H' + name, then '=' + HMAC128(value),
 ///     or '!' when absent,
-///   'I' + HMAC128(credential) on a per-user route.
+///   'I' + HMAC128(credential) on a per-user route: always the last 17 bytes
+///     (a store may keep only the bytes and read the identity back from them).
 /// The method and path are implied by the route (exact path; HEAD shares GET's
 /// entries). A credential never appears in `bytes`: header values are always
 /// HMAC'd, and a query value equal to the credential is replaced by its HMAC.
@@ -48,6 +49,9 @@ struct CacheKey {
 
 /// 64-bit hash of key bytes (std::hash of the bytes), for sharding.
 std::uint64_t key_hash(std::string_view bytes);
+
+/// True when `bytes` end with 'I' + `identity`, as a per-user route's key does.
+bool ends_with_identity(std::string_view bytes, const IdentityHash& identity);
 
 /// True when the route keys on the caller: `key.identity`, or not `shared`
 /// (a route that is neither is treated as per-user: never cross identities).

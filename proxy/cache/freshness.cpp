@@ -23,16 +23,16 @@ const char* to_string(Freshness f) {
 }
 
 Freshness classify(const CachedResponse& entry, rules::Duration refresh_ahead, TimePoint now) {
-    const Clock::duration age = age_of(entry.stored_at, now);
-    const Clock::duration ttl = entry.ttl;
+    const Clock::duration age = age_of(entry.stored_at(), now);
+    const Clock::duration ttl = entry.ttl();
     if (age < ttl) {
         const Clock::duration remaining = ttl - age;
         if (refresh_ahead > rules::Duration::zero() && remaining < refresh_ahead) return Freshness::fresh_refresh_ahead;
         return Freshness::fresh;
     }
     const Clock::duration stale = age - ttl;
-    if (stale < entry.stale_while_revalidate) return Freshness::stale_revalidate;
-    if (stale < entry.stale_if_error) return Freshness::stale_if_error_only;
+    if (stale < entry.stale_while_revalidate()) return Freshness::stale_revalidate;
+    if (stale < entry.stale_if_error()) return Freshness::stale_if_error_only;
     return Freshness::expired;
 }
 
@@ -45,9 +45,9 @@ std::uint64_t age_seconds(TimePoint stored_at, TimePoint now) {
 }
 
 rules::Duration remaining_ttl(const CachedResponse& entry, TimePoint now) {
-    const Clock::duration age = age_of(entry.stored_at, now);
-    if (age >= entry.ttl) return rules::Duration::zero();
-    return std::chrono::ceil<rules::Duration>(Clock::duration(entry.ttl) - age);  // never 0 while fresh
+    const Clock::duration age = age_of(entry.stored_at(), now);
+    if (age >= entry.ttl()) return rules::Duration::zero();
+    return std::chrono::ceil<rules::Duration>(Clock::duration(entry.ttl()) - age);  // never 0 while fresh
 }
 
 }  // namespace cacheproxy::cache

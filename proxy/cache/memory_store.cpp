@@ -1,73 +1,154 @@
 #include "cache/memory_store.hpp"
 
+#include <boost/intrusive/list.hpp>
+#include <boost/intrusive/unordered_set.hpp>
+
+#include <algorithm>
 #include <array>
-#include <list>
 #include <mutex>
+#include <new>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
 namespace cacheproxy::cache {
 
 namespace {
 
-/// One stored entry. Lives in the shard's LRU list; the map points at it.
+namespace bi = boost::intrusive;
+using NormalLink = bi::link_mode<bi::normal_link>;  // no hook bookkeeping on unlink
+
+/// One stored entry: a single heap block holding the links, the handle and
+/// the key bytes (right behind the struct). The index finds it, the LRU orders it.
 struct Node {
-    std::string key;          ///< CacheKey::bytes (the map's key views it)
-    std::uint64_t hash = 0;   ///< CacheKey::hash
-    EntryPtr entry;           ///< the shared immutable response
-    std::size_t charge = 0;   ///< bytes accounted for this node
-    TimePoint drop_at{};      ///< past this, useless (ttl + max stale window)
-    IdentityHash identity{};  ///< for erase_identity
-    bool has_identity = false;
+    bi::list_member_hook<NormalLink> lru_hook;            ///< the shard's LRU (or a Grave)
+    bi::unordered_set_member_hook<NormalLink> index_hook;  ///< the shard's hash chain
+    std::uint64_t hash = 0;                                ///< CacheKey::hash
+    EntryPtr entry;                                        ///< the shared immutable response
+    std::uint32_t key_size = 0;                            ///< bytes of key behind the struct
+    bool has_identity = false;  ///< a per-user key: its last 16 bytes are the identity (erase_identity)
+
+    /// CacheKey::bytes, stored inline.
+    std::string_view key() const noexcept { return {reinterpret_cast<const char*>(this + 1), key_size}; }
+
+    /// A node for `entry` under `key`; null when the key is too long or the allocation fails.
+    static Node* make(const CacheKey& key, EntryPtr entry) noexcept {
+        if (key.bytes.size() > UINT32_MAX) return nullptr;
+        void* block = ::operator new(sizeof(Node) + key.bytes.size(), std::nothrow);
+        if (!block) return nullptr;
+        auto* n = new (block) Node;
+        n->hash = key.hash;
+        n->entry = std::move(entry);
+        n->key_size = static_cast<std::uint32_t>(key.bytes.size());
+        n->has_identity = key.has_identity;
+        key.bytes.copy(reinterpret_cast<char*>(n + 1), key.bytes.size());
+        return n;
+    }
+
+    /// Frees a node made by make() (dropping its handle on the entry).
+    static void destroy(Node* n) noexcept {
+        n->~Node();
+        ::operator delete(n);
+    }
 };
 
-using Lru = std::list<Node>;  // front = most recently used
+using Lru = bi::list<Node, bi::member_hook<Node, bi::list_member_hook<NormalLink>, &Node::lru_hook>,
+                     bi::constant_time_size<true>>;  // front = most recently used
 
-/// The map's key: a view into Node::key plus its precomputed hash. Lookup
-/// builds one from a CacheKey without allocating.
+/// A search key for the index: a view of CacheKey::bytes plus its precomputed
+/// hash. Lookup builds one from a CacheKey without allocating.
 struct KeyRef {
     std::string_view bytes;
     std::uint64_t hash = 0;
 };
 
-struct KeyRefHash {
+struct KeyHash {
+    std::size_t operator()(const Node& n) const noexcept { return static_cast<std::size_t>(n.hash); }
     std::size_t operator()(const KeyRef& k) const noexcept { return static_cast<std::size_t>(k.hash); }
 };
 
-struct KeyRefEq {
-    bool operator()(const KeyRef& a, const KeyRef& b) const noexcept { return a.bytes == b.bytes; }
+struct KeyEq {
+    bool operator()(const Node& a, const Node& b) const noexcept { return a.key() == b.key(); }
+    bool operator()(const KeyRef& a, const Node& b) const noexcept { return a.bytes == b.key(); }
+    bool operator()(const Node& a, const KeyRef& b) const noexcept { return a.key() == b.bytes; }
 };
 
-using Map = std::unordered_map<KeyRef, Lru::iterator, KeyRefHash, KeyRefEq>;
+using Index = bi::unordered_set<Node, bi::member_hook<Node, bi::unordered_set_member_hook<NormalLink>, &Node::index_hook>,
+                                bi::hash<KeyHash>, bi::equal<KeyEq>, bi::constant_time_size<false>>;
+
+/// Nodes that left a shard, freed when the Grave goes out of scope: declared
+/// before the shard's lock guard, so that happens after the lock is released.
+class Grave {
+public:
+    Grave() = default;
+    Grave(const Grave&) = delete;
+    Grave& operator=(const Grave&) = delete;
+    /// Frees every buried node.
+    ~Grave() { nodes_.clear_and_dispose(&Node::destroy); }
+
+    /// Takes a node that is in no container.
+    void bury(Node& node) noexcept { nodes_.push_back(node); }
+    /// Takes every node of `lru`.
+    void bury_all(Lru& lru) noexcept { nodes_.splice(nodes_.end(), lru); }
+
+private:
+    Lru nodes_;
+};
 
 }  // namespace
 
 /// One independently locked LRU.
 struct MemoryStore::Shard {
-    mutable std::mutex mu;
-    Lru lru;                       ///< guarded by mu
-    Map map;                       ///< guarded by mu
-    std::size_t bytes = 0;         ///< guarded by mu: sum of Node::charge
-    std::uint64_t evictions = 0;   ///< guarded by mu
-    std::uint64_t expired = 0;     ///< guarded by mu
-    std::size_t max_entries = 0;   ///< this shard's share of the route's bound
-    std::size_t max_bytes = 0;     ///< this shard's share of the route's bound
+    /// An empty shard with these bounds; its index has one bucket per entry it may hold (load factor <= 1).
+    Shard(std::size_t max_entries_share, std::size_t max_bytes_share)
+        : max_entries(max_entries_share),
+          max_bytes(max_bytes_share),
+          bucket_count(std::max<std::size_t>(max_entries_share, 1)),
+          buckets(std::make_unique<Index::bucket_type[]>(bucket_count)),
+          index(Index::bucket_traits(buckets.get(), bucket_count)) {}
 
-    /// Moves `node` out of the shard into `grave` (destroyed by the caller after unlocking).
-    void remove(Lru::iterator node, Lru& grave) {
-        map.erase(KeyRef{node->key, node->hash});
-        bytes -= node->charge;
-        grave.splice(grave.end(), lru, node);
+    /// Frees every node (shared entries live on with their last holder).
+    ~Shard() {
+        index.clear();
+        lru.clear_and_dispose(&Node::destroy);
+    }
+
+    const std::size_t max_entries;  ///< this shard's share of the route's bound
+    const std::size_t max_bytes;    ///< this shard's share of the route's bound
+    const std::size_t bucket_count;
+    const std::unique_ptr<Index::bucket_type[]> buckets;  ///< the index's, allocated once: no rehash on the hot path
+    mutable std::mutex mu;
+    Index index;                  ///< guarded by mu
+    Lru lru;                      ///< guarded by mu
+    std::size_t bytes = 0;        ///< guarded by mu: sum of charge_of over the nodes
+    std::uint64_t evictions = 0;  ///< guarded by mu
+    std::uint64_t expired = 0;    ///< guarded by mu
+
+    /// Bytes accounted for `node`.
+    static std::size_t charge(const Node& node) {
+        return node.entry->charge() + MemoryStore::node_overhead(node.key_size);
+    }
+
+    /// Takes `node` out of the shard into `grave` (freed by the caller after unlocking).
+    void remove(Node& node, Grave& grave) {
+        index.erase(index.iterator_to(node));
+        lru.erase(lru.iterator_to(node));
+        bytes -= charge(node);
+        grave.bury(node);
+    }
+
+    /// Makes `node` the most recently used.
+    void touch(Node& node) {
+        const auto it = lru.iterator_to(node);
+        if (it != lru.begin()) lru.splice(lru.begin(), lru, it);
     }
 };
 
 /// One route's shards.
 struct MemoryStore::Route {
-    std::unique_ptr<Shard[]> shards;
+    std::vector<std::unique_ptr<Shard>> shards;
     std::size_t count = 1;  ///< a power of two
 
-    Shard& shard_for(std::uint64_t hash) const { return shards[(hash >> 32) & (count - 1)]; }
+    Shard& shard_for(std::uint64_t hash) const { return *shards[(hash >> 32) & (count - 1)]; }
 };
 
 MemoryStore::MemoryStore(const rules::RuleSet& rules) {
@@ -75,13 +156,9 @@ MemoryStore::MemoryStore(const rules::RuleSet& rules) {
     for (const auto& rule : rules.routes) {
         auto route = std::make_unique<Route>();
         route->count = shards_for(rule);
-        route->shards = std::make_unique<Shard[]>(route->count);
-        for (std::size_t i = 0; i < route->count; ++i) {
-            Shard& s = route->shards[i];
-            s.max_entries = rule.max_entries / route->count;
-            s.max_bytes = rule.max_bytes / route->count;
-            s.map.reserve(s.max_entries);  // no rehash under the lock on the hot path
-        }
+        route->shards.reserve(route->count);
+        for (std::size_t i = 0; i < route->count; ++i)
+            route->shards.push_back(std::make_unique<Shard>(rule.max_entries / route->count, rule.max_bytes / route->count));
         routes_.push_back(std::move(route));
     }
 }
@@ -95,17 +172,13 @@ std::size_t MemoryStore::shards_for(const rules::RouteRule& rule) {
     return n;
 }
 
-std::size_t MemoryStore::node_overhead() {
-    // std::list node: two links + Node; unordered_map node: next link + value + cached hash;
-    // one bucket pointer per entry (the map is reserved to max_entries, load factor 1).
-    constexpr std::size_t list_node = 2 * sizeof(void*) + sizeof(Node);
-    constexpr std::size_t map_node = sizeof(void*) + sizeof(Map::value_type) + sizeof(std::size_t);
-    return malloc_chunk(list_node) + malloc_chunk(map_node) + sizeof(void*);
+std::size_t MemoryStore::node_overhead(std::size_t key_bytes) {
+    // The node block with the key inline, and one bucket slot (the index has one per entry it may hold).
+    return malloc_chunk(sizeof(Node) + key_bytes) + sizeof(Index::bucket_type);
 }
 
 std::size_t MemoryStore::charge_of(const CacheKey& key, const CachedResponse& entry) {
-    const std::size_t key_heap = key.bytes.size() > 15 ? malloc_chunk(key.bytes.size() + 1) : 0;
-    return entry.charge() + key_heap + node_overhead();
+    return entry.charge() + node_overhead(key.bytes.size());
 }
 
 std::size_t MemoryStore::shard_count(std::size_t route_index) const {
@@ -115,93 +188,91 @@ std::size_t MemoryStore::shard_count(std::size_t route_index) const {
 EntryPtr MemoryStore::lookup(const CacheKey& key, TimePoint now) {
     if (key.route_index >= routes_.size()) return nullptr;
     Shard& s = routes_[key.route_index]->shard_for(key.hash);
-    Lru grave;  // declared before the lock: destroyed after it is released
+    Grave grave;  // declared before the lock: freed after it is released
     std::lock_guard lock(s.mu);
-    const auto it = s.map.find(KeyRef{key.bytes, key.hash});
-    if (it == s.map.end()) return nullptr;
-    const Lru::iterator node = it->second;
-    if (node->drop_at <= now) {
+    const auto it = s.index.find(KeyRef{key.bytes, key.hash}, KeyHash{}, KeyEq{});
+    if (it == s.index.end()) return nullptr;
+    Node& node = *it;
+    if (node.entry->drop_at() <= now) {
         ++s.expired;
         s.remove(node, grave);
         return nullptr;
     }
-    if (node != s.lru.begin()) s.lru.splice(s.lru.begin(), s.lru, node);
-    return node->entry;
+    s.touch(node);
+    return node.entry;
 }
 
 void MemoryStore::insert(const CacheKey& key, EntryPtr entry, TimePoint now) {
     if (key.route_index >= routes_.size() || !entry) return;
-    const TimePoint drop_at = entry->drop_at();
-    if (drop_at <= now) return;  // already useless
+    if (entry->drop_at() <= now) return;  // already useless
+    // erase_identity reads the identity back from the key bytes: a key that does not end with it is never stored.
+    if (key.has_identity && !ends_with_identity(key.bytes, key.identity)) return;
     Shard& s = routes_[key.route_index]->shard_for(key.hash);
     const std::size_t charge = charge_of(key, *entry);
     if (s.max_entries == 0 || charge > s.max_bytes) return;  // can never fit
 
-    // Build the node outside the lock (the key copy and the list node allocate here).
-    Lru fresh;
-    fresh.push_back(Node{key.bytes, key.hash, std::move(entry), charge, drop_at, key.identity, key.has_identity});
+    // Build the node outside the lock (its one allocation happens here).
+    Node* const fresh = Node::make(key, std::move(entry));
+    if (!fresh) return;
 
-    Lru grave;       // nodes leaving the store, freed after the lock is released
-    EntryPtr old;    // a replaced entry, released after the lock too
+    Grave grave;   // nodes leaving the store, freed after the lock is released
+    EntryPtr old;  // a replaced entry, released after the lock too
     std::lock_guard lock(s.mu);
 
-    const auto found = s.map.find(KeyRef{key.bytes, key.hash});
-    if (found != s.map.end()) {
-        // Replace in place: the node keeps its key (and the map its view of it).
-        const Lru::iterator node = found->second;
-        if (node->entry && node->entry->stored_at > fresh.front().entry->stored_at) {
+    const auto found = s.index.find(KeyRef{key.bytes, key.hash}, KeyHash{}, KeyEq{});
+    if (found != s.index.end()) {
+        // Replace in place: the node keeps its key and its place in the index.
+        Node& node = *found;
+        if (node.entry->stored_at() > fresh->entry->stored_at()) {
             // Fills finishing out of order: an older response never replaces a newer one.
-            grave.splice(grave.end(), fresh);
+            grave.bury(*fresh);
             return;
         }
-        s.bytes -= node->charge;
-        old = std::move(node->entry);
-        node->entry = std::move(fresh.front().entry);
-        node->charge = charge;
-        node->drop_at = drop_at;
+        s.bytes -= Shard::charge(node);
+        old = std::move(node.entry);
+        node.entry = std::move(fresh->entry);
         s.bytes += charge;
-        if (node != s.lru.begin()) s.lru.splice(s.lru.begin(), s.lru, node);
-        grave.splice(grave.end(), fresh);  // the unused fresh node (its key copy) dies outside the lock
+        s.touch(node);
+        grave.bury(*fresh);  // the unused fresh node dies outside the lock
         while (s.bytes > s.max_bytes && s.lru.size() > 1) {
             ++s.evictions;
-            s.remove(std::prev(s.lru.end()), grave);
+            s.remove(s.lru.back(), grave);
         }
         return;
     }
 
     // Reclaim expired entries among the last kReclaimPerInsert of the LRU: bounded work, no sweep.
-    std::array<Lru::iterator, kReclaimPerInsert> expired;
+    std::array<Node*, kReclaimPerInsert> expired;
     std::size_t n_expired = 0;
     auto it = s.lru.end();
     for (std::size_t i = 0; i < kReclaimPerInsert && it != s.lru.begin(); ++i) {
         --it;
-        if (it->drop_at <= now) expired[n_expired++] = it;
+        if (it->entry->drop_at() <= now) expired[n_expired++] = &*it;
     }
-    for (std::size_t i = 0; i < n_expired; ++i) {  // removing one node leaves the other iterators valid
+    for (std::size_t i = 0; i < n_expired; ++i) {  // removing one node leaves the others linked
         ++s.expired;
-        s.remove(expired[i], grave);
+        s.remove(*expired[i], grave);
     }
 
     // Evict least recently used until the new node fits.
     while (!s.lru.empty() && (s.lru.size() + 1 > s.max_entries || s.bytes + charge > s.max_bytes)) {
         ++s.evictions;
-        s.remove(std::prev(s.lru.end()), grave);
+        s.remove(s.lru.back(), grave);
     }
 
-    s.lru.splice(s.lru.begin(), fresh);
-    const Lru::iterator node = s.lru.begin();
-    s.map.emplace(KeyRef{node->key, node->hash}, node);
+    s.lru.push_front(*fresh);
+    s.index.insert(*fresh);
     s.bytes += charge;
 }
 
 bool MemoryStore::erase(const CacheKey& key) {
     if (key.route_index >= routes_.size()) return false;
     Shard& s = routes_[key.route_index]->shard_for(key.hash);
-    Lru grave;
+    Grave grave;
     std::lock_guard lock(s.mu);
-    const auto it = s.map.find(KeyRef{key.bytes, key.hash});
-    if (it == s.map.end()) return false;
-    s.remove(it->second, grave);
+    const auto it = s.index.find(KeyRef{key.bytes, key.hash}, KeyHash{}, KeyEq{});
+    if (it == s.index.end()) return false;
+    s.remove(*it, grave);
     return true;
 }
 
@@ -210,13 +281,13 @@ std::size_t MemoryStore::erase_route(std::size_t route_index) {
     const Route& r = *routes_[route_index];
     std::size_t removed = 0;
     for (std::size_t i = 0; i < r.count; ++i) {
-        Shard& s = r.shards[i];
-        Lru grave;
+        Shard& s = *r.shards[i];
+        Grave grave;
         std::lock_guard lock(s.mu);
         removed += s.lru.size();
-        s.map.clear();
+        s.index.clear();
         s.bytes = 0;
-        grave.splice(grave.end(), s.lru);
+        grave.bury_all(s.lru);
     }
     return removed;
 }
@@ -226,16 +297,15 @@ std::size_t MemoryStore::erase_identity(std::size_t route_index, const IdentityH
     const Route& r = *routes_[route_index];
     std::size_t removed = 0;
     for (std::size_t i = 0; i < r.count; ++i) {
-        Shard& s = r.shards[i];
-        Lru grave;
+        Shard& s = *r.shards[i];
+        Grave grave;
         std::lock_guard lock(s.mu);
         for (auto it = s.lru.begin(); it != s.lru.end();) {
-            const auto next = std::next(it);
-            if (it->has_identity && it->identity == identity) {
-                s.remove(it, grave);
+            Node& node = *it++;
+            if (node.has_identity && ends_with_identity(node.key(), identity)) {
+                s.remove(node, grave);
                 ++removed;
             }
-            it = next;
         }
     }
     return removed;
@@ -252,7 +322,7 @@ RouteStoreStats MemoryStore::stats(std::size_t route_index) const {
     if (route_index >= routes_.size()) return out;
     const Route& r = *routes_[route_index];
     for (std::size_t i = 0; i < r.count; ++i) {
-        const Shard& s = r.shards[i];
+        const Shard& s = *r.shards[i];
         std::lock_guard lock(s.mu);
         out.entries += s.lru.size();
         out.bytes += s.bytes;

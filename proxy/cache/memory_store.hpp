@@ -12,8 +12,15 @@
 /// shard (exact LRU), and the sum of the shares never exceeds the route's bounds.
 ///
 /// Hot path: lookup hashes nothing (CacheKey carries its hash), allocates
-/// nothing (the map is keyed by a view into the node), and holds the shard lock
-/// only to find the node, move it to the LRU front and copy the shared_ptr.
+/// nothing (the index is searched with a view of the key), and holds the shard
+/// lock only to find the node, move it to the LRU front and copy the EntryPtr.
+///
+/// Per entry the store spends one heap block: a node holding the LRU links,
+/// the hash-chain link, the hash, the EntryPtr and the key bytes inline
+/// (Boost.Intrusive containers over it), plus one bucket slot of the shard's
+/// index, allocated up front for max_entries. A per-user key ends with its
+/// identity hash, so erase_identity reads it from the key bytes.
+///
 /// Nodes that leave the store are spliced out under the lock and destroyed
 /// after it is released, so freeing a large body never happens under a lock.
 /// Expired entries are reclaimed when looked up, and up to kReclaimPerInsert of
@@ -62,11 +69,13 @@ public:
     /// leaves each shard kMinEntriesPerShard entries and 4 * max_object_bytes.
     static std::size_t shards_for(const rules::RouteRule& rule);
 
-    /// Bytes an entry costs under `key`: entry.charge() + the key's heap block + node_overhead().
+    /// Bytes an entry costs under `key`: entry.charge() + node_overhead(key.bytes.size()).
     static std::size_t charge_of(const CacheKey& key, const CachedResponse& entry);
 
-    /// The store's own bytes per entry beyond the entry and key: LRU node, hash node, bucket slot.
-    static std::size_t node_overhead();
+    /// The store's own bytes per entry beyond the entry, for a key of
+    /// `key_bytes` bytes: the node block (links, hash, handle, key bytes) and
+    /// one bucket slot of the index.
+    static std::size_t node_overhead(std::size_t key_bytes);
 
 private:
     struct Shard;

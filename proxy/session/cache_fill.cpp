@@ -63,32 +63,35 @@ cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource&
     why = cache::check_storable(rule, facts, headers);
     if (why != cache::NotStorable::none) return nullptr;
 
-    auto entry = std::make_shared<cache::CachedResponse>();
-    entry->status = facts.status;
     auto fields = headers.list();
     // ETag and Vary: Accept-Encoding are written per variant at hit time.
     std::erase_if(fields, [](const cache::HeaderField& f) {
         return boost::beast::iequals(f.name, "etag") ||
                (boost::beast::iequals(f.name, "vary") && boost::beast::iequals(f.value, "accept-encoding"));
     });
-    entry->head = cache::build_stored_head(facts.status, res.reason(), fields);
-    if (const auto etag = res[bhttp::field::etag]; !etag.empty()) {
-        entry->etag = std::string(etag);
-        entry->weak_etag = encoding::weaken_etag(etag);
-    }
-    entry->body = std::move(res.body());
+    const std::string head = cache::build_stored_head(facts.status, res.reason(), fields);
+    const std::string_view etag = res[bhttp::field::etag];
+    const std::string weak_etag = etag.empty() ? std::string() : encoding::weaken_etag(etag);
+    const std::string_view body = res.body();
+    std::string gz;
     if (compression.enabled &&
-        encoding::worth_compressing(res[bhttp::field::content_type], entry->body.size(), compression.min_size)) {
-        std::string gz;
+        encoding::worth_compressing(res[bhttp::field::content_type], body.size(), compression.min_size)) {
         // A failure, or no gain, leaves the entry identity-only: never a failed request.
-        if (encoding::gzip_compress(entry->body, compression.level, gz) && gz.size() < entry->body.size())
-            entry->gzip_body = std::move(gz);
+        if (!encoding::gzip_compress(body, compression.level, gz) || gz.size() >= body.size()) gz.clear();
     }
-    entry->stored_at = now;
-    entry->ttl = rule.ttl;
-    entry->stale_while_revalidate = rule.stale_while_revalidate;
-    entry->stale_if_error = rule.stale_if_error;
-    entry->generation = generation;
+    // One block for the whole entry: the head, the bodies and the ETags are copied into it once, here.
+    auto entry = cache::CachedResponse::make({.status = facts.status,
+                                              .head = head,
+                                              .body = body,
+                                              .gzip_body = gz,
+                                              .etag = etag,
+                                              .weak_etag = weak_etag,
+                                              .stored_at = now,
+                                              .ttl = rule.ttl,
+                                              .stale_while_revalidate = rule.stale_while_revalidate,
+                                              .stale_if_error = rule.stale_if_error,
+                                              .generation = generation});
+    if (!entry) why = cache::NotStorable::too_large;  // a part over 4 GiB, or out of memory
     return entry;
 }
 
@@ -126,7 +129,7 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::siz
     if (cc.generations.current(key) != generation) {
         counters.invalidated_in_flight.fetch_add(1, std::memory_order_relaxed);
     } else {
-        cc.store->insert(key, entry, entry->stored_at);
+        cc.store->insert(key, entry, entry->stored_at());
         counters.stored.fetch_add(1, std::memory_order_relaxed);
     }
     cc.coalescer.complete(ticket, {std::move(entry), cache::FillResult::Outcome::stored});

@@ -84,7 +84,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     cache::EntryPtr stale;  // usable only if the upstream fails (stale-if-error)
     if (!cache::client_bypasses(rule, headers)) {
         auto entry = cc.store->lookup(*key, now);
-        if (entry && entry->generation != generation) entry = nullptr;
+        if (entry && entry->generation() != generation) entry = nullptr;
         if (entry) {
             const auto freshness = cache::classify(*entry, rule, now);
             if (freshness == Freshness::fresh_refresh_ahead || freshness == Freshness::stale_revalidate) {
@@ -178,7 +178,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     if (entry) {
         // Those already waiting may have it; the store only if no write came in between.
         if (cc.generations.current(*key) == generation) {
-            cc.store->insert(*key, entry, entry->stored_at);
+            cc.store->insert(*key, entry, entry->stored_at());
             bump(counters.stored);
         } else {
             bump(counters.invalidated_in_flight);
@@ -219,12 +219,12 @@ asio::awaitable<bool> ClientSession::write_entry(const cache::CachedResponse& en
     const auto& req = req_parser_->get();
     const bool keep_alive = req_parser_->keep_alive() && !worker_.ctx.draining.load();  // the parser's flag: no field lookup
     const bool is_head = req.method() == bhttp::verb::head;
-    out.status = entry.status;
+    out.status = entry.status();
     out.cache = x_cache;
     // The variant: the stored gzip bytes for a client that accepts gzip, else
     // the stored identity bytes. No compression work, no copy, either way.
-    const bool gzip = !entry.gzip_body.empty() && accepts_gzip(req);
-    const std::string& body = gzip ? entry.gzip_body : entry.body;
+    const bool gzip = !entry.gzip_body().empty() && accepts_gzip(req);
+    const std::string_view body = gzip ? entry.gzip_body() : entry.body();
 
     // Only these few bytes are made per hit; head and body are the stored ones.
     auto append_number = [this](std::uint64_t n) {
@@ -234,12 +234,12 @@ asio::awaitable<bool> ClientSession::write_entry(const cache::CachedResponse& en
     };
     hit_head_.clear();
     if (gzip) hit_head_.append("Content-Encoding: gzip\r\n");
-    if (!entry.gzip_body.empty()) hit_head_.append("Vary: Accept-Encoding\r\n");
-    if (!entry.etag.empty()) hit_head_.append("ETag: ").append(gzip ? entry.weak_etag : entry.etag).append("\r\n");
+    if (!entry.gzip_body().empty()) hit_head_.append("Vary: Accept-Encoding\r\n");
+    if (!entry.etag().empty()) hit_head_.append("ETag: ").append(gzip ? entry.weak_etag() : entry.etag()).append("\r\n");
     hit_head_.append("Content-Length: ");
     append_number(body.size());
     hit_head_.append("\r\nAge: ");
-    append_number(cache::age_seconds(entry.stored_at, cache::Clock::now()));
+    append_number(cache::age_seconds(entry.stored_at(), cache::Clock::now()));
     hit_head_.append("\r\nX-Cache: ").append(x_cache);
     hit_head_.append("\r\nCache-Status: ").append(cache_status);
     hit_head_.append("\r\nVia: 1.1 cacheproxy\r\n");
@@ -249,7 +249,7 @@ asio::awaitable<bool> ClientSession::write_entry(const cache::CachedResponse& en
         hit_head_.append("Connection: keep-alive\r\n");
     hit_head_.append("\r\n");
 
-    const std::array<asio::const_buffer, 3> buffers{asio::buffer(entry.head), asio::buffer(hit_head_),
+    const std::array<asio::const_buffer, 3> buffers{asio::buffer(entry.head()), asio::buffer(hit_head_),
                                                     is_head ? asio::const_buffer{} : asio::buffer(body)};
     stream_.expires_after(cfg_.limits.body_timeout);
     auto [ec, n] = co_await asio::async_write(stream_, buffers, tuple_awaitable);

@@ -142,6 +142,19 @@ TEST_F(CacheKeyTest, TwoUsersGetDifferentKeysSameUserSameKey) {
     EXPECT_NE(alice1->identity, bob->identity);
 }
 
+TEST_F(CacheKeyTest, PerUserKeyEndsWithItsIdentity) {
+    const char* t = "/api/trading/balance?exchange=bybit&account_type=demo";
+    const auto alice = key(balance_rule(), t, "Bearer alice");
+    const auto bob = key(balance_rule(), t, "Bearer bob");
+    ASSERT_TRUE(alice && bob);
+    EXPECT_TRUE(ends_with_identity(alice->bytes, alice->identity));
+    EXPECT_FALSE(ends_with_identity(alice->bytes, bob->identity));
+    EXPECT_FALSE(ends_with_identity(alice->bytes.substr(alice->bytes.size() - 16), alice->identity));  // no 'I'
+    const auto shared = key(ticker_rule(), "/t?symbol=BTC", std::nullopt);
+    ASSERT_TRUE(shared);
+    EXPECT_FALSE(ends_with_identity(shared->bytes, IdentityHash{}));
+}
+
 TEST_F(CacheKeyTest, PerUserRouteWithoutIdentityIsNotCacheable) {
     const char* t = "/api/trading/balance?exchange=bybit&account_type=demo";
     EXPECT_FALSE(key(balance_rule(), t, std::nullopt));

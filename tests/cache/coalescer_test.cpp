@@ -36,12 +36,7 @@ CacheKey key_for(std::string_view target, std::optional<std::string_view> creden
     return *build_key(r, 0, target, credential, hasher(), HeaderList{});
 }
 
-EntryPtr entry(std::string body) {
-    auto e = std::make_shared<CachedResponse>();
-    e->head = "HTTP/1.1 200 OK\r\n";
-    e->body = std::move(body);
-    return e;
-}
+EntryPtr entry(std::string_view body) { return CachedResponse::make({.head = "HTTP/1.1 200 OK\r\n", .body = body}); }
 
 /// One io_context per thread, as the proxy runs them.
 class IoThread {

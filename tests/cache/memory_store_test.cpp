@@ -36,16 +36,14 @@ CacheKey key_of(const rules::RouteRule& r, std::size_t index, const std::string&
     return *build_key(r, index, "/x?k=" + k, credential, hasher(), HeaderList{});
 }
 
-EntryPtr make_entry(std::string body, TimePoint at = t0, seconds ttl = seconds(10), seconds swr = seconds(0),
+EntryPtr make_entry(std::string_view body, TimePoint at = t0, seconds ttl = seconds(10), seconds swr = seconds(0),
                     seconds sie = seconds(0)) {
-    auto e = std::make_shared<CachedResponse>();
-    e->head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
-    e->body = std::move(body);
-    e->stored_at = at;
-    e->ttl = ttl;
-    e->stale_while_revalidate = swr;
-    e->stale_if_error = sie;
-    return e;
+    return CachedResponse::make({.head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n",
+                                 .body = body,
+                                 .stored_at = at,
+                                 .ttl = ttl,
+                                 .stale_while_revalidate = swr,
+                                 .stale_if_error = sie});
 }
 
 rules::RuleSet rules_of(std::vector<rules::RouteRule> routes) {
@@ -64,11 +62,60 @@ TEST(MemoryStoreTest, HitSharesTheSameEntry) {
     const EntryPtr hit = store.lookup(k, t0 + seconds(1));
     ASSERT_NE(hit, nullptr);
     EXPECT_EQ(hit.get(), e.get());             // no copy: the same immutable object
-    EXPECT_EQ(hit->body.data(), e->body.data());
+    EXPECT_EQ(hit->body().data(), e->body().data());
     EXPECT_EQ(store.lookup(key_of(r, 0, "ETH"), t0), nullptr);
     const auto s = store.stats(0);
     EXPECT_EQ(s.entries, 1u);
     EXPECT_EQ(s.bytes, MemoryStore::charge_of(k, *e));
+}
+
+TEST(MemoryStoreTest, ChargeIsEntryBlockPlusNodeBlockPlusBucket) {
+    const auto r = route("ticker", 100, 1 << 20);
+    const auto k = key_of(r, 0, "BTC");
+    const auto e = make_entry(std::string(500, 'x'));
+    EXPECT_EQ(MemoryStore::charge_of(k, *e), e->charge() + MemoryStore::node_overhead(k.bytes.size()));
+    // The key lives in the node's own block: the overhead is one chunk (rounded) plus a bucket slot.
+    const std::size_t base = MemoryStore::node_overhead(0);
+    EXPECT_LE(base, 64u + sizeof(void*));
+    EXPECT_GE(MemoryStore::node_overhead(k.bytes.size()), base);
+    EXPECT_LE(MemoryStore::node_overhead(k.bytes.size()), base + k.bytes.size() + 16);
+    EXPECT_EQ((MemoryStore::node_overhead(k.bytes.size()) - sizeof(void*)) % 16, 0u);  // a malloc chunk
+    // 100 bytes more key cost 100 bytes more, within the chunk rounding.
+    EXPECT_LE(MemoryStore::node_overhead(k.bytes.size() + 100) - MemoryStore::node_overhead(k.bytes.size()), 112u);
+}
+
+TEST(MemoryStoreTest, StoredKeyBytesAndEntryRoundTrip) {
+    const auto r = route("ticker", 100, 1 << 20);
+    MemoryStore store(rules_of({r}));
+    // Keys that differ only in their last byte, or in length, are different entries.
+    const auto a = key_of(r, 0, "ab"), b = key_of(r, 0, "ac"), c = key_of(r, 0, "abc");
+    store.insert(a, make_entry("A"), t0);
+    store.insert(b, make_entry("B"), t0);
+    store.insert(c, make_entry("C"), t0);
+    EXPECT_EQ(store.lookup(a, t0)->body(), "A");
+    EXPECT_EQ(store.lookup(b, t0)->body(), "B");
+    EXPECT_EQ(store.lookup(c, t0)->body(), "C");
+    EXPECT_EQ(store.stats(0).bytes, MemoryStore::charge_of(a, *make_entry("A")) +
+                                        MemoryStore::charge_of(b, *make_entry("B")) +
+                                        MemoryStore::charge_of(c, *make_entry("C")));
+}
+
+TEST(MemoryStoreTest, PerUserKeyMustEndWithItsIdentity) {
+    auto per_user = route("balance", 100, 1 << 20);
+    per_user.shared = false;
+    per_user.key.identity = true;
+    MemoryStore store(rules_of({per_user}));
+    auto k = key_of(per_user, 0, "bybit", "Bearer alice");
+    EXPECT_TRUE(ends_with_identity(k.bytes, k.identity));
+    // erase_identity reads the identity from the key bytes: a key claiming
+    // another identity than its bytes end with is refused, never stored unpurgeable.
+    auto forged = k;
+    forged.identity[0] ^= 1;
+    store.insert(forged, make_entry("x"), t0);
+    EXPECT_EQ(store.stats(0).entries, 0u);
+    store.insert(k, make_entry("x"), t0);
+    EXPECT_EQ(store.erase_identity(0, forged.identity), 0u);
+    EXPECT_EQ(store.erase_identity(0, k.identity), 1u);
 }
 
 TEST(MemoryStoreTest, TtlExpiryDropsOnLookup) {
@@ -180,7 +227,7 @@ TEST(MemoryStoreTest, ReplaceKeepsOneEntryAndReaccounts) {
     const auto s = store.stats(0);
     EXPECT_EQ(s.entries, 1u);
     EXPECT_EQ(s.bytes, MemoryStore::charge_of(k, *e2));
-    EXPECT_EQ(e1.use_count(), 1);  // the store let go of the old entry
+    EXPECT_EQ(e1->use_count(), 1u);  // the store let go of the old entry
 }
 
 TEST(MemoryStoreTest, OlderFillNeverReplacesNewerEntry) {

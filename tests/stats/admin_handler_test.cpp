@@ -74,13 +74,12 @@ struct Admin {
         auto key = *cache::build_key(r, index, r.path + "?k=" + k,
                                      credential ? std::optional<std::string_view>(*credential) : std::nullopt,
                                      cc.hasher, cache::HeaderList{});
-        auto e = std::make_shared<cache::CachedResponse>();
-        e->head = "HTTP/1.1 200 OK\r\n";
-        e->body = "{}";
-        e->stored_at = cache::Clock::now();
-        e->ttl = 60s;
-        e->generation = cc.generations.current(key);
-        cc.store->insert(key, e, e->stored_at);
+        const auto e = cache::CachedResponse::make({.head = "HTTP/1.1 200 OK\r\n",
+                                                    .body = "{}",
+                                                    .stored_at = cache::Clock::now(),
+                                                    .ttl = 60s,
+                                                    .generation = cc.generations.current(key)});
+        cc.store->insert(key, e, e->stored_at());
         return key;
     }
     std::size_t entries(std::size_t index) const { return ctx.cache->store->stats(index).entries; }
