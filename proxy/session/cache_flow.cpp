@@ -11,6 +11,7 @@
 #include "encoding/accept_encoding.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
+#include "net/send_now.hpp"
 #include "session/cache_fill.hpp"
 #include "session/client_session.hpp"
 
@@ -25,6 +26,7 @@
 
 #include <array>
 #include <charconv>
+#include <tuple>
 
 namespace cacheproxy::session {
 
@@ -251,8 +253,11 @@ asio::awaitable<bool> ClientSession::write_entry(const cache::CachedResponse& en
 
     const std::array<asio::const_buffer, 3> buffers{asio::buffer(entry.head()), asio::buffer(hit_head_),
                                                     is_head ? asio::const_buffer{} : asio::buffer(body)};
-    stream_.expires_after(cfg_.limits.body_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, buffers, tuple_awaitable);
+    // Sent at once if the socket takes it all (the usual case); suspended only for the rest.
+    error_code ec;
+    const std::size_t sent = net::send_now(stream_.socket(), buffers, ec);
+    if (!ec && sent < asio::buffer_size(buffers))
+        std::tie(ec, std::ignore) = co_await net::send_rest(stream_, buffers, sent, cfg_.limits.body_timeout);
     co_return !ec && keep_alive;
 }
 

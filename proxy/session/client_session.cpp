@@ -48,6 +48,7 @@ ClientSession::ClientSession(asio::ip::tcp::socket socket, app::Worker& worker)
     const auto ep = stream_.socket().remote_endpoint(ec);
     peer_ip_ = ec ? std::string("unknown") : ep.address().to_string();
     stream_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    stream_.socket().non_blocking(true, ec);  // for net::send_now; async operations are unaffected
     worker_.ctx.client_connections.fetch_add(1);
 }
 

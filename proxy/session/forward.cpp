@@ -9,6 +9,7 @@
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
 #include "http/wire.hpp"
+#include "net/send_now.hpp"
 #include "log/logging.hpp"
 #include "session/client_session.hpp"
 
@@ -26,6 +27,7 @@
 #include <charconv>
 #include <optional>
 #include <span>
+#include <tuple>
 
 namespace cacheproxy::session {
 
@@ -157,9 +159,10 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
             // No body (most requests): the header alone, written by hand in one write.
             wire_head_.clear();
             http::append_head(req, wire_head_);
-            up.stream.expires_after(cfg_.limits.body_timeout);
-            auto [hec, hn] = co_await asio::async_write(up.stream, asio::buffer(wire_head_), tuple_awaitable);
-            ec = hec;
+            const auto head = asio::buffer(wire_head_);
+            const std::size_t sent = net::send_now(up.stream.socket(), head, ec);
+            if (!ec && sent < head.size())
+                std::tie(ec, std::ignore) = co_await net::send_rest(up.stream, head, sent, cfg_.limits.body_timeout);
         } else {
             bhttp::request_serializer<bhttp::buffer_body> req_sr{req};
             if (chunked_in) {
@@ -382,17 +385,18 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
                 body.size = 0;
                 body.more = false;
             }
-            stream_.expires_after(cfg_.limits.body_timeout);
             error_code wec;
             bool done = false;
             if (plain) {
                 const std::array<asio::const_buffer, 2> pieces{
                     head_sent ? asio::const_buffer{} : asio::buffer(wire_head_),
                     asio::const_buffer(body.data, body.size)};
-                auto [pec, pn] = co_await asio::async_write(stream_, pieces, tuple_awaitable);
-                wec = pec;
+                const std::size_t sent = net::send_now(stream_.socket(), pieces, wec);
+                if (!wec && sent < asio::buffer_size(pieces))
+                    std::tie(wec, std::ignore) = co_await net::send_rest(stream_, pieces, sent, cfg_.limits.body_timeout);
                 done = !body.more;
             } else {
+                stream_.expires_after(cfg_.limits.body_timeout);
                 auto [sec, sn] = co_await bhttp::async_write(stream_, *res_sr, tuple_awaitable);
                 wec = sec == bhttp::error::need_buffer ? error_code{} : sec;
                 done = res_sr->is_done();

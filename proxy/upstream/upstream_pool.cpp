@@ -115,6 +115,7 @@ asio::awaitable<Pool::Lease> Pool::acquire(error_code& ec, bool fresh_only) {
     c->stream.expires_never();
     error_code ignored;
     c->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    c->stream.socket().non_blocking(true, ignored);  // for net::send_now; async operations are unaffected
     co_return Lease{std::move(c), false};
 }
 

@@ -80,6 +80,37 @@ TEST_F(Cache, RepeatWithinTtlIsAHitAndTheOriginIsNotAsked) {
     EXPECT_EQ(balance_count(), 1) << sim().stats().json;
 }
 
+TEST_F(Cache, LargeHitsToAClientThatReadsLateArriveWhole) {
+    // A hit is first sent without suspending (as much as the socket takes);
+    // an 8 MB body to a client that is not reading cannot fit, so the rest
+    // goes out asynchronously. Two pipelined hits must both arrive intact.
+    auto proxy = StartProxy(with_rules(rules_yaml(
+        "  - name: bytes\n"
+        "    match: { method: GET, path: /bytes }\n"
+        "    ttl: 30s\n"
+        "    shared: true\n"
+        "    max_object_bytes: 16MiB\n"
+        "    max_bytes: 64MiB\n"
+        "    key: { query: [n] }\n")));
+    const std::string target = "/bytes?n=8000000";
+    Response fill = http_request(proxy->port(), "GET", target);
+    ASSERT_EQ(fill.status, 200u) << describe(fill);
+    ASSERT_TRUE(CacheIs(fill, "MISS")) << describe(fill);
+
+    RawClient client(proxy->port(), 10s);
+    ASSERT_TRUE(client.connected()) << client.last_error();
+    ASSERT_TRUE(client.send(build_request("GET", target) + build_request("GET", target)));
+    std::this_thread::sleep_for(milliseconds(300));  // the proxy's send buffer fills meanwhile
+    ReadResult got = client.read_responses(2);
+    ASSERT_EQ(got.responses.size(), 2u) << got.error;
+    for (const Response& r : got.responses) {
+        EXPECT_TRUE(CacheIs(r, "HIT")) << describe(r);
+        ASSERT_EQ(r.body.size(), 8000000u);
+        EXPECT_EQ(first_sim_bytes_mismatch(r.body), std::string::npos);
+    }
+    EXPECT_EQ(sim().stats().route("other"), 1) << "filled once";
+}
+
 TEST_F(Cache, AfterTtlTheEntryIsRefetched) {
     auto proxy = StartProxy(with_rules(rules_yaml(balance_route("1s"))));
 
