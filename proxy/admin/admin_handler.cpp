@@ -3,6 +3,7 @@
 #include "cache/cache_key.hpp"
 #include "log/logging.hpp"
 #include "stats/json_writer.hpp"
+#include "util/ascii.hpp"
 
 #include <boost/beast/http/field.hpp>
 #include <spdlog/spdlog.h>
@@ -17,23 +18,6 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 constexpr std::string_view kJson = "application/json";
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
 
 /// Equal contents, in time that depends only on the lengths.
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -115,7 +99,7 @@ void purge(const Request& req, std::string_view query, AdminContext& admin, Resp
     if (const auto n = req.count("X-Purge-Credential"); n > 1) {
         return set_body(res, bhttp::status::bad_request, kJson, error_json("X-Purge-Credential given more than once"));
     } else if (n == 1) {
-        credential = trim(req["X-Purge-Credential"]);
+        credential = util::trim_ows(req["X-Purge-Credential"]);
         if (credential->empty())
             return set_body(res, bhttp::status::bad_request, kJson, error_json("X-Purge-Credential is empty"));
     }
@@ -164,10 +148,10 @@ void purge(const Request& req, std::string_view query, AdminContext& admin, Resp
 
 bool authorized(const Request& req, std::string_view token) {
     if (token.empty() || req.count(bhttp::field::authorization) != 1) return false;
-    const std::string_view v = trim(req[bhttp::field::authorization]);
+    const std::string_view v = util::trim_ows(req[bhttp::field::authorization]);
     constexpr std::string_view scheme = "Bearer ";
-    if (v.size() <= scheme.size() || !iequals(v.substr(0, scheme.size()), scheme)) return false;
-    return constant_time_equal(trim(v.substr(scheme.size())), token);
+    if (v.size() <= scheme.size() || !util::iequals(v.substr(0, scheme.size()), scheme)) return false;
+    return constant_time_equal(util::trim_ows(v.substr(scheme.size())), token);
 }
 
 Response handle(const Request& req, AdminContext& admin) {

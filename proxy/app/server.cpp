@@ -142,7 +142,7 @@ int Server::run() {
     asio::steady_timer poll(main_ioc_);
     std::chrono::steady_clock::time_point deadline;
     std::function<void(const error_code&)> check_drained = [&](const error_code&) {
-        const auto left = ctx_.inflight.load();
+        const auto left = in_flight(workers_);
         if (left == 0 || std::chrono::steady_clock::now() >= deadline) {
             if (left) spdlog::warn("drain timeout: {} request(s) still in flight, closing", left);
             for (auto& w : workers_) w->ioc.stop();
@@ -154,7 +154,7 @@ int Server::run() {
     signals_->async_wait([&](const error_code& ec, int signo) {
         if (ec) return;
         spdlog::info("signal {}: no new connections; draining {} in-flight request(s) (at most {} ms)", signo,
-                     ctx_.inflight.load(), cfg_.limits.drain_timeout.count());
+                     in_flight(workers_), cfg_.limits.drain_timeout.count());
         begin_drain();
         deadline = std::chrono::steady_clock::now() + cfg_.limits.drain_timeout;
         check_drained({});

@@ -30,7 +30,6 @@ struct ServerContext {
     const config::Config& cfg;
     std::unique_ptr<CacheContext> cache;       ///< null when no route is cached
     std::atomic<std::size_t> client_connections{0};
-    std::atomic<std::size_t> inflight{0};      ///< requests being handled now
     std::atomic<bool> draining{false};         ///< SIGTERM seen: finish, then close
     upstream::UpstreamHealth health;
     /// The stats slots: pass-through, the cached routes, the triggers (names as the matchers hold them).
@@ -61,6 +60,17 @@ struct Worker {
     ServerContext& ctx;
     upstream::Pool pool;
     stats::WorkerStats stats;         ///< written by this thread only; merged by the admin when read
+    /// Requests this thread is handling now. Written by this thread only (a
+    /// relaxed load and store, no locked instruction, no cache line shared
+    /// with other workers); summed by in_flight() for the drain and /stats.
+    std::atomic<std::size_t> inflight{0};
 };
+
+/// Requests being handled now, all workers.
+inline std::size_t in_flight(const std::vector<std::unique_ptr<Worker>>& workers) {
+    std::size_t n = 0;
+    for (const auto& w : workers) n += w->inflight.load(std::memory_order_relaxed);
+    return n;
+}
 
 }  // namespace cacheproxy::app

@@ -2,31 +2,10 @@
 
 namespace cacheproxy::cache {
 
-namespace {
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-}  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-    return s;
-}
-
 std::size_t next_directive(std::string_view list, std::size_t pos, Directive& out) {
     while (pos < list.size()) {
         // Skip separators and whitespace before an element.
-        while (pos < list.size() && (list[pos] == ',' || is_ows(list[pos]))) ++pos;
+        while (pos < list.size() && (list[pos] == ',' || util::is_ows(list[pos]))) ++pos;
         if (pos >= list.size()) break;
 
         const std::size_t name_begin = pos;
@@ -36,7 +15,7 @@ std::size_t next_directive(std::string_view list, std::size_t pos, Directive& ou
 
         if (pos < list.size() && list[pos] == '=') {
             ++pos;
-            while (pos < list.size() && is_ows(list[pos])) ++pos;
+            while (pos < list.size() && util::is_ows(list[pos])) ++pos;
             const std::size_t arg_begin = pos;
             if (pos < list.size() && list[pos] == '"') {
                 // quoted-string: a comma inside does not end the element.

@@ -3,6 +3,7 @@
 /// Vary, Connection. Pure functions over views; nothing allocates.
 
 #include "cache/header_view.hpp"
+#include "util/ascii.hpp"
 
 #include <cstddef>
 #include <string_view>
@@ -15,11 +16,11 @@ struct Directive {
     std::string_view argument;  ///< after '=', trimmed; empty when none
 };
 
-/// ASCII case-insensitive equality.
-bool iequals(std::string_view a, std::string_view b);
+/// ASCII case-insensitive equality (util/ascii.hpp).
+using util::iequals;
 
-/// `s` without leading/trailing spaces and tabs.
-std::string_view trim_ows(std::string_view s);
+/// `s` without leading/trailing spaces and tabs (util/ascii.hpp).
+using util::trim_ows;
 
 /// Reads the list element starting at `pos` in `list` into `out` (empty
 /// elements are skipped; a quoted argument may hold commas). Returns the

@@ -1,5 +1,7 @@
 #include "config/units.hpp"
 
+#include "util/ascii.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -84,13 +86,6 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
-               return lower(x) == lower(y);
-           });
-}
-
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
@@ -152,9 +147,9 @@ std::optional<std::string> parse_http_url(std::string_view text, HostPort& out) 
     auto sep = text.find("://");
     if (sep == std::string_view::npos) return "not a URL" + std::string(expected);
     auto scheme = text.substr(0, sep);
-    if (iequals(scheme, "https"))
+    if (util::iequals(scheme, "https"))
         return "https is not supported: the proxy speaks plain http to its upstream" + std::string(expected);
-    if (!iequals(scheme, "http")) return "unsupported scheme " + quoted(scheme) + std::string(expected);
+    if (!util::iequals(scheme, "http")) return "unsupported scheme " + quoted(scheme) + std::string(expected);
 
     auto rest = text.substr(sep + 3);
     auto authority = rest.substr(0, rest.find_first_of("/?#"));
@@ -179,7 +174,7 @@ std::optional<std::string> parse_http_url(std::string_view text, HostPort& out) 
 }
 
 bool is_loopback_host(std::string_view host) {
-    return iequals(host, "localhost") || host == "::1" || host.rfind("127.", 0) == 0 ||
+    return util::iequals(host, "localhost") || host == "::1" || host.rfind("127.", 0) == 0 ||
            host.rfind("::ffff:127.", 0) == 0;
 }
 

@@ -1,27 +1,15 @@
 #include "encoding/accept_encoding.hpp"
 
+#include "util/ascii.hpp"
+
 #include <algorithm>
 
 namespace cacheproxy::encoding {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-    return s;
-}
+using util::iequals;
+using util::trim_ows;
 
 /// Splits `s` at the first `sep`: returns the part before, leaves the rest
 /// (after the separator) in `s`, or empties `s` when there is no separator.
@@ -43,17 +31,17 @@ struct Member {
 
 Member parse_member(std::string_view member) {
     Member m;
-    m.coding = trim(take_until(member, ';'));
+    m.coding = trim_ows(take_until(member, ';'));
     while (!member.empty()) {
-        std::string_view param = trim(take_until(member, ';'));
+        std::string_view param = trim_ows(take_until(member, ';'));
         const std::size_t eq = param.find('=');
         if (eq == std::string_view::npos) {
             // A bare "q" (no value) is a malformed weight; other bare params are ignored.
             if (iequals(param, "q")) m.q = 0;
             continue;
         }
-        if (!iequals(trim(param.substr(0, eq)), "q")) continue;  // not a weight: ignored
-        m.q = parse_qvalue(trim(param.substr(eq + 1))).value_or(0);
+        if (!iequals(trim_ows(param.substr(0, eq)), "q")) continue;  // not a weight: ignored
+        m.q = parse_qvalue(trim_ows(param.substr(eq + 1))).value_or(0);
     }
     return m;
 }
@@ -130,7 +118,7 @@ Applied applied_coding(std::string_view content_encoding) {
     Applied result = Applied::identity;
     std::string_view list = content_encoding;
     while (!list.empty()) {
-        const std::string_view coding = trim(take_until(list, ','));
+        const std::string_view coding = trim_ows(take_until(list, ','));
         if (coding.empty() || iequals(coding, "identity")) continue;
         if (result != Applied::identity || !is_gzip_name(coding)) return Applied::other;
         result = Applied::gzip;

@@ -1,31 +1,16 @@
 #include "encoding/compressible.hpp"
 
+#include "util/ascii.hpp"
+
 #include <array>
 
 namespace cacheproxy::encoding {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
-bool iends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-    return s;
-}
+using util::iends_with;
+using util::iequals;
+using util::trim_ows;
 
 /// RFC 9110 5.6.2 tchar.
 bool is_tchar(char c) {
@@ -58,7 +43,7 @@ constexpr std::array<std::string_view, 14> kCompressibleTypes = {
 
 bool compressible_type(std::string_view content_type) {
     // media-type = type "/" subtype parameters (RFC 9110 8.3.1)
-    const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
+    const std::string_view media = trim_ows(content_type.substr(0, content_type.find(';')));
     const std::size_t slash = media.find('/');
     if (slash == std::string_view::npos) return false;
     const std::string_view type = media.substr(0, slash);

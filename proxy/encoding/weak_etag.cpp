@@ -1,14 +1,10 @@
 #include "encoding/weak_etag.hpp"
 
+#include "util/ascii.hpp"
+
 namespace cacheproxy::encoding {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 /// opaque-tag = DQUOTE *etagc DQUOTE; etagc = %x21 / %x23-7E / obs-text
 bool is_opaque_tag(std::string_view s) {
@@ -23,13 +19,13 @@ bool is_opaque_tag(std::string_view s) {
 }  // namespace
 
 bool is_weak_etag(std::string_view etag) {
-    etag = trim(etag);
+    etag = util::trim_ows(etag);
     return etag.size() >= 2 && etag[0] == 'W' && etag[1] == '/' && is_opaque_tag(etag.substr(2));
 }
 
 std::string weaken_etag(std::string_view etag) {
     try {
-        etag = trim(etag);
+        etag = util::trim_ows(etag);
         if (is_weak_etag(etag)) return std::string(etag);
         if (!is_opaque_tag(etag)) return {};
         std::string out;

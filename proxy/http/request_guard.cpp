@@ -1,5 +1,7 @@
 #include "http/request_guard.hpp"
 
+#include "util/ascii.hpp"
+
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
@@ -24,12 +26,6 @@ constexpr auto kControl = [] {
     t[0x7f] = true;
     return t;
 }();
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -115,7 +111,8 @@ Verdict scan_raw_header(std::string_view h) {
     return scan_fields(h.data() + eol + 2, h.data() + h.size());
 }
 
-Verdict check_request(const bhttp::request_header<>& req) {
+Verdict check_request(const bhttp::request_header<>& req, bool& expect_continue) {
+    expect_continue = false;
     const unsigned version = req.version();
     if (version != 10 && version != 11) return Verdict{505, "HTTP version not supported"};
 
@@ -170,12 +167,13 @@ Verdict check_request(const bhttp::request_header<>& req) {
     if (te_count == 1) {
         if (version == 10) return bad("Transfer-Encoding on HTTP/1.0");
         if (cl_count != 0) return bad("Transfer-Encoding together with Content-Length");
-        if (!beast::iequals(trim(te), "chunked")) return bad("Transfer-Encoding other than a single chunked");
+        if (!beast::iequals(util::trim_ows(te), "chunked")) return bad("Transfer-Encoding other than a single chunked");
     }
-    if (cl_count == 1 && !all_digits(trim(cl))) return bad("Content-Length is not a single decimal number");
+    if (cl_count == 1 && !all_digits(util::trim_ows(cl))) return bad("Content-Length is not a single decimal number");
 
-    if (expects > 1 || (expects == 1 && !beast::iequals(trim(expect), "100-continue")))
+    if (expects > 1 || (expects == 1 && !beast::iequals(util::trim_ows(expect), "100-continue")))
         return Verdict{417, "unsupported Expect"};
+    expect_continue = expects == 1 && version == 11;
     return {};
 }
 

@@ -29,8 +29,10 @@ std::size_t find_header_end(std::string_view data, bool& bad);
 Verdict scan_raw_header(std::string_view header_section);
 
 /// Checks the parsed header: framing (Transfer-Encoding / Content-Length),
-/// Host, Connection tokens, target form, method, Expect.
-Verdict check_request(const boost::beast::http::request_header<>& req);
+/// Host, Connection tokens, target form, method, Expect. Sets
+/// `expect_continue` when an accepted HTTP/1.1 request awaits "100 Continue"
+/// (the walk reads Expect anyway: the session need not look it up again).
+Verdict check_request(const boost::beast::http::request_header<>& req, bool& expect_continue);
 
 /// True when the method is idempotent (safe to retry without a body).
 bool is_idempotent(boost::beast::http::verb method);

@@ -97,8 +97,6 @@ std::optional<std::string> field_value(const ScopeField& field, const std::optio
 
 }  // namespace
 
-bool needs_response_body(const rules::TriggerRule& rule) { return !rule.success_field.empty(); }
-
 bool needs_request_body(const rules::TriggerRule& rule) {
     return std::any_of(rule.scope.begin(), rule.scope.end(),
                        [](const ScopeField& f) { return f.source == ScopeField::Source::body; });

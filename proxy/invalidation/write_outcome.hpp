@@ -26,9 +26,6 @@ enum class WriteOutcome {
     unknown,  ///< cannot tell: invalidate as for success
 };
 
-/// True when `rule` needs the response body to decide (a success field is set).
-bool needs_response_body(const rules::TriggerRule& rule);
-
 /// True when `rule` takes a scope field from the request's JSON body.
 bool needs_request_body(const rules::TriggerRule& rule);
 

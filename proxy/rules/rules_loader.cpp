@@ -2,6 +2,7 @@
 
 #include "config/units.hpp"
 #include "config/yaml_reader.hpp"
+#include "util/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -276,7 +277,7 @@ RouteRule read_route(YamlReader& r) {
     key.read_string_list("query", rule.key.query);
     key.read_string_list("headers", rule.key.headers);
     for (std::string& h : rule.key.headers)
-        std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        std::transform(h.begin(), h.end(), h.begin(), util::ascii_lower);
     key.finish();
 
     r.read_bool("shared", rule.shared);

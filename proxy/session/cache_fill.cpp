@@ -126,11 +126,17 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::siz
         cc.coalescer.complete(ticket, {nullptr, cache::FillResult::Outcome::not_storable});
         co_return;
     }
-    if (cc.generations.current(key) != generation) {
-        counters.invalidated_in_flight.fetch_add(1, std::memory_order_relaxed);
-    } else {
+    publish_fill(cc, route_index, key, generation, ticket, std::move(entry));
+}
+
+void publish_fill(app::CacheContext& cc, std::size_t route_index, const cache::CacheKey& key,
+                  std::uint64_t generation, cache::Coalescer::Ticket& ticket, cache::EntryPtr entry) {
+    auto& counters = cc.counters[route_index];
+    if (cc.generations.current(key) == generation) {
         cc.store->insert(key, entry, entry->stored_at());
         counters.stored.fetch_add(1, std::memory_order_relaxed);
+    } else {
+        counters.invalidated_in_flight.fetch_add(1, std::memory_order_relaxed);
     }
     cc.coalescer.complete(ticket, {std::move(entry), cache::FillResult::Outcome::stored});
 }

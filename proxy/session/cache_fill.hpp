@@ -37,6 +37,13 @@ cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource&
                       bool request_had_credentials, cache::TimePoint now, std::uint64_t generation,
                       cache::NotStorable& why);
 
+/// Publishes a fill's stored entry: into the store only if no write bumped
+/// the key's scope since the fetch started (read-your-writes: an entry from
+/// before a write is never stored), then to the fill's waiters either way
+/// (they asked before the write). Counts stored / invalidated_in_flight.
+void publish_fill(app::CacheContext& cc, std::size_t route_index, const cache::CacheKey& key,
+                  std::uint64_t generation, cache::Coalescer::Ticket& ticket, cache::EntryPtr entry);
+
 /// The key fills are coalesced on: the cache key plus its scope generation,
 /// so a request that comes after a write never joins a fill from before it.
 cache::CacheKey flight_key(const cache::CacheKey& key, std::uint64_t generation);

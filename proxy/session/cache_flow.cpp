@@ -40,6 +40,9 @@ namespace {
 
 void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 
+/// Cache-Status of a stale entry served because the upstream failed.
+constexpr std::string_view kStaleIfError = "cacheproxy; fwd=stale; detail=stale-if-error";
+
 }  // namespace
 
 bool ClientSession::accepts_gzip(const bhttp::request_header<>& req) {
@@ -132,7 +135,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         if (result && result->outcome == Outcome_::failed) {
             if (stale) {
                 bump(counters.stale_served);
-                co_return co_await write_entry(*stale, "STALE", "cacheproxy; fwd=stale; detail=stale-if-error", out);
+                co_return co_await write_entry(*stale, "STALE", kStaleIfError, out);
             }
             out.status = 502;
             out.cache = "MISS";
@@ -166,7 +169,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         cc.coalescer.complete(ticket, {nullptr, Outcome_::failed});
         if (stale) {
             bump(counters.stale_served);
-            co_return co_await write_entry(*stale, "STALE", "cacheproxy; fwd=stale; detail=stale-if-error", out);
+            co_return co_await write_entry(*stale, "STALE", kStaleIfError, out);
         }
         out.status = http_errors::status_for(fetched.ec);
         spdlog::warn("fill for route {} failed: {}", rule.name, fetched.ec.message());
@@ -178,14 +181,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     auto entry = admit(rule, cc.rules.identity, cfg_.compression, fetched, had_credentials, cache::Clock::now(),
                        generation, why);
     if (entry) {
-        // Those already waiting may have it; the store only if no write came in between.
-        if (cc.generations.current(*key) == generation) {
-            cc.store->insert(*key, entry, entry->stored_at());
-            bump(counters.stored);
-        } else {
-            bump(counters.invalidated_in_flight);
-        }
-        cc.coalescer.complete(ticket, {entry, Outcome_::stored});
+        publish_fill(cc, route_index, *key, generation, ticket, entry);
         co_return co_await write_entry(*entry, "MISS", "cacheproxy; fwd=miss; stored", out);
     }
     bump(counters.not_storable);
@@ -193,7 +189,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     auto& res = fetched.response;
     if (stale && res.result_int() >= 500) {
         bump(counters.stale_served);
-        co_return co_await write_entry(*stale, "STALE", "cacheproxy; fwd=stale; detail=stale-if-error", out);
+        co_return co_await write_entry(*stale, "STALE", kStaleIfError, out);
     }
     // Relay this one answer to this one client.
     out.status = res.result_int();

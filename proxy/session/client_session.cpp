@@ -25,9 +25,13 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 namespace {
 
 /// Counts a request as in flight for as long as it lives (drain waits on it).
+/// Counts a request in its worker's in-flight gauge. Single writer (the
+/// worker's thread): a relaxed load and store, never a locked read-modify-write.
 struct InflightGuard {
-    explicit InflightGuard(std::atomic<std::size_t>& c) : count(c) { count.fetch_add(1); }
-    ~InflightGuard() { count.fetch_sub(1); }
+    explicit InflightGuard(std::atomic<std::size_t>& c) : count(c) {
+        count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    ~InflightGuard() { count.store(count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
     std::atomic<std::size_t>& count;
 };
 
@@ -125,13 +129,11 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         co_return http::Verdict{400, "malformed request header"};
     }
     buffer_.consume(used);
-    const auto& req = req_parser_->get();
-    expect_continue_ = req.version() == 11 && req.count(bhttp::field::expect) > 0;
-    co_return http::check_request(req);
+    co_return http::check_request(req_parser_->get(), expect_continue_);
 }
 
 asio::awaitable<bool> ClientSession::handle_request() {
-    InflightGuard inflight(worker_.ctx.inflight);
+    InflightGuard inflight(worker_.inflight);
     const auto t0 = Clock::now();
     Outcome out;
     const auto& req = req_parser_->get();

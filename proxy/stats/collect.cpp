@@ -31,7 +31,7 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
     r.rss_bytes = resident_bytes();
     r.threads = workers.size();
     r.client_connections = ctx.client_connections.load(std::memory_order_relaxed);
-    r.inflight = ctx.inflight.load(std::memory_order_relaxed);
+    r.inflight = app::in_flight(workers);
     r.draining = ctx.draining.load(std::memory_order_relaxed);
 
     r.upstream_marked_down = ctx.health.is_down(now);

@@ -19,6 +19,8 @@ namespace {
 /// Writes families; label values are escaped per the exposition format.
 class PromWriter {
 public:
+    using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
     void family(std::string_view name, std::string_view type, std::string_view help) {
         fmt::format_to(out(), "# HELP {} ", name);
         for (char c : help) {
@@ -28,22 +30,23 @@ public:
         }
         fmt::format_to(out(), "\n# TYPE {} {}\n", name, type);
     }
-    /// name{k1="v1",...} value
-    void sample(std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
-                std::uint64_t v) {
+    /// name{k1="v1",...} value (an integer or a double).
+    template <class Value>
+    void sample(std::string_view name, Labels labels, Value v) {
         head(name, labels);
         fmt::format_to(out(), " {}\n", v);
     }
-    void sample_double(std::string_view name,
-                       std::initializer_list<std::pair<std::string_view, std::string_view>> labels, double v) {
-        head(name, labels);
-        fmt::format_to(out(), " {}\n", v);
+    /// A family with exactly one sample.
+    template <class Value>
+    void single(std::string_view name, std::string_view type, std::string_view help, Value v, Labels labels = {}) {
+        family(name, type, help);
+        sample(name, labels, v);
     }
     std::string take() { return std::move(s_); }
 
 private:
     std::back_insert_iterator<std::string> out() { return std::back_inserter(s_); }
-    void head(std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
+    void head(std::string_view name, Labels labels) {
         s_ += name;
         if (labels.size() == 0) return;
         s_.push_back('{');
@@ -106,7 +109,7 @@ std::string render_prometheus(const Report& r) {
                 p.sample("cacheproxy_response_seconds_bucket",
                          {{"route", label_of(i)}, {"status_class", status_class_name(s)}, {"le", le}}, cumulative);
             }
-            p.sample_double("cacheproxy_response_seconds_sum",
+            p.sample("cacheproxy_response_seconds_sum",
                             {{"route", label_of(i)}, {"status_class", status_class_name(s)}},
                             static_cast<double>(h.sum_us) / 1e6);
             p.sample("cacheproxy_response_seconds_count",
@@ -150,54 +153,48 @@ std::string render_prometheus(const Report& r) {
 #undef CACHEPROXY_TRIGGER_PROM
 
         // ------------------------------------------------------------ coalescer
-#define CACHEPROXY_COALESCER_PROM(field, description)                                            \
-    p.family("cacheproxy_coalescer_" #field "_total", "counter", "Request coalescing: " description "."); \
-    p.sample("cacheproxy_coalescer_" #field "_total", {}, r.coalescer.field);
+#define CACHEPROXY_COALESCER_PROM(field, description)                                          \
+    p.single("cacheproxy_coalescer_" #field "_total", "counter", "Request coalescing: " description ".", \
+             r.coalescer.field);
         CACHEPROXY_COALESCER_COUNTERS(CACHEPROXY_COALESCER_PROM)
 #undef CACHEPROXY_COALESCER_PROM
-        p.family("cacheproxy_coalescer_fills_in_flight", "gauge", "Cache fills in flight now.");
-        p.sample("cacheproxy_coalescer_fills_in_flight", {}, r.coalescer_in_flight);
+        p.single("cacheproxy_coalescer_fills_in_flight", "gauge",
+                 "Cache fills in flight now.", r.coalescer_in_flight);
     }
 
     // ---------------------------------------------------------------- upstream
-    p.family("cacheproxy_upstream_up", "gauge",
-             "1 when the upstream is believed up (not marked down by a failure, last active check passed), else 0.");
-    p.sample("cacheproxy_upstream_up", {}, r.upstream_up ? 1 : 0);
-    p.family("cacheproxy_upstream_pool_max_connections", "gauge", "Upstream connections allowed, all threads.");
-    p.sample("cacheproxy_upstream_pool_max_connections", {}, r.pool.max);
-    p.family("cacheproxy_upstream_connections_open", "gauge", "Upstream connections open now (active + idle).");
-    p.sample("cacheproxy_upstream_connections_open", {}, r.pool.open);
-    p.family("cacheproxy_upstream_connections_active", "gauge", "Upstream connections leased to a request or connecting.");
-    p.sample("cacheproxy_upstream_connections_active", {}, r.pool.active());
-    p.family("cacheproxy_upstream_connections_idle", "gauge", "Upstream connections kept alive, unused.");
-    p.sample("cacheproxy_upstream_connections_idle", {}, r.pool.idle);
-    p.family("cacheproxy_upstream_waiting_requests", "gauge", "Requests queued for an upstream connection.");
-    p.sample("cacheproxy_upstream_waiting_requests", {}, r.pool.waiting);
-#define CACHEPROXY_POOL_PROM(field, description)                                            \
-    p.family("cacheproxy_upstream_" #field "_total", "counter", "Upstream pool: " description "."); \
-    p.sample("cacheproxy_upstream_" #field "_total", {}, r.pool.field);
+    p.single("cacheproxy_upstream_up", "gauge",
+             "1 when the upstream is believed up (not marked down by a failure, last active check passed), else 0.",
+             r.upstream_up ? 1 : 0);
+    p.single("cacheproxy_upstream_pool_max_connections", "gauge",
+             "Upstream connections allowed, all threads.", r.pool.max);
+    p.single("cacheproxy_upstream_connections_open", "gauge",
+             "Upstream connections open now (active + idle).", r.pool.open);
+    p.single("cacheproxy_upstream_connections_active", "gauge",
+             "Upstream connections leased to a request or connecting.", r.pool.active());
+    p.single("cacheproxy_upstream_connections_idle", "gauge",
+             "Upstream connections kept alive, unused.", r.pool.idle);
+    p.single("cacheproxy_upstream_waiting_requests", "gauge",
+             "Requests queued for an upstream connection.", r.pool.waiting);
+#define CACHEPROXY_POOL_PROM(field, description) \
+    p.single("cacheproxy_upstream_" #field "_total", "counter", "Upstream pool: " description ".", r.pool.field);
     CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_PROM)
 #undef CACHEPROXY_POOL_PROM
-    p.family("cacheproxy_upstream_timeouts_total", "counter",
-             "Requests answered 504: the upstream did not connect or answer in time.");
-    p.sample("cacheproxy_upstream_timeouts_total", {}, r.gateway_timeouts);
+    p.single("cacheproxy_upstream_timeouts_total", "counter",
+             "Requests answered 504: the upstream did not connect or answer in time.", r.gateway_timeouts);
 
     // ---------------------------------------------------------------- process
-    p.family("cacheproxy_client_connections", "gauge", "Client connections open now.");
-    p.sample("cacheproxy_client_connections", {}, r.client_connections);
-    p.family("cacheproxy_requests_in_flight", "gauge", "Requests being handled now.");
-    p.sample("cacheproxy_requests_in_flight", {}, r.inflight);
-    p.family("cacheproxy_uptime_seconds", "gauge", "Seconds since the process started.");
-    p.sample_double("cacheproxy_uptime_seconds", {}, r.uptime_seconds);
-    p.family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
-    p.sample_double("process_start_time_seconds", {}, r.start_time_unix);
-    p.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    p.sample("process_resident_memory_bytes", {}, r.rss_bytes);
-    p.family("cacheproxy_build_info", "gauge", "Always 1; the version label says which build runs.");
-    p.sample("cacheproxy_build_info", {{"version", r.version}}, 1);
-    p.family("cacheproxy_config_info", "gauge",
-             "Always 1; config_version changes whenever the configuration or the rules file does.");
-    p.sample("cacheproxy_config_info", {{"config_version", r.config_version}}, 1);
+    p.single("cacheproxy_client_connections", "gauge", "Client connections open now.", r.client_connections);
+    p.single("cacheproxy_requests_in_flight", "gauge", "Requests being handled now.", r.inflight);
+    p.single("cacheproxy_uptime_seconds", "gauge", "Seconds since the process started.", r.uptime_seconds);
+    p.single("process_start_time_seconds", "gauge",
+             "Start time of the process since the Unix epoch in seconds.", r.start_time_unix);
+    p.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", r.rss_bytes);
+    p.single("cacheproxy_build_info", "gauge",
+             "Always 1; the version label says which build runs.", 1, {{"version", r.version}});
+    p.single("cacheproxy_config_info", "gauge",
+             "Always 1; config_version changes whenever the configuration or the rules file does.", 1,
+             {{"config_version", r.config_version}});
     return p.take();
 }
 

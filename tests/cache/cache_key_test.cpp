@@ -3,6 +3,8 @@
 #include "cache/header_list.hpp"
 #include "cache/query_string.hpp"
 
+#include "support/rule_builders.hpp"
+
 #include <gtest/gtest.h>
 
 namespace cacheproxy::cache {
@@ -14,14 +16,7 @@ IdentityHasher::Key test_key() {
     return k;
 }
 
-rules::RouteRule balance_rule() {
-    rules::RouteRule r;
-    r.name = "balance";
-    r.path = "/api/trading/balance";
-    r.key.identity = true;
-    r.key.query = {"exchange", "account_type"};
-    return r;
-}
+using test_rules::balance_rule;
 
 rules::RouteRule ticker_rule() {
     rules::RouteRule r;

@@ -25,19 +25,33 @@ protected:
     static void TearDownTestSuite() { StopSharedSimulator(); }
 
     long long balance_count() { return sim().stats().route("balance"); }
+
+    /// user1 fills the balance entry (1 s TTL) into `fill`; then, from 1.3 s
+    /// on (past the TTL), the origin fails every balance request with a 500.
+    void fill_then_fail_past_ttl(const Proxy& proxy, Response& fill) {
+        const auto t0 = Clock::now();
+        fill = http_request(proxy.port(), "GET", balance_target(), bearer(1));
+        ASSERT_EQ(fill.status, 200u) << describe(fill);
+        sleep_until_offset(t0, milliseconds(1300));
+        sim().fail("balance", "500", 0);
+    }
+
+    /// The origin recovers: user1's next request is a new fetch (a MISS, newer
+    /// than `old`), and the origin has then seen `balance_requests` in all.
+    void expect_refetched_after_recovery(const Proxy& proxy, const Response& old, long long balance_requests) {
+        sim().fail("balance", "none", 0);
+        Response fresh = http_request(proxy.port(), "GET", balance_target(), bearer(1));
+        EXPECT_EQ(fresh.status, 200u) << describe(fresh);
+        EXPECT_TRUE(CacheIs(fresh, "MISS"));
+        EXPECT_GT(seq_of(fresh), seq_of(old)) << fresh.body;
+        EXPECT_EQ(balance_count(), balance_requests) << sim().stats().json;
+    }
 };
 
 /// The balance route, per user + exchange + account_type, with `ttl` and any
 /// extra route fields (each a full line, indented by four spaces).
 std::string balance_route(const std::string& ttl, const std::string& extra = "") {
-    return "  - name: balance\n"
-           "    match: { method: GET, path: /api/trading/balance }\n"
-           "    ttl: " +
-           ttl +
-           "\n"
-           "    max_entries: 1000\n"
-           "    key: { identity: true, query: [exchange, account_type] }\n" +
-           extra;
+    return per_user_route("balance", "/api/trading/balance", ttl) + extra;
 }
 
 /// The ticker route: one entry per symbol for every user.
@@ -379,14 +393,9 @@ TEST_F(Cache, ClientNoCacheDoesNotBustTheCache) {
 TEST_F(Cache, StaleIfErrorServesTheOldBodyWhenTheOriginFails) {
     auto proxy = StartProxy(with_rules(rules_yaml(balance_route("1s", "    stale_if_error: 30s\n"))));
 
-    // client: user1 fills the entry
-    const auto t0 = Clock::now();
-    Response fill = http_request(proxy->port(), "GET", balance_target(), bearer(1));
-    ASSERT_EQ(fill.status, 200u) << describe(fill);
-
-    // origin: from 1.3 s on (past the TTL), every balance request fails with 500
-    sleep_until_offset(t0, milliseconds(1300));
-    sim().fail("balance", "500", 0);
+    // client: user1 fills the entry; origin: from 1.3 s on (past the TTL), every balance request fails with 500
+    Response fill;
+    ASSERT_NO_FATAL_FAILURE(fill_then_fail_past_ttl(*proxy, fill));
 
     // client: the same request
     Response r = http_request(proxy->port(), "GET", balance_target(), bearer(1));
@@ -398,25 +407,15 @@ TEST_F(Cache, StaleIfErrorServesTheOldBodyWhenTheOriginFails) {
     EXPECT_EQ(balance_count(), 2) << sim().stats().json;
 
     // origin recovers: the next request fetches a new answer
-    sim().fail("balance", "none", 0);
-    Response fresh = http_request(proxy->port(), "GET", balance_target(), bearer(1));
-    EXPECT_EQ(fresh.status, 200u) << describe(fresh);
-    EXPECT_TRUE(CacheIs(fresh, "MISS"));
-    EXPECT_GT(seq_of(fresh), seq_of(fill)) << fresh.body;
-    EXPECT_EQ(balance_count(), 3) << sim().stats().json;
+    expect_refetched_after_recovery(*proxy, fill, 3);
 }
 
 TEST_F(Cache, WithoutStaleIfErrorTheOriginErrorIsRelayedAndNotCached) {
     auto proxy = StartProxy(with_rules(rules_yaml(balance_route("1s"))));
 
-    // client: user1 fills the entry
-    const auto t0 = Clock::now();
-    Response fill = http_request(proxy->port(), "GET", balance_target(), bearer(1));
-    ASSERT_EQ(fill.status, 200u) << describe(fill);
-
-    // origin: past the TTL, every balance request fails with 500
-    sleep_until_offset(t0, milliseconds(1300));
-    sim().fail("balance", "500", 0);
+    // client: user1 fills the entry; origin: past the TTL, every balance request fails with 500
+    Response fill;
+    ASSERT_NO_FATAL_FAILURE(fill_then_fail_past_ttl(*proxy, fill));
 
     // client: the same request
     Response r = http_request(proxy->port(), "GET", balance_target(), bearer(1));
@@ -428,12 +427,7 @@ TEST_F(Cache, WithoutStaleIfErrorTheOriginErrorIsRelayedAndNotCached) {
     EXPECT_EQ(balance_count(), 2) << sim().stats().json;
 
     // origin recovers: the 500 was not stored, the next request is a MISS
-    sim().fail("balance", "none", 0);
-    Response fresh = http_request(proxy->port(), "GET", balance_target(), bearer(1));
-    EXPECT_EQ(fresh.status, 200u) << describe(fresh);
-    EXPECT_TRUE(CacheIs(fresh, "MISS"));
-    EXPECT_GT(seq_of(fresh), seq_of(fill)) << fresh.body;
-    EXPECT_EQ(balance_count(), 3) << sim().stats().json;
+    expect_refetched_after_recovery(*proxy, fill, 3);
 }
 
 TEST_F(Cache, AnOriginErrorIsNeverCached) {
@@ -537,6 +531,8 @@ TEST_F(Cache, RefreshAheadRenewsAHotEntryBeforeItExpires) {
     EXPECT_GT(seq_of(b.response), seq_of(fill)) << b.response.body;
     EXPECT_EQ(user_id_of(b.response), sim_user_id(1));
     EXPECT_LT(b.seconds, 0.25) << "the client waited for the origin";
+    // origin saw: still only the fill and the one refresh (b was served from the cache)
+    EXPECT_EQ(balance_count(), 2) << sim().stats().json;
 }
 
 // --------------------------------------------------------------- HEAD, shared, pass-through

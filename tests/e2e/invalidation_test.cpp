@@ -12,10 +12,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace cacheproxy::e2e {
 namespace {
@@ -29,6 +34,34 @@ protected:
     static void TearDownTestSuite() { StopSharedSimulator(); }
 
     long long origin(const std::string& route) { return sim().stats().route(route); }
+
+    /// The origin saw `n` requests on each listed route.
+    void expect_origin_saw(std::initializer_list<std::pair<std::string, long long>> counts) {
+        auto s = sim().stats();
+        for (const auto& [route, n] : counts) EXPECT_EQ(s.route(route), n) << route << "\n" << s.json;
+    }
+
+    /// user1's ETHUSDT position on bybit/demo as the origin has it, asked of
+    /// the origin directly (not through the proxy; the read counts in its stats).
+    void read_seed_position(double& eth) {
+        Response seed = sim().direct("GET", positions_target(), bearer(1));
+        ASSERT_EQ(seed.status, 200u) << describe(seed);
+        eth = position_size(seed, "ETHUSDT");
+        ASSERT_GE(eth, 0) << seed.body;
+    }
+
+    /// Client A on `reader`: user1 GET positions into `slow` (cold: it is the
+    /// fill; the origin snapshots at arrival and answers after its latency).
+    /// Returns 0.3 s after `t0`, once that read has reached the origin.
+    void start_slow_fill(const Proxy& proxy, Clock::time_point t0, long long origin_reads, Timed& slow,
+                         std::jthread& reader) {
+        reader = std::jthread([&proxy, &slow] {
+            slow = timed_request(proxy.port(), "GET", positions_target(), bearer(1));
+        });
+        sleep_until_offset(t0, milliseconds(300));
+        ASSERT_EQ(origin("positions"), origin_reads + 1)
+            << "the slow read has not reached the origin yet: no race to test";
+    }
 };
 
 Response get(const Proxy& proxy, const std::string& target, int user) {
@@ -114,11 +147,7 @@ TEST_F(Invalidation, SuccessfulOrderDropsTheWritersEntriesInItsScopeBeforeItIsAn
     EXPECT_EQ(again.body, pos_after.body);
 
     // origin saw: the order once; 3 + 1 positions, 1 + 1 balance, 1 + 1 orders
-    auto s = sim().stats();
-    EXPECT_EQ(s.route("order"), 1) << s.json;
-    EXPECT_EQ(s.route("positions"), 4) << s.json;
-    EXPECT_EQ(s.route("balance"), 2) << s.json;
-    EXPECT_EQ(s.route("orders"), 2) << s.json;
+    expect_origin_saw({{"order", 1}, {"positions", 4}, {"balance", 2}, {"orders", 2}});
 }
 
 TEST_F(Invalidation, RejectedOrderDropsNothing) {
@@ -144,11 +173,7 @@ TEST_F(Invalidation, RejectedOrderDropsNothing) {
     expect_still_hit(*proxy, orders_target(), 1, ord);
 
     // origin saw: the order, and only the first read of each route
-    auto s = sim().stats();
-    EXPECT_EQ(s.route("order"), 1) << s.json;
-    EXPECT_EQ(s.route("positions"), 1) << s.json;
-    EXPECT_EQ(s.route("balance"), 1) << s.json;
-    EXPECT_EQ(s.route("orders"), 1) << s.json;
+    expect_origin_saw({{"order", 1}, {"positions", 1}, {"balance", 1}, {"orders", 1}});
 }
 
 TEST_F(Invalidation, MissingScopeFieldWidensToAllOfTheWritersEntries) {
@@ -189,10 +214,7 @@ TEST_F(Invalidation, MissingScopeFieldWidensToAllOfTheWritersEntries) {
     expect_still_hit(*proxy, orders_target(), 2, ord_u2);
 
     // origin saw: 3 + 2 positions, 3 + 2 balance, 3 + 2 orders
-    auto s = sim().stats();
-    EXPECT_EQ(s.route("positions"), 5) << s.json;
-    EXPECT_EQ(s.route("balance"), 5) << s.json;
-    EXPECT_EQ(s.route("orders"), 5) << s.json;
+    expect_origin_saw({{"positions", 5}, {"balance", 5}, {"orders", 5}});
 }
 
 TEST_F(Invalidation, NonJsonOrderIsRefusedByTheOriginAndDropsNothing) {
@@ -213,20 +235,15 @@ TEST_F(Invalidation, NonJsonOrderIsRefusedByTheOriginAndDropsNothing) {
     expect_still_hit(*proxy, balance_target(), 1, bal);
 
     // origin saw: the order once, one read of each
-    auto s = sim().stats();
-    EXPECT_EQ(s.route("order"), 1) << s.json;
-    EXPECT_EQ(s.route("positions"), 1) << s.json;
-    EXPECT_EQ(s.route("balance"), 1) << s.json;
+    expect_origin_saw({{"order", 1}, {"positions", 1}, {"balance", 1}});
 }
 
 // --------------------------------------------------------------- read-your-writes
 
 TEST_F(Invalidation, ReadAfterTheOrderNeverGetsTheFillThatWasInFlightDuringIt) {
     // The seed's ETHUSDT position, asked of the origin directly (not through the proxy).
-    Response seed = sim().direct("GET", positions_target(), bearer(1));
-    ASSERT_EQ(seed.status, 200u) << describe(seed);
-    const double eth_before = position_size(seed, "ETHUSDT");
-    ASSERT_GE(eth_before, 0) << seed.body;
+    double eth_before = 0;
+    ASSERT_NO_FATAL_FAILURE(read_seed_position(eth_before));
     const long long origin_reads = origin("positions");  // that direct read counts
 
     // origin: positions take 2 s (snapshot at arrival), orders are immediate
@@ -236,11 +253,10 @@ TEST_F(Invalidation, ReadAfterTheOrderNeverGetsTheFillThatWasInFlightDuringIt) {
     // client A: user1 GET positions (cold: it is the fill; the origin snapshots now, answers in 2 s)
     const auto t0 = Clock::now();
     Timed slow;
-    std::jthread slow_reader([&] { slow = timed_request(proxy->port(), "GET", positions_target(), bearer(1)); });
+    std::jthread slow_reader;
+    ASSERT_NO_FATAL_FAILURE(start_slow_fill(*proxy, t0, origin_reads, slow, slow_reader));
 
     // client B: 0.3 s later, user1 places a Buy of 1 ETHUSDT and waits for the answer
-    sleep_until_offset(t0, milliseconds(300));
-    ASSERT_EQ(origin("positions"), origin_reads + 1) << "the slow read has not reached the origin yet: no race to test";
     Response order = place_order(proxy->port(), bearer(1), eth_buy());
     ASSERT_EQ(order.status, 200u) << describe(order);
     ASSERT_EQ(success_of(order), 1) << order.body;
@@ -278,10 +294,8 @@ TEST_F(Invalidation, FillFromBeforeTheOrderIsNotStoredEvenWhenItLandsLast) {
     // origin: positions take 2 s for the first read only (the latency drops to 0
     // once it has arrived), so the fill from before the order lands after the
     // fill from after it: were it stored, it would replace the good entry.
-    Response seed = sim().direct("GET", positions_target(), bearer(1));
-    ASSERT_EQ(seed.status, 200u) << describe(seed);
-    const double eth_before = position_size(seed, "ETHUSDT");
-    ASSERT_GE(eth_before, 0) << seed.body;
+    double eth_before = 0;
+    ASSERT_NO_FATAL_FAILURE(read_seed_position(eth_before));
     const long long origin_reads = origin("positions");
     sim().set_latency(R"({"default":0.0,"positions":2.0})");
     auto proxy = StartProxy(with_rules(invalidation_rules()));
@@ -289,9 +303,8 @@ TEST_F(Invalidation, FillFromBeforeTheOrderIsNotStoredEvenWhenItLandsLast) {
     // client A: user1 GET positions (cold: the fill; snapshot now, answer in 2 s)
     const auto t0 = Clock::now();
     Timed slow;
-    std::jthread slow_reader([&] { slow = timed_request(proxy->port(), "GET", positions_target(), bearer(1)); });
-    sleep_until_offset(t0, milliseconds(300));
-    ASSERT_EQ(origin("positions"), origin_reads + 1) << "the slow read has not reached the origin yet: no race to test";
+    std::jthread slow_reader;
+    ASSERT_NO_FATAL_FAILURE(start_slow_fill(*proxy, t0, origin_reads, slow, slow_reader));
     sim().set_latency(R"({"default":0.0,"positions":0.0})");
 
     // client B: user1 places the order, then reads positions: a quick new fetch showing it
@@ -405,9 +418,7 @@ TEST_F(Invalidation, CancelDropsOrdersAndBalanceButNotPositions) {
     expect_still_hit(*proxy, balance_target(), 2, bal_u2);
 
     // origin saw: one cancel; positions only once
-    auto s = sim().stats();
-    EXPECT_EQ(s.route("cancel"), 1) << s.json;
-    EXPECT_EQ(s.route("positions"), 1) << s.json;
+    expect_origin_saw({{"cancel", 1}, {"positions", 1}});
 }
 
 // --------------------------------------------------------------- purge (admin listener)
@@ -415,104 +426,109 @@ TEST_F(Invalidation, CancelDropsOrdersAndBalanceButNotPositions) {
 void admin_token(ProxyConfig& c) { c.set("admin.token", "\"t0ps3cret\""); }
 const Headers admin_auth{{"Authorization", "Bearer t0ps3cret"}};
 
+/// What a purge must do to an entry.
+enum class Purged { dropped, kept };
+
+/// An entry a purge test fills first, and what the purge must do to it.
+struct PurgeCase {
+    std::string target;
+    int user;
+    Purged expect;
+};
+
+/// Fills every entry (in order), POSTs `purge_target` on the admin listener with
+/// `headers` (admin got: 200 {"dropped": N}, N the entries marked dropped), then
+/// reads every entry again: a MISS with a new fetch if dropped, else a HIT.
+void expect_purge(const Proxy& proxy, const std::string& purge_target, const Headers& headers,
+                  const std::vector<PurgeCase>& entries) {
+    std::vector<Response> filled;
+    for (const PurgeCase& e : entries) filled.push_back(fill(proxy, e.target, e.user));
+    ASSERT_FALSE(::testing::Test::HasFailure());
+
+    Response purge = admin_post(proxy.admin_port(), purge_target, headers);
+    ASSERT_EQ(purge.status, 200u) << describe(purge);
+    const auto to_drop =
+        std::count_if(entries.begin(), entries.end(), [](const PurgeCase& e) { return e.expect == Purged::dropped; });
+    EXPECT_EQ(dropped_of(purge), to_drop) << purge.body;
+
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (entries[i].expect == Purged::dropped)
+            expect_dropped(proxy, entries[i].target, entries[i].user, filled[i]);
+        else
+            expect_still_hit(proxy, entries[i].target, entries[i].user, filled[i]);
+    }
+}
+
 TEST_F(Invalidation, PurgeOfARouteDropsEveryEntryOfIt) {
     auto proxy = StartProxy(with_rules(invalidation_rules(), admin_token));
 
     // client: positions for user1 demo, user1 real, user2 demo; balance for user1
-    Response p1 = fill(*proxy, positions_target("bybit", "demo"), 1);
-    Response p1r = fill(*proxy, positions_target("bybit", "real"), 1);
-    Response p2 = fill(*proxy, positions_target(), 2);
-    Response b1 = fill(*proxy, balance_target(), 1);
-    ASSERT_FALSE(HasFailure());
-
     // admin: POST /purge?route=positions with the admin token
-    Response purge = admin_post(proxy->admin_port(), "/purge?route=positions", admin_auth);
-    // admin got: 200 {"dropped": 3}
-    ASSERT_EQ(purge.status, 200u) << describe(purge);
-    EXPECT_EQ(dropped_of(purge), 3) << purge.body;
-
     // client: every positions entry is a MISS; balance is untouched
-    expect_dropped(*proxy, positions_target("bybit", "demo"), 1, p1);
-    expect_dropped(*proxy, positions_target("bybit", "real"), 1, p1r);
-    expect_dropped(*proxy, positions_target(), 2, p2);
-    expect_still_hit(*proxy, balance_target(), 1, b1);
+    expect_purge(*proxy, "/purge?route=positions", admin_auth,
+                 {{positions_target("bybit", "demo"), 1, Purged::dropped},
+                  {positions_target("bybit", "real"), 1, Purged::dropped},
+                  {positions_target(), 2, Purged::dropped},
+                  {balance_target(), 1, Purged::kept}});
 }
 
 TEST_F(Invalidation, PurgeWithACredentialDropsOnlyThatUsersEntries) {
     auto proxy = StartProxy(with_rules(invalidation_rules(), admin_token));
 
     // client: balance for user1 demo + real and user2 demo; positions for user1
-    Response b1 = fill(*proxy, balance_target("bybit", "demo"), 1);
-    Response b1r = fill(*proxy, balance_target("bybit", "real"), 1);
-    Response b2 = fill(*proxy, balance_target(), 2);
-    Response p1 = fill(*proxy, positions_target(), 1);
-    ASSERT_FALSE(HasFailure());
-
     // admin: POST /purge?route=balance for the credential "Bearer user1"
+    // client: user1's balance entries are MISSes; user2's balance and user1's positions are HITs
     Headers h = admin_auth;
     h.emplace_back("X-Purge-Credential", "Bearer user1");
-    Response purge = admin_post(proxy->admin_port(), "/purge?route=balance", h);
-    // admin got: 200 {"dropped": 2}
-    ASSERT_EQ(purge.status, 200u) << describe(purge);
-    EXPECT_EQ(dropped_of(purge), 2) << purge.body;
-
-    // client: user1's balance entries are MISSes; user2's balance and user1's positions are HITs
-    expect_dropped(*proxy, balance_target("bybit", "demo"), 1, b1);
-    expect_dropped(*proxy, balance_target("bybit", "real"), 1, b1r);
-    expect_still_hit(*proxy, balance_target(), 2, b2);
-    expect_still_hit(*proxy, positions_target(), 1, p1);
+    expect_purge(*proxy, "/purge?route=balance", h,
+                 {{balance_target("bybit", "demo"), 1, Purged::dropped},
+                  {balance_target("bybit", "real"), 1, Purged::dropped},
+                  {balance_target(), 2, Purged::kept},
+                  {positions_target(), 1, Purged::kept}});
 }
 
 TEST_F(Invalidation, PurgeAllDropsEverything) {
     auto proxy = StartProxy(with_rules(invalidation_rules(), admin_token));
 
-    Response p1 = fill(*proxy, positions_target(), 1);
-    Response b1 = fill(*proxy, balance_target(), 1);
-    Response o1 = fill(*proxy, orders_target(), 1);
-    Response p2 = fill(*proxy, positions_target(), 2);
-    ASSERT_FALSE(HasFailure());
-
-    // admin: POST /purge?all=1
-    Response purge = admin_post(proxy->admin_port(), "/purge?all=1", admin_auth);
-    ASSERT_EQ(purge.status, 200u) << describe(purge);
-    EXPECT_EQ(dropped_of(purge), 4) << purge.body;
-
-    expect_dropped(*proxy, positions_target(), 1, p1);
-    expect_dropped(*proxy, balance_target(), 1, b1);
-    expect_dropped(*proxy, orders_target(), 1, o1);
-    expect_dropped(*proxy, positions_target(), 2, p2);
+    // admin: POST /purge?all=1: every entry of every route and user is a MISS
+    expect_purge(*proxy, "/purge?all=1", admin_auth,
+                 {{positions_target(), 1, Purged::dropped},
+                  {balance_target(), 1, Purged::dropped},
+                  {orders_target(), 1, Purged::dropped},
+                  {positions_target(), 2, Purged::dropped}});
 }
 
-TEST_F(Invalidation, PurgeWithoutTheRightTokenIsRefusedAndDropsNothing) {
-    auto proxy = StartProxy(with_rules(invalidation_rules(), admin_token));
+/// On `proxy`, user1 fills positions; then a purge
+/// of everything with each of `attempts` (the admin request's headers) is
+/// refused with `status`, and the entry is still served afterwards.
+void expect_purge_refused(std::unique_ptr<Proxy> proxy, std::initializer_list<Headers> attempts, unsigned status) {
     Response p1 = fill(*proxy, positions_target(), 1);
-    ASSERT_FALSE(HasFailure());
+    ASSERT_FALSE(::testing::Test::HasFailure());
 
-    // admin: no token, a wrong token, a prefix of the token
-    for (const Headers& h : {Headers{}, Headers{{"Authorization", "Bearer wrong"}},
-                             Headers{{"Authorization", "Bearer t0ps3cre"}}}) {
+    for (const Headers& h : attempts) {
         SCOPED_TRACE(h.empty() ? std::string("no Authorization") : h.front().second);
         Response r = admin_post(proxy->admin_port(), "/purge?all=1", h);
-        // admin got: 401
-        EXPECT_EQ(r.status, 401u) << describe(r);
+        // admin got: `status`
+        EXPECT_EQ(r.status, status) << describe(r);
     }
     // client: the entry is still served
     expect_still_hit(*proxy, positions_target(), 1, p1);
 }
 
-TEST_F(Invalidation, PurgeWithNoAdminTokenConfiguredIsForbidden) {
-    auto proxy = StartProxy(with_rules(invalidation_rules()));  // admin.token: ""
-    Response p1 = fill(*proxy, positions_target(), 1);
-    ASSERT_FALSE(HasFailure());
+TEST_F(Invalidation, PurgeWithoutTheRightTokenIsRefusedAndDropsNothing) {
+    // admin: no token, a wrong token, a prefix of the token: 401
+    expect_purge_refused(StartProxy(with_rules(invalidation_rules(), admin_token)),
+                         {Headers{}, Headers{{"Authorization", "Bearer wrong"}},
+                          Headers{{"Authorization", "Bearer t0ps3cre"}}},
+                         401u);
+}
 
-    for (const Headers& h : {Headers{}, Headers{{"Authorization", "Bearer "}},
-                             Headers{{"Authorization", "Bearer t0ps3cret"}}}) {
-        SCOPED_TRACE(h.empty() ? std::string("no Authorization") : h.front().second);
-        Response r = admin_post(proxy->admin_port(), "/purge?all=1", h);
-        // admin got: 403 (purging is off without a token)
-        EXPECT_EQ(r.status, 403u) << describe(r);
-    }
-    expect_still_hit(*proxy, positions_target(), 1, p1);
+TEST_F(Invalidation, PurgeWithNoAdminTokenConfiguredIsForbidden) {
+    // admin.token: "": purging is off, so every purge is 403, the right token's or none
+    expect_purge_refused(StartProxy(with_rules(invalidation_rules())),
+                         {Headers{}, Headers{{"Authorization", "Bearer "}},
+                          Headers{{"Authorization", "Bearer t0ps3cret"}}},
+                         403u);
 }
 
 // --------------------------------------------------------------- the log

@@ -25,7 +25,8 @@ Parsed parse_and_check(const std::string& raw) {
     Parsed out;
     p.put(boost::asio::buffer(raw), out.parse_ec);
     if (out.parse_ec) return out;
-    out.status = check_request(p.get()).status;
+    bool expect_continue = false;
+    out.status = check_request(p.get(), expect_continue).status;
     return out;
 }
 
@@ -122,6 +123,24 @@ TEST(RequestGuard, StatusesForMethodsAndExpect) {
     EXPECT_EQ(parse_and_check("CONNECT a:443 HTTP/1.1\r\nHost: x\r\n\r\n").status, 405u);
     EXPECT_EQ(parse_and_check("POST / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\n").status,
               417u);
+}
+
+TEST(RequestGuard, AcceptedVerdictSaysWhetherTheClientAwaits100Continue) {
+    // Starts true: check_request must clear it as well as set it.
+    auto awaits_continue = [](const std::string& raw) {
+        bhttp::request_parser<bhttp::empty_body> p;
+        p.eager(false);
+        boost::system::error_code ec;
+        p.put(boost::asio::buffer(raw), ec);
+        EXPECT_FALSE(ec) << raw;
+        bool expect_continue = true;
+        EXPECT_FALSE(check_request(p.get(), expect_continue)) << raw;
+        return expect_continue;
+    };
+    EXPECT_TRUE(awaits_continue("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue \r\nContent-Length: 1\r\n\r\n"));
+    EXPECT_FALSE(awaits_continue("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n"));
+    // HTTP/1.0 has no interim responses: the field is ignored, never answered.
+    EXPECT_FALSE(awaits_continue("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n"));
 }
 
 TEST(RequestGuard, FindHeaderEnd) {

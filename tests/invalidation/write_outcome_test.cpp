@@ -4,47 +4,45 @@
 #include "cache/header_list.hpp"
 #include "invalidation/trigger_matcher.hpp"
 
+#include "support/rule_builders.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cacheproxy::invalidation {
 namespace {
 
 using rules::ScopeField;
 
-rules::TriggerRule order_placed() {
+/// A trigger on the order endpoint: `method` `path`, a success being 2xx with
+/// "success": true; it drops `invalidate`, scoped by exchange + account_type
+/// read from `scope_from` (the body or the query).
+rules::TriggerRule order_trigger(const std::string& name, const std::string& method, const std::string& path,
+                                 std::vector<std::string> invalidate, ScopeField::Source scope_from) {
     rules::TriggerRule t;
-    t.name = "order_placed";
-    t.method = "POST";
-    t.path = "/api/trading/order";
+    t.name = name;
+    t.method = method;
+    t.path = path;
     t.success_field = "success";
-    t.invalidate = {"positions", "balance", "orders"};
-    t.scope = {{"exchange", ScopeField::Source::body, "exchange"},
-               {"account_type", ScopeField::Source::body, "account_type"}};
+    t.invalidate = std::move(invalidate);
+    t.scope = {{"exchange", scope_from, "exchange"}, {"account_type", scope_from, "account_type"}};
     return t;
+}
+
+rules::TriggerRule order_placed() {
+    return order_trigger("order_placed", "POST", "/api/trading/order", {"positions", "balance", "orders"},
+                         ScopeField::Source::body);
 }
 
 rules::TriggerRule order_cancelled() {
-    rules::TriggerRule t;
-    t.name = "order_cancelled";
-    t.method = "DELETE";
-    t.path = "/api/trading/order/{id}";
-    t.success_field = "success";
-    t.invalidate = {"orders", "balance"};
-    t.scope = {{"exchange", ScopeField::Source::query, "exchange"},
-               {"account_type", ScopeField::Source::query, "account_type"}};
-    return t;
+    return order_trigger("order_cancelled", "DELETE", "/api/trading/order/{id}", {"orders", "balance"},
+                         ScopeField::Source::query);
 }
 
-rules::RouteRule balance_route() {
-    rules::RouteRule r;
-    r.name = "balance";
-    r.path = "/api/trading/balance";
-    r.key.identity = true;
-    r.key.query = {"exchange", "account_type"};
-    return r;
-}
+using test_rules::balance_rule;
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
@@ -122,13 +120,10 @@ TEST(EvaluateTest, NoFieldConfiguredStatusAlone) {
     EXPECT_EQ(evaluate(t, 409, "", true), WriteOutcome::failure);
 }
 
-TEST(EvaluateTest, WhichBodiesAreNeeded) {
-    EXPECT_TRUE(needs_response_body(order_placed()));
+TEST(EvaluateTest, WhichRulesReadTheRequestBody) {
     EXPECT_TRUE(needs_request_body(order_placed()));
     EXPECT_FALSE(needs_request_body(order_cancelled()));
-    rules::TriggerRule bare;
-    EXPECT_FALSE(needs_response_body(bare));
-    EXPECT_FALSE(needs_request_body(bare));
+    EXPECT_FALSE(needs_request_body(rules::TriggerRule{}));
 }
 
 // ---- extract_scope ----
@@ -272,36 +267,36 @@ protected:
 TEST_F(ScopeTargetTest, RoundTripsToTheKeyOfARealRequest) {
     const Scope s = extract_scope(order_placed(), R"({"exchange":"bybit","account_type":"demo","symbol":"BTCUSDT"})",
                                   true, "/api/trading/order", {});
-    const std::string target = scope_target(balance_route(), s);
+    const std::string target = scope_target(balance_rule(), s);
     EXPECT_EQ(target, "/api/trading/balance?exchange=bybit&account_type=demo");
 
-    const auto synthetic = key(balance_route(), target);
-    const auto real = key(balance_route(), "/api/trading/balance?account_type=demo&exchange=bybit");
+    const auto synthetic = key(balance_rule(), target);
+    const auto real = key(balance_rule(), "/api/trading/balance?account_type=demo&exchange=bybit");
     ASSERT_TRUE(synthetic && real);
     EXPECT_EQ(*synthetic, *real);
     EXPECT_EQ(synthetic->hash, real->hash);
     EXPECT_EQ(synthetic->identity, real->identity);
 
     // Another user, another account, another exchange: other keys.
-    EXPECT_NE(*synthetic, *key(balance_route(), target, "Bearer bob"));
-    EXPECT_NE(*synthetic, *key(balance_route(), "/api/trading/balance?account_type=real&exchange=bybit"));
-    EXPECT_NE(*synthetic, *key(balance_route(), "/api/trading/balance?account_type=demo&exchange=okx"));
+    EXPECT_NE(*synthetic, *key(balance_rule(), target, "Bearer bob"));
+    EXPECT_NE(*synthetic, *key(balance_rule(), "/api/trading/balance?account_type=real&exchange=bybit"));
+    EXPECT_NE(*synthetic, *key(balance_rule(), "/api/trading/balance?account_type=demo&exchange=okx"));
 }
 
 TEST_F(ScopeTargetTest, ValuesArePercentEncoded) {
     const Scope s{false, {{"exchange", "by bit&x=1"}, {"account_type", "d\xc3\xa9mo/+%#?"}}};
-    const std::string target = scope_target(balance_route(), s);
+    const std::string target = scope_target(balance_rule(), s);
     EXPECT_EQ(target, "/api/trading/balance?exchange=by%20bit%26x%3D1&account_type=d%C3%A9mo%2F%2B%25%23%3F");
 
-    const auto synthetic = key(balance_route(), target);
-    const auto real = key(balance_route(), "/api/trading/balance?account_type=d%C3%A9mo%2F%2B%25%23%3F&exchange=by%20bit%26x%3D1");
+    const auto synthetic = key(balance_rule(), target);
+    const auto real = key(balance_rule(), "/api/trading/balance?account_type=d%C3%A9mo%2F%2B%25%23%3F&exchange=by%20bit%26x%3D1");
     ASSERT_TRUE(synthetic && real);
     EXPECT_EQ(*synthetic, *real);
 
     // A value read from a write's query spelled otherwise maps onto the canonical spelling.
     const Scope q = extract_scope(order_cancelled(), "", true, "/x?exchange=by+bit%26x%3d1&account_type=d%c3%a9mo%2F%2B%25%23%3F", {});
     ASSERT_FALSE(q.widened);
-    EXPECT_EQ(scope_target(balance_route(), q), target);
+    EXPECT_EQ(scope_target(balance_rule(), q), target);
 }
 
 TEST_F(ScopeTargetTest, PercentEncodeKeepsOnlyUnreserved) {
@@ -323,14 +318,14 @@ TEST_F(ScopeTargetTest, NoQueryKeyGivesThePath) {
 
 TEST_F(ScopeTargetTest, ExtraScopeParamsAreIgnored) {
     const Scope s{false, {{"symbol", "BTC"}, {"account_type", "demo"}, {"exchange", "bybit"}}};
-    EXPECT_EQ(scope_target(balance_route(), s), "/api/trading/balance?exchange=bybit&account_type=demo");
+    EXPECT_EQ(scope_target(balance_rule(), s), "/api/trading/balance?exchange=bybit&account_type=demo");
 }
 
 TEST_F(ScopeTargetTest, EmptyWhenTheScopeCannotNameOneKey) {
-    EXPECT_EQ(scope_target(balance_route(), Scope{true, {}}), "");
-    EXPECT_EQ(scope_target(balance_route(), Scope{false, {{"exchange", "bybit"}}}), "");  // account_type not given
-    EXPECT_EQ(scope_target(balance_route(), Scope{}), "");
-    auto with_header = balance_route();
+    EXPECT_EQ(scope_target(balance_rule(), Scope{true, {}}), "");
+    EXPECT_EQ(scope_target(balance_rule(), Scope{false, {{"exchange", "bybit"}}}), "");  // account_type not given
+    EXPECT_EQ(scope_target(balance_rule(), Scope{}), "");
+    auto with_header = balance_rule();
     with_header.key.headers = {"x-tenant"};
     EXPECT_EQ(scope_target(with_header, Scope{false, {{"exchange", "bybit"}, {"account_type", "demo"}}}), "");
 }

@@ -19,6 +19,19 @@ std::string rules_yaml(const std::string& routes_yaml, const std::string& coales
            routes_yaml;
 }
 
+std::string per_user_route(const std::string& name, const std::string& path, const std::string& ttl) {
+    return "  - name: " + name +
+           "\n"
+           "    match: { method: GET, path: " +
+           path +
+           " }\n"
+           "    ttl: " +
+           ttl +
+           "\n"
+           "    max_entries: 1000\n"
+           "    key: { identity: true, query: [exchange, account_type] }\n";
+}
+
 Proxy::Options with_rules(std::string rules, std::function<void(ProxyConfig&)> configure) {
     Proxy::Options o;
     o.rules_yaml = std::move(rules);
@@ -56,6 +69,13 @@ long long user_id_of(const Response& r) {
     return (*j)["user_id"].as_int();
 }
 
+std::string trim_ows(std::string_view s) {
+    std::size_t b = 0, e = s.size();
+    while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
+    return std::string(s.substr(b, e - b));
+}
+
 std::string describe(const Response& r, std::size_t max_body) {
     std::string out = r.head_text();
     if (!r.error.empty()) out += "\n(error: " + r.error + ")";
@@ -67,20 +87,13 @@ std::string describe(const Response& r, std::size_t max_body) {
 
 namespace {
 
-std::string trim(std::string_view s) {
-    std::size_t b = 0, e = s.size();
-    while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
-    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
-    return std::string(s.substr(b, e - b));
-}
-
 /// "cacheproxy; hit; ttl=3" -> {"cacheproxy", "hit", "ttl=3"}
 std::vector<std::string> split_params(std::string_view v) {
     std::vector<std::string> out;
     std::size_t start = 0;
     for (;;) {
         std::size_t semi = v.find(';', start);
-        out.push_back(trim(v.substr(start, semi == std::string_view::npos ? std::string_view::npos : semi - start)));
+        out.push_back(trim_ows(v.substr(start, semi == std::string_view::npos ? std::string_view::npos : semi - start)));
         if (semi == std::string_view::npos) break;
         start = semi + 1;
     }
@@ -102,9 +115,9 @@ std::string x_cache(const Response& r) { return r.header("X-Cache").value_or("<n
 
 long long age_of(const Response& r) {
     auto a = r.header("Age");
-    if (!a || !all_digits(trim(*a))) return -1;
+    if (!a || !all_digits(trim_ows(*a))) return -1;
     try {
-        return std::stoll(trim(*a));
+        return std::stoll(trim_ows(*a));
     } catch (...) {
         return -1;
     }
@@ -129,7 +142,7 @@ long long age_of(const Response& r) {
 
     if (xs.empty()) return fail("it has no X-Cache header");
     if (xs.size() > 1) return fail("it has " + std::to_string(xs.size()) + " X-Cache headers");
-    if (!lower_equals(trim(xs.front()), expected)) return fail("X-Cache is " + xs.front());
+    if (!lower_equals(trim_ows(xs.front()), expected)) return fail("X-Cache is " + xs.front());
 
     if (!status) return fail("it has no Cache-Status starting with \"cacheproxy;\"");
     if (status->rfind("cacheproxy;", 0) != 0)

@@ -28,6 +28,10 @@ namespace cacheproxy::e2e {
 std::string rules_yaml(const std::string& routes_yaml,
                        const std::string& coalesce = "{ timeout: 10s, max_waiters: 10000 }");
 
+/// A per-user route `name` on GET `path` with `ttl`, keyed on the credential
+/// plus exchange + account_type (an indented list item for rules_yaml()).
+std::string per_user_route(const std::string& name, const std::string& path, const std::string& ttl = "60s");
+
 /// Proxy options with `rules` as rules.yaml and an optional config change.
 Proxy::Options with_rules(std::string rules, std::function<void(ProxyConfig&)> configure = {});
 
@@ -51,6 +55,9 @@ std::optional<Json> body_json(const Response& r);
 long long seq_of(const Response& r);
 /// The body's "user_id", or -1 if it has none.
 long long user_id_of(const Response& r);
+
+/// `s` without its leading and trailing spaces and tabs.
+std::string trim_ows(std::string_view s);
 
 /// The response head and the first `max_body` bytes of its body, for messages.
 std::string describe(const Response& r, std::size_t max_body = 300);

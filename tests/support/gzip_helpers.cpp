@@ -24,19 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 // ------------------------------------------------------------------ rules and targets
 
-std::string per_user_route(const std::string& name, const std::string& path, const std::string& ttl) {
-    return "  - name: " + name +
-           "\n"
-           "    match: { method: GET, path: " +
-           path +
-           " }\n"
-           "    ttl: " +
-           ttl +
-           "\n"
-           "    max_entries: 1000\n"
-           "    key: { identity: true, query: [exchange, account_type] }\n";
-}
-
 std::string positions_and_balance_rules() {
     return rules_yaml(per_user_route("positions", "/api/trading/positions") +
                       per_user_route("balance", "/api/trading/balance"));
@@ -119,13 +106,6 @@ std::string StreamedBody::head_text() const {
 }
 
 namespace {
-
-std::string trim(std::string_view s) {
-    std::size_t b = 0, e = s.size();
-    while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
-    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
-    return std::string(s.substr(b, e - b));
-}
 
 /// A connected, blocking TCP socket to 127.0.0.1:port, or -1 (and *error).
 int connect_loopback(std::uint16_t port, std::string* error) {
@@ -230,14 +210,14 @@ StreamedBody stream_sim_bytes(std::uint16_t port, const std::string& target, con
             if (!line.empty() && line.back() == '\r') line.pop_back();
             const auto colon = line.find(':');
             if (colon == std::string::npos) continue;
-            out.headers.emplace_back(line.substr(0, colon), trim(std::string_view(line).substr(colon + 1)));
+            out.headers.emplace_back(line.substr(0, colon), trim_ows(std::string_view(line).substr(colon + 1)));
         }
         buf.erase(0, head_end + 4);
     }
     const auto te = out.header("Transfer-Encoding");
     out.chunked = te && lower(*te).find("chunked") != std::string::npos;
     const auto ce = out.header("Content-Encoding");
-    out.gzip = ce && lower(trim(*ce)) == "gzip";
+    out.gzip = ce && lower(trim_ows(*ce)) == "gzip";
     std::optional<std::uint64_t> length;
     if (const auto cl = out.header("Content-Length"); cl && !out.chunked) length = std::stoull(*cl);
 
@@ -285,7 +265,7 @@ StreamedBody stream_sim_bytes(std::uint16_t port, const std::string& target, con
                     std::string line = buf.substr(0, eol);
                     line = line.substr(0, line.find(';'));
                     std::uint64_t n = 0;
-                    const auto t = trim(line);
+                    const auto t = trim_ows(line);
                     auto r = std::from_chars(t.data(), t.data() + t.size(), n, 16);
                     if (r.ec != std::errc{} || t.empty()) {
                         out.error = "bad chunk size line: " + line.substr(0, 40);

@@ -26,8 +26,7 @@ namespace cacheproxy::e2e::gz {
 
 // ------------------------------------------------------------------ rules and targets
 
-/// A per-user route `name` on GET `path`, keyed on exchange + account_type.
-std::string per_user_route(const std::string& name, const std::string& path, const std::string& ttl = "60s");
+// per_user_route() is cacheproxy::e2e's (support/cache_helpers.hpp).
 
 /// A rules file with the per-user positions and balance routes (60 s TTL).
 std::string positions_and_balance_rules();

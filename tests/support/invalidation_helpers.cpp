@@ -9,19 +9,6 @@ namespace cacheproxy::e2e {
 
 // ------------------------------------------------------------------ rules
 
-std::string per_user_route(const std::string& name, const std::string& path, const std::string& ttl) {
-    return "  - name: " + name +
-           "\n"
-           "    match: { method: GET, path: " +
-           path +
-           " }\n"
-           "    ttl: " +
-           ttl +
-           "\n"
-           "    max_entries: 1000\n"
-           "    key: { identity: true, query: [exchange, account_type] }\n";
-}
-
 std::string order_triggers() {
     return "  - name: order_placed\n"
            "    match: { method: POST, path: /api/trading/order }\n"

@@ -17,9 +17,6 @@ namespace cacheproxy::e2e {
 
 // ------------------------------------------------------------------ rules
 
-/// A per-user route `name` on GET `path`, keyed on exchange + account_type, with `ttl`.
-std::string per_user_route(const std::string& name, const std::string& path, const std::string& ttl);
-
 /// The two triggers of the contract under test: order_placed (POST
 /// /api/trading/order: success = 2xx and "success": true; positions, balance,
 /// orders; scope from the body) and order_cancelled (DELETE
