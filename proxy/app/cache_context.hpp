@@ -58,7 +58,7 @@ struct TriggerCounters {
 
 struct CacheContext {
     explicit CacheContext(const rules::RuleSet& r)
-        : rules(r), matcher(r), store(std::make_unique<cache::MemoryStore>(r)), coalescer(r.max_waiters),
+        : rules(r), matcher(r), store(std::make_unique<cache::MemoryStore>(r)), coalescer(r.max_waiters, r.max_unshared),
           counters(std::make_unique<RouteCounters[]>(r.routes.size())), triggers(r),
           trigger_counters(std::make_unique<TriggerCounters[]>(r.triggers.size())) {}
 

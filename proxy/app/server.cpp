@@ -111,14 +111,19 @@ std::optional<std::string> Server::start() {
 void Server::begin_drain() {
     ctx_.draining.store(true);
     stop_health_.store(true);
+    drain_pending_.store(workers_.size());
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         asio::post(workers_[i]->ioc, [this, i] {
             error_code ignored;
             if (i == 0) {
+                // Connections that reached us before the signal are answered, not reset.
+                net::accept_pending(*acceptor_, workers_);
                 acceptor_->close(ignored);
                 if (admin_acceptor_) admin_acceptor_->close(ignored);
             }
+            for (auto& session : workers_[i]->sessions) session.on_drain();
             workers_[i]->pool.close_idle();
+            drain_pending_.fetch_sub(1);
         });
     }
 }
@@ -142,9 +147,14 @@ int Server::run() {
     asio::steady_timer poll(main_ioc_);
     std::chrono::steady_clock::time_point deadline;
     std::function<void(const error_code&)> check_drained = [&](const error_code&) {
+        // Done when no request is in flight and every connection has closed
+        // (idle ones close at once; the others after their answer).
         const auto left = in_flight(workers_);
-        if (left == 0 || std::chrono::steady_clock::now() >= deadline) {
-            if (left) spdlog::warn("drain timeout: {} request(s) still in flight, closing", left);
+        const auto open = ctx_.client_connections.load();
+        const bool told = drain_pending_.load() == 0;  // every worker has run begin_drain's step
+        if ((told && left == 0 && open == 0) || std::chrono::steady_clock::now() >= deadline) {
+            if (left || open)
+                spdlog::warn("drain timeout: {} request(s) still in flight on {} connection(s), closing", left, open);
             for (auto& w : workers_) w->ioc.stop();
             return;
         }

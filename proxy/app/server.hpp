@@ -44,6 +44,7 @@ private:
     std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
     std::unique_ptr<admin::AdminContext> admin_;             ///< what the admin API reads (stats over workers_)
     std::atomic<bool> stop_health_{false};
+    std::atomic<std::size_t> drain_pending_{0};              ///< workers yet to run begin_drain's step
     std::vector<std::thread> threads_;
 };
 

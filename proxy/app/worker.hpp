@@ -11,6 +11,7 @@
 #include "upstream/upstream_pool.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -26,7 +27,8 @@ namespace cacheproxy::app {
 struct ServerContext {
     explicit ServerContext(const config::Config& c)
         : cfg(c), cache(c.rules.routes.empty() ? nullptr : std::make_unique<CacheContext>(c.rules)),
-          stats_layout(make_layout(cache.get())), config_version(stats::config_version(c)) {}
+          stats_layout(make_layout(cache.get())), config_version(stats::config_version(c)),
+          upstream_authority(authority_of(c.upstream)) {}
     const config::Config& cfg;
     std::unique_ptr<CacheContext> cache;       ///< null when no route is cached
     std::atomic<std::size_t> client_connections{0};
@@ -36,10 +38,16 @@ struct ServerContext {
     const stats::Layout stats_layout;
     /// stats::config_version() of the configuration this process runs.
     const std::string config_version;
+    /// "host:port" of the upstream ("[v6]:port"): the Host an HTTP/1.0 request without one is sent with.
+    const std::string upstream_authority;
     const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     const std::chrono::system_clock::time_point started_wall = std::chrono::system_clock::now();
 
 private:
+    static std::string authority_of(const config::UpstreamConfig& u) {
+        const bool v6 = u.host.find(':') != std::string::npos;
+        return (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
+    }
     static stats::Layout make_layout(const CacheContext* cache) {
         if (!cache) return stats::Layout{};
         std::vector<std::string_view> routes, triggers;
@@ -47,6 +55,17 @@ private:
         for (const auto& t : cache->triggers.triggers()) triggers.emplace_back(t.name);
         return stats::Layout(routes, triggers);
     }
+};
+
+/// A client connection its worker can tell that the process is draining
+/// (SIGTERM): an idle one closes gracefully, one with a request waiting
+/// answers it, then closes. Touched only on its worker's thread.
+struct Drainable
+    : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+    virtual void on_drain() = 0;
+
+protected:
+    ~Drainable() = default;
 };
 
 /// One worker thread's world. Connections accepted here stay here.
@@ -64,6 +83,8 @@ struct Worker {
     /// relaxed load and store, no locked instruction, no cache line shared
     /// with other workers); summed by in_flight() for the drain and /stats.
     std::atomic<std::size_t> inflight{0};
+    /// This thread's client connections (for the drain); unlinked by their destructors.
+    boost::intrusive::list<Drainable, boost::intrusive::constant_time_size<false>> sessions;
 };
 
 /// Requests being handled now, all workers.

@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <deque>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -57,11 +58,17 @@ namespace asio = boost::asio;
 //   abandoned  The ticket was dropped before an outcome came. Final. Its place
 //              in the queue is freed.
 //
-// Invalidation (a later issue): a flight will carry the generation of its
-// scope (route, identity) read when it started; complete() will compare it
-// with the scope's current generation and, when an invalidation happened
-// during the fill, publish `not_storable` instead of `stored` (and the leader
-// will not insert). The field and the check are marked "INVALIDATION" below.
+// Read-your-writes is not this class's concern: the session coalesces on the
+// cache key *plus* its scope generation (session/cache_fill.cpp flight_key), so
+// a request after a write never joins, nor is held, an outcome from before it.
+//
+// After a fill (complete()):
+//   held       A failed or answer outcome may be kept until a deadline
+//              (coalesce.error_hold): join() for the key before then returns a
+//              `held` ticket, and no new fill starts. Guarded by the shard mutex.
+//   relay      A not_shareable outcome is handed to max_unshared waiters; the
+//              rest wait in the Relay's queue, and each released ticket passes
+//              its turn to the next one still waiting. Guarded by Relay::mu.
 // ---------------------------------------------------------------------------
 
 /// One fill in progress.
@@ -76,7 +83,22 @@ struct Coalescer::Flight {
     State state = State::filling;   ///< guarded by the shard mutex
     std::vector<std::shared_ptr<Waiter>> waiters;  ///< guarded by the shard mutex
     std::atomic<std::size_t> live_waiters{0};      ///< queued or sleeping waiters (the bound)
-    // INVALIDATION: std::uint64_t generation = 0;  ///< scope generation when the fill started
+};
+
+/// The waiters of a not_shareable fill, sent upstream max_unshared at a time.
+struct Coalescer::Relay {
+    std::mutex mu;
+    std::deque<std::shared_ptr<Waiter>> queue;  ///< guarded by mu: not given a turn yet
+    FillResult result;                          ///< the not_shareable outcome
+};
+
+/// An outcome kept after its fill ended, until `until`.
+struct Coalescer::Held {
+    std::string key;           ///< CacheKey::bytes (the shard map views it)
+    std::size_t route_index;
+    std::uint64_t hash;
+    FillResult result;
+    TimePoint until;
 };
 
 /// One caller queued behind a flight.
@@ -88,6 +110,7 @@ struct Coalescer::Waiter {
     std::optional<FillResult> result;    ///< guarded by mu: set in `delivered`
     asio::steady_timer* timer = nullptr; ///< guarded by mu: non-null only while sleeping in wait()
     asio::any_io_executor executor;      ///< guarded by mu: where the wake-up is posted
+    std::shared_ptr<Relay> relay;        ///< guarded by mu: the turn this waiter holds (not_shareable)
 };
 
 namespace {
@@ -111,10 +134,14 @@ struct FlightRefEq {
 
 /// The outcome as published: `stored` needs an entry; other outcomes carry none.
 FillResult normalized(FillResult r) {
-    if (r.outcome == FillResult::Outcome::stored && !r.entry) r.outcome = FillResult::Outcome::failed;
-    if (r.outcome != FillResult::Outcome::stored) r.entry = nullptr;
+    const bool with_entry = r.outcome == FillResult::Outcome::stored || r.outcome == FillResult::Outcome::answer;
+    if (with_entry && !r.entry) r.outcome = FillResult::Outcome::failed;
+    if (!with_entry) r.entry = nullptr;
     return r;
 }
+
+/// Held outcomes a shard keeps before it sweeps out the expired ones.
+constexpr std::size_t kHeldSweepAt = 1024;
 
 }  // namespace
 
@@ -122,6 +149,7 @@ FillResult normalized(FillResult r) {
 struct Coalescer::Shard {
     mutable std::mutex mu;
     std::unordered_map<FlightRef, std::shared_ptr<Flight>, FlightRefHash, FlightRefEq> flights;  ///< guarded by mu
+    std::unordered_map<FlightRef, std::unique_ptr<Held>, FlightRefHash, FlightRefEq> held;       ///< guarded by mu
 };
 
 // --- Ticket -----------------------------------------------------------------
@@ -130,6 +158,7 @@ Coalescer::Ticket::Ticket(Ticket&& other) noexcept
     : owner_(std::exchange(other.owner_, nullptr)),
       flight_(std::move(other.flight_)),
       waiter_(std::move(other.waiter_)),
+      held_(std::exchange(other.held_, std::nullopt)),
       role_(std::exchange(other.role_, Role::none)) {}
 
 Coalescer::Ticket& Coalescer::Ticket::operator=(Ticket&& other) noexcept {
@@ -138,6 +167,7 @@ Coalescer::Ticket& Coalescer::Ticket::operator=(Ticket&& other) noexcept {
         owner_ = std::exchange(other.owner_, nullptr);
         flight_ = std::move(other.flight_);
         waiter_ = std::move(other.waiter_);
+        held_ = std::exchange(other.held_, std::nullopt);
         role_ = std::exchange(other.role_, Role::none);
     }
     return *this;
@@ -152,18 +182,26 @@ void Coalescer::Ticket::release() noexcept {
             owner_->complete(*this, FillResult{nullptr, FillResult::Outcome::failed});
         } else if (role_ == Role::waiter && waiter_) {
             owner_->abandon(*this);
+            std::shared_ptr<Relay> turn;
+            {
+                std::lock_guard lock(waiter_->mu);
+                turn = std::move(waiter_->relay);
+            }
+            if (turn) owner_->pass_turn(turn);  // this waiter's own fetch is over: the next one goes
         }
     }
     owner_ = nullptr;
     flight_.reset();
     waiter_.reset();
+    held_.reset();
     role_ = Role::none;
 }
 
 // --- Coalescer --------------------------------------------------------------
 
-Coalescer::Coalescer(std::size_t max_waiters)
+Coalescer::Coalescer(std::size_t max_waiters, std::size_t max_unshared)
     : max_waiters_(max_waiters),
+      max_unshared_(max_unshared == 0 ? 1 : max_unshared),
       compact_at_(max_waiters < (SIZE_MAX - 64) / 2 ? 2 * max_waiters + 64 : SIZE_MAX),
       shards_(std::make_unique<Shard[]>(kShards)) {}
 
@@ -173,7 +211,6 @@ Coalescer::Shard& Coalescer::shard_for(std::uint64_t hash) const { return shards
 
 Coalescer::Ticket Coalescer::start_flight(Shard& shard, const CacheKey& key) {
     auto flight = std::make_shared<Flight>(key);
-    // INVALIDATION: flight->generation = <scope generation of (route, identity)>;
     shard.flights.emplace(FlightRef{flight->key, flight->route_index, flight->hash}, flight);
     counters_.leaders.fetch_add(1, std::memory_order_relaxed);
     Ticket t;
@@ -183,9 +220,26 @@ Coalescer::Ticket Coalescer::start_flight(Shard& shard, const CacheKey& key) {
     return t;
 }
 
-Coalescer::Ticket Coalescer::join(const CacheKey& key) {
+const Coalescer::Held* Coalescer::held_for(Shard& shard, const CacheKey& key, TimePoint now) {
+    if (shard.held.empty()) return nullptr;
+    const auto it = shard.held.find(FlightRef{key.bytes, key.route_index, key.hash});
+    if (it == shard.held.end()) return nullptr;
+    if (now < it->second->until) return it->second.get();
+    shard.held.erase(it);
+    return nullptr;
+}
+
+Coalescer::Ticket Coalescer::join(const CacheKey& key, TimePoint now) {
     Shard& shard = shard_for(key.hash);
     std::lock_guard lock(shard.mu);
+    if (const Held* h = held_for(shard, key, now)) {
+        counters_.held_served.fetch_add(1, std::memory_order_relaxed);
+        Ticket t;
+        t.owner_ = this;
+        t.held_ = h->result;
+        t.role_ = Ticket::Role::held;
+        return t;
+    }
     const auto it = shard.flights.find(FlightRef{key.bytes, key.route_index, key.hash});
     if (it == shard.flights.end()) return start_flight(shard, key);
 
@@ -215,19 +269,22 @@ Coalescer::Ticket Coalescer::join(const CacheKey& key) {
     return t;
 }
 
-Coalescer::Ticket Coalescer::lead_if_idle(const CacheKey& key) {
+Coalescer::Ticket Coalescer::lead_if_idle(const CacheKey& key, TimePoint now) {
     Shard& shard = shard_for(key.hash);
     std::lock_guard lock(shard.mu);
+    if (held_for(shard, key, now) != nullptr) return Ticket{};
     if (shard.flights.find(FlightRef{key.bytes, key.route_index, key.hash}) != shard.flights.end()) return Ticket{};
     return start_flight(shard, key);
 }
 
-void Coalescer::complete(Ticket& ticket, FillResult result) {
+void Coalescer::complete(Ticket& ticket, FillResult result, std::optional<TimePoint> hold_until) {
     if (ticket.owner_ != this || ticket.role_ != Ticket::Role::leader || !ticket.flight_) return;
     const std::shared_ptr<Flight> flight = std::move(ticket.flight_);
     ticket.role_ = Ticket::Role::none;
     ticket.owner_ = nullptr;
     result = normalized(std::move(result));
+    const bool holdable =
+        result.outcome == FillResult::Outcome::failed || result.outcome == FillResult::Outcome::answer;
 
     // filling -> published, under the shard lock: copy the waiter list out.
     std::vector<std::shared_ptr<Waiter>> waiters;
@@ -238,28 +295,63 @@ void Coalescer::complete(Ticket& ticket, FillResult result) {
         if (it != shard.flights.end() && it->second == flight) shard.flights.erase(it);
         flight->state = Flight::State::published;
         waiters.swap(flight->waiters);
+        if (hold_until && holdable) {
+            if (shard.held.size() >= kHeldSweepAt)
+                std::erase_if(shard.held, [&](const auto& kv) { return kv.second->until <= *hold_until; });
+            auto held = std::make_unique<Held>(Held{flight->key, flight->route_index, flight->hash, result, *hold_until});
+            const FlightRef ref{held->key, held->route_index, held->hash};
+            shard.held.erase(ref);
+            shard.held.emplace(FlightRef{held->key, held->route_index, held->hash}, std::move(held));
+        }
     }
-    // INVALIDATION: if flight->generation != current generation of its scope,
-    //               result = {nullptr, FillResult::Outcome::not_storable};
 
     // Notify after releasing the shard lock (Beast chat-multi's shared_state).
-    for (const auto& w : waiters) {
-        asio::any_io_executor wake_on;
-        {
+    if (result.outcome != FillResult::Outcome::not_shareable) {
+        for (const auto& w : waiters) deliver(w, result, nullptr);
+        return;
+    }
+    // Not shareable: every waiter fetches on its own, max_unshared at a time.
+    auto relay = std::make_shared<Relay>();
+    relay->result = result;
+    relay->queue.assign(waiters.begin(), waiters.end());
+    for (std::size_t i = 0; i < max_unshared_; ++i) pass_turn(relay);
+}
+
+bool Coalescer::deliver(const std::shared_ptr<Waiter>& w, const FillResult& result, std::shared_ptr<Relay> relay) {
+    asio::any_io_executor wake_on;
+    {
+        std::lock_guard lock(w->mu);
+        if (w->state != Waiter::State::queued && w->state != Waiter::State::sleeping) return false;
+        if (w->state == Waiter::State::sleeping) wake_on = w->executor;
+        w->result = result;  // a shared_ptr copy: every waiter shares the one entry
+        w->relay = std::move(relay);
+        w->state = Waiter::State::delivered;
+    }
+    if (wake_on) {
+        // The wake-up event runs on the waiter's own executor: it cancels the
+        // waiter's timer there, which resumes wait() with the outcome.
+        asio::post(wake_on, [w] {
             std::lock_guard lock(w->mu);
-            if (w->state != Waiter::State::queued && w->state != Waiter::State::sleeping) continue;
-            if (w->state == Waiter::State::sleeping) wake_on = w->executor;
-            w->result = result;  // a shared_ptr copy: every waiter shares the one entry
-            w->state = Waiter::State::delivered;
+            if (w->timer != nullptr) w->timer->cancel();
+        });
+    }
+    return true;
+}
+
+void Coalescer::pass_turn(const std::shared_ptr<Relay>& relay) {
+    for (;;) {
+        std::shared_ptr<Waiter> next;
+        {
+            std::lock_guard lock(relay->mu);
+            if (relay->queue.empty()) return;
+            next = std::move(relay->queue.front());
+            relay->queue.pop_front();
         }
-        if (wake_on) {
-            // The wake-up event runs on the waiter's own executor: it cancels the
-            // waiter's timer there, which resumes wait() with the outcome.
-            asio::post(wake_on, [w] {
-                std::lock_guard lock(w->mu);
-                if (w->timer != nullptr) w->timer->cancel();
-            });
+        if (deliver(next, relay->result, relay)) {
+            counters_.unshared_turns.fetch_add(1, std::memory_order_relaxed);
+            return;
         }
+        // Gone (timed out, abandoned): its turn goes to the next one.
     }
 }
 
@@ -274,6 +366,7 @@ void Coalescer::abandon(Ticket& ticket) noexcept {
 
 asio::awaitable<std::optional<FillResult>> Coalescer::wait(Ticket& ticket, asio::any_io_executor executor,
                                                            std::chrono::milliseconds timeout) {
+    if (ticket.owner_ == this && ticket.role_ == Ticket::Role::held) co_return ticket.held_;
     if (ticket.owner_ != this || ticket.role_ != Ticket::Role::waiter || !ticket.waiter_) co_return std::nullopt;
     const std::shared_ptr<Waiter> w = ticket.waiter_;
     const std::shared_ptr<Flight> flight = ticket.flight_;

@@ -13,18 +13,28 @@
 ///
 /// What the session does with an outcome (not this class's job):
 ///   stored        -> answer from FillResult::entry (the same shared entry for all);
-///   not_storable  -> fetch for itself, uncoalesced: the leader's response may
-///                    not be shared (Set-Cookie, private, ...);
-///   failed        -> fetch for itself (or answer from a stale entry within
-///                    stale_if_error); nothing was stored.
+///   answer        -> the same, but the entry was never stored (a 4xx/5xx, no-store,
+///                    close-delimited): same key, same identity, so the same answer;
+///   failed        -> answer FillResult::status (502/504), or a stale entry within
+///                    stale_if_error; nothing was stored;
+///   not_shareable -> fetch for itself: the leader's response may not be shared
+///                    (Set-Cookie, Vary, private, too large to hold). Only
+///                    `max_unshared` waiters are told so at once; each passes its
+///                    turn on to the next when its ticket is released, so the
+///                    upstream never sees the whole queue at once;
 ///   nullopt from wait() (timed out, cancelled, or refused a place because the
 ///   queue is full) -> fetch for itself.
-/// Unlike Envoy, a failed fill is not handed to a promoted waiter: each current
-/// waiter gets the failure, and only a *new* request starts a new fill.
+/// A burst therefore costs one upstream call whatever the upstream answers.
+/// complete() may also *hold* a failed or answer outcome until a given time
+/// (coalesce.error_hold, for 5xx): join() for the key before then returns a
+/// `held` ticket whose wait() yields that outcome at once, so a burst during an
+/// outage costs about one call per key per hold. Unlike Envoy, a failed fill is
+/// not handed to a promoted waiter: the waiters share its outcome.
 ///
 /// Lifetime: the Coalescer must outlive every Ticket and every wait().
 
 #include "cache/cache_key.hpp"
+#include "cache/clock.hpp"
 #include "cache/fill_result.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -47,7 +57,9 @@ namespace cacheproxy::cache {
     X(waiters_woken, "waiters that received the fill's outcome")                                \
     X(waiter_timeouts, "waiters that gave up before the outcome (timeout or cancellation)")     \
     X(queue_full, "callers refused a place: max_waiters live waiters already queued")          \
-    X(abandoned_fills, "leaders dropped without completing: published as failed")
+    X(abandoned_fills, "leaders dropped without completing: published as failed")              \
+    X(held_served, "callers given a held failure (error_hold) without a fill")                 \
+    X(unshared_turns, "waiters of an unshareable answer sent upstream on their own, in turns")
 
 /// A snapshot of the coalescer's counters.
 struct CoalescerStats {
@@ -61,6 +73,8 @@ class Coalescer {
     struct Flight;
     struct Waiter;
     struct Shard;
+    struct Relay;
+    struct Held;
 
 public:
     /// One caller's part in a fill: leader, waiter, or refused. Move-only.
@@ -74,6 +88,7 @@ public:
             leader,    ///< fetch, then Coalescer::complete()
             waiter,    ///< co_await Coalescer::wait()
             rejected,  ///< the queue is full: fetch on your own, do not store-share
+            held,      ///< a fill just failed and its outcome is held: wait() returns it at once
         };
         /// An empty ticket.
         Ticket() = default;
@@ -94,6 +109,8 @@ public:
         bool waiter() const { return role_ == Role::waiter; }
         /// True when the queue was full.
         bool rejected() const { return role_ == Role::rejected; }
+        /// True when the key's last fill failed within its hold: no fill, wait() answers at once.
+        bool held() const { return role_ == Role::held; }
 
     private:
         friend class Coalescer;
@@ -103,29 +120,37 @@ public:
         Coalescer* owner_ = nullptr;
         std::shared_ptr<Flight> flight_;
         std::shared_ptr<Waiter> waiter_;
+        std::optional<FillResult> held_;  ///< role held: the outcome
         Role role_ = Role::none;
     };
 
-    /// `max_waiters` live waiters per key at most (RuleSet::max_waiters); more are refused.
-    explicit Coalescer(std::size_t max_waiters);
+    /// `max_waiters` live waiters per key at most (RuleSet::max_waiters); more
+    /// are refused. `max_unshared`: how many waiters of a not_shareable fill go
+    /// upstream at once (at least 1).
+    explicit Coalescer(std::size_t max_waiters, std::size_t max_unshared = 4);
     /// Requires that no Ticket or wait() is still alive.
     ~Coalescer();
     Coalescer(const Coalescer&) = delete;
     Coalescer& operator=(const Coalescer&) = delete;
 
     /// The first caller for `key` becomes the leader; later callers become waiters
-    /// (or are rejected when the key already has max_waiters live waiters).
-    Ticket join(const CacheKey& key);
+    /// (or are rejected when the key already has max_waiters live waiters). A
+    /// key whose last fill's outcome is held past `now` gives a `held` ticket.
+    Ticket join(const CacheKey& key, TimePoint now = {});
 
-    /// A leader ticket when no fill for `key` is in flight, else an empty ticket
-    /// (nobody queued): how a background refresh makes sure only one runs.
-    Ticket lead_if_idle(const CacheKey& key);
+    /// A leader ticket when no fill for `key` is in flight and no outcome is
+    /// held past `now`, else an empty ticket (nobody queued): how a background
+    /// refresh makes sure only one runs.
+    Ticket lead_if_idle(const CacheKey& key, TimePoint now = {});
 
     /// The leader publishes the outcome: the in-flight slot is removed (the next
-    /// join starts a fresh fill) and every waiter is woken on its own executor.
-    /// `stored` requires an entry; other outcomes carry none. No-op for a
-    /// ticket that is not a live leader of this coalescer.
-    void complete(Ticket& ticket, FillResult result);
+    /// join starts a fresh fill) and the waiters are woken on their own
+    /// executors (all of them, or max_unshared at a time for not_shareable).
+    /// `stored` and `answer` require an entry; other outcomes carry none. With
+    /// `hold_until`, a failed or answer outcome is also held: join() before
+    /// then returns it without a fill. No-op for a ticket that is not a live
+    /// leader of this coalescer.
+    void complete(Ticket& ticket, FillResult result, std::optional<TimePoint> hold_until = std::nullopt);
 
     /// A waiter sleeps until the outcome arrives or `timeout` passes. `executor`
     /// is the waiter's own, serialized executor (an io_context run by one thread,
@@ -149,6 +174,13 @@ private:
     Ticket start_flight(Shard& shard, const CacheKey& key);
     /// Frees a waiter ticket's place (state queued/sleeping -> abandoned).
     void abandon(Ticket& ticket) noexcept;
+    /// Hands `result` to a queued or sleeping waiter and wakes it; false when
+    /// it is no longer waiting. `relay`: the turn it takes (not_shareable).
+    bool deliver(const std::shared_ptr<Waiter>& w, const FillResult& result, std::shared_ptr<Relay> relay);
+    /// Gives the next still-waiting waiter of `relay` its turn.
+    void pass_turn(const std::shared_ptr<Relay>& relay);
+    /// The outcome held for `key` past `now`, if any; drops an expired one. Shard lock held.
+    const Held* held_for(Shard& shard, const CacheKey& key, TimePoint now);
 
     struct Counters {
 #define CACHEPROXY_COUNTER_ATOMIC(name, description) std::atomic<std::uint64_t> name{0};
@@ -157,6 +189,7 @@ private:
     };
 
     std::size_t max_waiters_;
+    std::size_t max_unshared_;
     std::size_t compact_at_;  ///< a flight's waiter list is purged of released waiters at this size
     std::unique_ptr<Shard[]> shards_;
     mutable Counters counters_;

@@ -46,6 +46,7 @@ const char* to_string(NotStorable reason) {
         case NotStorable::too_large: return "too_large";
         case NotStorable::authorization_shared: return "authorization_shared";
         case NotStorable::encoded: return "encoded";
+        case NotStorable::bad_encoding: return "bad_encoding";
     }
     return "unknown";
 }
@@ -63,11 +64,18 @@ NotStorable check_storable(const rules::RouteRule& rule, const ResponseFacts& fa
     if (!facts.complete) return NotStorable::incomplete;
     if (facts.body_bytes > rule.max_object_bytes) return NotStorable::too_large;
 
-    if (rule.shared && facts.request_had_credentials && depends_on_credentials(facts, headers))
-        return NotStorable::authorization_shared;
-
     if (has_directive(headers, "cache-control", "no-store") || has_directive(headers, "cache-control", "no-cache"))
         return NotStorable::no_store;
+    return check_shareable(rule, facts, headers);
+}
+
+NotStorable check_shareable(const rules::RouteRule& rule, const ResponseFacts& facts, const HeaderView& headers) {
+    if (facts.request_was_range || facts.status == 206 || headers.count("content-range") > 0)
+        return NotStorable::range_request;
+    if (facts.request_was_head || !facts.complete) return NotStorable::incomplete;
+    if (facts.body_bytes > rule.max_object_bytes) return NotStorable::too_large;
+    if (rule.shared && facts.request_had_credentials && depends_on_credentials(facts, headers))
+        return NotStorable::authorization_shared;
     if (has_directive(headers, "cache-control", "private")) return NotStorable::private_;
     if (headers.count("set-cookie") > 0 || headers.count("set-cookie2") > 0) return NotStorable::set_cookie;
 

@@ -25,6 +25,7 @@ enum class NotStorable {
     too_large,             ///< body larger than the rule's max_object_bytes
     authorization_shared,  ///< shared route, credentialed request, and the upstream says the answer depends on them
     encoded,               ///< Content-Encoding other than identity (the store keeps identity bodies)
+    bad_encoding,          ///< the upstream's gzip body does not decode (truncated, corrupt): a failed fill
 };
 
 /// Short stable name of a reason, for logs and stats.
@@ -46,6 +47,14 @@ struct ResponseFacts {
 /// on `rule`, or NotStorable::none.
 NotStorable check_storable(const rules::RouteRule& rule, const ResponseFacts& facts,
                            const HeaderView& response_headers);
+
+/// The first reason the response may not go to every request coalesced on
+/// its fill (same key, so same identity), or none: a status the rule does not
+/// store, no-store and a close-delimited body are no reason; Set-Cookie, a
+/// Vary on what the key does not hold, private, credentials on a shared
+/// route, an encoding, a partial or oversized body are.
+NotStorable check_shareable(const rules::RouteRule& rule, const ResponseFacts& facts,
+                            const HeaderView& response_headers);
 
 /// True when the client asked to bypass the cache (Cache-Control: no-cache,
 /// no-store or max-age=0, or Pragma: no-cache) and the route allows it.

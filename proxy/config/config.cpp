@@ -44,6 +44,8 @@ void read_limits(YamlReader limits, LimitsConfig& out) {
     limits.read_duration("body_timeout", out.body_timeout);
     limits.read_unsigned("max_client_connections", out.max_client_connections);
     limits.read_duration("drain_timeout", out.drain_timeout);
+    limits.read_size("request_buffer_bytes", out.request_buffer_bytes);
+    limits.read_size("min_body_rate", out.min_body_rate);
     limits.finish();
 }
 
@@ -55,6 +57,7 @@ void read_compression(YamlReader c, CompressionConfig& out) {
     c.read_unsigned("stream_level", stream_level);
     out.level = static_cast<int>(level);
     out.stream_level = static_cast<int>(stream_level);
+    c.read_size("max_decoded_bytes", out.max_decoded_bytes);
     c.finish();
 }
 
@@ -208,14 +211,45 @@ std::optional<ConfigError> validate(const Config& cfg) {
     for (const auto& [key, value] : timeouts)
         if (value <= Duration::zero()) return problem(key, "must be > 0, got " + format_duration(value));
 
-    if (cfg.limits.max_header_bytes < 1) return problem("limits.max_header_bytes", "must be > 0");
-    if (cfg.limits.max_client_connections < 1) return problem("limits.max_client_connections", "must be >= 1");
+    // Every numeric limit has a range: a value the code would truncate (a
+    // 32-bit parser limit, say) is refused here, not misread later.
+    struct Range {
+        const char* key;
+        std::size_t value, min, max;
+        bool count = false;  ///< a number of things, not bytes
+    };
+    constexpr std::size_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+    const Range ranges[] = {
+        {"upstream.max_connections", up.max_connections, 1, 100000, true},
+        {"limits.max_header_bytes", cfg.limits.max_header_bytes, 256, 1 * MiB},
+        {"limits.max_body_bytes", cfg.limits.max_body_bytes, 1, 64 * GiB},
+        {"limits.max_chunk_extension_bytes", cfg.limits.max_chunk_extension_bytes, 0, 64 * KiB},
+        {"limits.max_client_connections", cfg.limits.max_client_connections, 1, 1000000, true},
+        {"limits.request_buffer_bytes", cfg.limits.request_buffer_bytes, 0, 64 * MiB},
+        {"limits.min_body_rate", cfg.limits.min_body_rate, 0, 1 * GiB},
+        {"logging.max_file_size", cfg.logging.max_file_bytes, 1, 64 * GiB},
+        {"logging.max_files", cfg.logging.max_files, 1, 10000, true},
+        {"compression.min_size", cfg.compression.min_size, 0, 1 * GiB},
+        {"compression.max_decoded_bytes", cfg.compression.max_decoded_bytes, 1, 64 * GiB},
+    };
+    for (const auto& r : ranges) {
+        if (r.value >= r.min && r.value <= r.max) continue;
+        auto text = [&r](std::size_t v) { return r.count ? std::to_string(v) : format_size(v); };
+        return problem(r.key, "must be " + text(r.min) + " to " + text(r.max) + ", got " + text(r.value));
+    }
+    const std::pair<const char*, Duration> long_ones[] = {
+        {"upstream.idle_timeout", up.idle_timeout},       {"upstream.connect_timeout", up.connect_timeout},
+        {"upstream.response_timeout", up.response_timeout}, {"upstream.health.interval", up.health_interval},
+        {"upstream.health.timeout", up.health_timeout},     {"limits.header_timeout", cfg.limits.header_timeout},
+        {"limits.idle_timeout", cfg.limits.idle_timeout},   {"limits.body_timeout", cfg.limits.body_timeout},
+        {"limits.drain_timeout", cfg.limits.drain_timeout},
+    };
+    for (const auto& [key, value] : long_ones)
+        if (value > std::chrono::hours(24 * 365)) return problem(key, "at most a year, got " + format_duration(value));
 
     if (!is_log_level(cfg.logging.level))
         return problem("logging.level", "unknown level \"" + cfg.logging.level +
                                             "\" (expected trace, debug, info, warn, error, critical or off)");
-    if (cfg.logging.max_file_bytes < 1) return problem("logging.max_file_size", "must be > 0");
-    if (cfg.logging.max_files < 1) return problem("logging.max_files", "must be >= 1");
     if (cfg.compression.level < 1 || cfg.compression.level > 9)
         return problem("compression.level", "must be 1 (fastest) to 9 (smallest)");
     if (cfg.compression.stream_level < 1 || cfg.compression.stream_level > 9)
@@ -255,6 +289,9 @@ std::string describe(const Config& cfg) {
       << "  body_timeout: " << format_duration(lim.body_timeout) << "\n"
       << "  max_client_connections: " << lim.max_client_connections << "\n"
       << "  drain_timeout: " << format_duration(lim.drain_timeout) << "\n"
+      << "  request_buffer_bytes: " << format_size(lim.request_buffer_bytes) << "\n"
+      << "  min_body_rate: " << format_size(lim.min_body_rate) << (lim.min_body_rate ? "   # per second" : "   # off")
+      << "\n"
       << "logging:\n"
       << "  level: " << yaml_string(cfg.logging.level) << "\n"
       << "  file: " << yaml_string(cfg.logging.file) << (cfg.logging.file.empty() ? "   # console only" : "") << "\n"
@@ -266,6 +303,7 @@ std::string describe(const Config& cfg) {
       << "  min_size: " << format_size(cfg.compression.min_size) << "\n"
       << "  level: " << cfg.compression.level << "\n"
       << "  stream_level: " << cfg.compression.stream_level << "\n"
+      << "  max_decoded_bytes: " << format_size(cfg.compression.max_decoded_bytes) << "\n"
       << "admin:\n"
       << "  enabled: " << (cfg.admin.enabled ? "true" : "false") << "\n"
       << "  listen: " << yaml_string(format_host_port(cfg.admin.listen)) << "\n"
@@ -279,6 +317,7 @@ std::string describe(const Config& cfg) {
     s << "rules: " << yaml_string(cfg.rules_path) << "\n"
       << "identity: { " << identity_kind(rules.identity.kind) << ": " << yaml_string(rules.identity.name) << " }\n"
       << "coalesce: { timeout: " << format_duration(rules.coalesce_timeout) << ", max_waiters: " << rules.max_waiters
+      << ", error_hold: " << format_duration(rules.coalesce_error_hold) << ", max_unshared: " << rules.max_unshared
       << " }\n"
       << "routes:   # " << rules.routes.size() << " cached; every other request passes through\n";
     for (const rules::RouteRule& r : rules.routes) s << "  - " << route_summary(r) << "\n";

@@ -44,7 +44,17 @@ struct LimitsConfig {
     Duration body_timeout = std::chrono::seconds(30);    ///< no progress reading/writing a body
     std::size_t max_client_connections = 10000;
     Duration drain_timeout = std::chrono::seconds(30);   ///< SIGTERM: in-flight requests get this long
+    /// A request body up to this size is read whole before an upstream
+    /// connection is taken (and the first this-many bytes of a larger one), so
+    /// a slow client cannot hold upstream connections (nginx's request buffering).
+    std::size_t request_buffer_bytes = 64 * 1024;
+    /// The part of a body streamed upstream must average at least this many
+    /// bytes per second once it has run for min_body_rate_grace; 0 = no minimum.
+    std::size_t min_body_rate = 1024;
 };
+
+/// How long a streamed request body may run before min_body_rate applies.
+inline constexpr Duration min_body_rate_grace = std::chrono::seconds(5);
 
 struct LoggingConfig {
     std::string level = "info";         ///< trace, debug, info, warn, error, critical, off
@@ -60,6 +70,9 @@ struct CompressionConfig {
     std::size_t min_size = 1000;   ///< smaller bodies are sent as they are (the seed's GZipMiddleware minimum)
     int level = 6;                 ///< cached bodies: compressed once per fill
     int stream_level = 1;          ///< pass-through bodies: compressed on the fly, per piece
+    /// The most an upstream's gzip body is decoded to for a client without gzip
+    /// (the whole body, not per piece: a zip-bomb guard); past it the response is cut.
+    std::size_t max_decoded_bytes = 64 * 1024 * 1024;
 };
 
 struct AdminConfig {

@@ -2,6 +2,8 @@
 
 #include "config/units.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
@@ -32,6 +34,42 @@ YAML::Mark element_mark(const YAML::Node& element, const YAML::Mark& list) {
     return element.IsNull() || element.Mark().is_null() ? list : element.Mark();
 }
 
+/// Where each document starts, and where its first node is (the first two documents only).
+struct DocumentMarks : YAML::EventHandler {
+    struct Document {
+        YAML::Mark start;
+        YAML::Mark node = YAML::Mark::null_mark();
+    };
+    std::vector<Document> docs;
+    void node_at(const YAML::Mark& m) {
+        if (!docs.empty() && docs.back().node.is_null()) docs.back().node = m;
+    }
+    void OnDocumentStart(const YAML::Mark& m) override { docs.push_back({m}); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node_at(m); }
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node_at(m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override { node_at(m); }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node_at(m);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        node_at(m);
+    }
+    void OnMapEnd() override {}
+};
+
+/// The first two documents of `content` (none for an empty or comment-only
+/// file). Throws YAML::Exception on a syntax error.
+std::vector<DocumentMarks::Document> first_documents(const std::string& content) {
+    std::istringstream in(content);
+    YAML::Parser parser(in);
+    DocumentMarks marks;
+    while (marks.docs.size() < 2 && parser.HandleNextDocument(marks)) {
+    }
+    return marks.docs;
+}
+
 }  // namespace
 
 void YamlSource::fail(const YAML::Mark& mark, std::string key, std::string message) {
@@ -47,13 +85,20 @@ std::optional<ConfigError> load_yaml_file(const std::string& path, YAML::Node& o
     text << in.rdbuf();
     if (in.bad()) return ConfigError{path, 0, 0, "", "cannot open file"};
     try {
-        std::vector<YAML::Node> documents = YAML::LoadAll(text.str());
-        if (documents.size() > 1) {
-            const YAML::Mark mark = documents[1].Mark();
+        // yaml-cpp 0.7's LoadAll never ends on a document that starts with a
+        // stray flow indicator (","): each call yields an empty document
+        // without consuming it. So the documents are counted first, two at
+        // most, and one that begins where the previous one began is an error.
+        const std::string content = text.str();
+        const auto docs = first_documents(content);
+        if (docs.size() > 1) {
+            const YAML::Mark mark = docs[1].node.is_null() ? docs[1].start : docs[1].node;
+            const bool stuck = docs[1].start.pos == docs[0].start.pos;
             return ConfigError{path, one_based(mark.line), one_based(mark.column), "",
-                               "a second YAML document (after '---'): put everything in one"};
+                               stuck ? "invalid YAML: unexpected character at the start of a document"
+                                     : "a second YAML document (after '---'): put everything in one"};
         }
-        out.reset(documents.empty() ? YAML::Node() : documents.front());
+        out.reset(docs.empty() ? YAML::Node() : YAML::Load(content));
     } catch (const YAML::Exception& e) {
         return ConfigError{path, one_based(e.mark.line), one_based(e.mark.column), "", "invalid YAML: " + e.msg};
     } catch (const std::exception& e) {

@@ -40,7 +40,8 @@ void strip_hop_by_hop(bhttp::fields& fields) {
     std::size_t named_count = 0;
     std::vector<std::string> named_more;
     for (const auto& f : fields) {
-        if (f.name() != bhttp::field::connection && f.name() != bhttp::field::proxy_connection) continue;
+        // Proxy-Connection goes as a field (hop_by_hop_name); its value is never a list of names.
+        if (f.name() != bhttp::field::connection) continue;
         for (auto tok : bhttp::opt_token_list{f.value()}) {
             if (named_count < named_small.size())
                 named_small[named_count++].assign(tok.data(), tok.size());

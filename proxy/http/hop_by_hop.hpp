@@ -11,6 +11,8 @@ namespace cacheproxy::http {
 /// Removes Connection and every field it names, Keep-Alive, TE, Trailer,
 /// Upgrade, Proxy-* and Transfer-Encoding (framing is recomputed by the
 /// serializer). Content-Length is left alone: the caller decides framing.
+/// Proxy-Connection is removed as a field; its value is never read as a list
+/// of names. Used on responses (requests go upstream through upstream_head.hpp).
 void strip_hop_by_hop(boost::beast::http::fields& fields);
 
 /// Sets X-Forwarded-For to the real peer (an inbound value is never trusted),

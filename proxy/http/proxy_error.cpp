@@ -1,5 +1,7 @@
 #include "http/proxy_error.hpp"
 
+#include <boost/beast/http/error.hpp>
+
 #include <boost/beast/core/error.hpp>
 
 namespace cacheproxy::http_errors {
@@ -33,6 +35,12 @@ unsigned status_for(const boost::system::error_code& ec) {
     if (ec == errc::upstream_timeout || ec == boost::beast::error::timeout) return 504;
     if (ec == errc::upstream_pool_exhausted) return 503;
     return 502;
+}
+
+unsigned status_for_client_body(const boost::system::error_code& ec) {
+    if (ec == boost::beast::http::error::body_limit) return 413;
+    if (ec == boost::beast::error::timeout) return 408;
+    return 400;
 }
 
 }  // namespace cacheproxy::http_errors

@@ -28,6 +28,10 @@ inline boost::system::error_code make_error_code(errc e) {
 /// 504 for a timeout, 503 for an exhausted pool, else 502.
 unsigned status_for(const boost::system::error_code& ec);
 
+/// The status for a request body the client failed to deliver: 413 over the
+/// limit, 408 too slow (timeout), else 400 (malformed, cut short).
+unsigned status_for_client_body(const boost::system::error_code& ec);
+
 }  // namespace cacheproxy::http_errors
 
 template <>

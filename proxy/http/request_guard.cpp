@@ -111,7 +111,19 @@ Verdict scan_raw_header(std::string_view h) {
     return scan_fields(h.data() + eol + 2, h.data() + h.size());
 }
 
-Verdict check_request(const bhttp::request_header<>& req, bool& expect_continue) {
+Verdict vet_connection_tokens(std::string_view value, std::string_view identity_header) {
+    const bhttp::opt_token_list tokens{value};
+    if (!bhttp::validate_list(tokens)) return bad("malformed Connection");
+    for (auto tok : tokens) {
+        if (beast::iequals(tok, "host") || beast::iequals(tok, "content-length") ||
+            beast::iequals(tok, "authorization") || beast::iequals(tok, "transfer-encoding") ||
+            beast::iequals(tok, "cookie") || (!identity_header.empty() && beast::iequals(tok, identity_header)))
+            return bad("Connection names an end-to-end field");
+    }
+    return {};
+}
+
+Verdict check_request(const bhttp::request_header<>& req, bool& expect_continue, std::string_view identity_header) {
     expect_continue = false;
     const unsigned version = req.version();
     if (version != 10 && version != 11) return Verdict{505, "HTTP version not supported"};
@@ -138,18 +150,13 @@ Verdict check_request(const bhttp::request_header<>& req, bool& expect_continue)
             case bhttp::field::transfer_encoding: if (te_count++ == 0) te = f.value(); break;
             case bhttp::field::content_length: if (cl_count++ == 0) cl = f.value(); break;
             case bhttp::field::expect: if (expects++ == 0) expect = f.value(); break;
-            case bhttp::field::connection: {
-                // Connection must not name end-to-end fields the proxy relies on.
-                const bhttp::opt_token_list tokens{f.value()};
-                if (!bhttp::validate_list(tokens)) return bad("malformed Connection");
-                for (auto tok : tokens) {
-                    if (beast::iequals(tok, "host") || beast::iequals(tok, "content-length") ||
-                        beast::iequals(tok, "authorization") || beast::iequals(tok, "transfer-encoding") ||
-                        beast::iequals(tok, "cookie"))
-                        return bad("Connection names an end-to-end field");
-                }
+            case bhttp::field::connection:
+            case bhttp::field::proxy_connection:
+                // Neither may name a field the proxy's framing or keying rests
+                // on (Proxy-Connection is never read as a list of names, but a
+                // server behind us might: refused just the same).
+                if (auto v = vet_connection_tokens(f.value(), identity_header)) return v;
                 break;
-            }
             default: break;
         }
     }
@@ -175,6 +182,15 @@ Verdict check_request(const bhttp::request_header<>& req, bool& expect_continue)
         return Verdict{417, "unsupported Expect"};
     expect_continue = expects == 1 && version == 11;
     return {};
+}
+
+bool check_response(const bhttp::response_header<>& res) {
+    for (const auto& f : res) {
+        if (f.name() != bhttp::field::connection && f.name() != bhttp::field::proxy_connection) continue;
+        for (auto tok : bhttp::opt_token_list{f.value()})
+            if (beast::iequals(tok, "content-length") || beast::iequals(tok, "transfer-encoding")) return false;
+    }
+    return true;
 }
 
 bool is_idempotent(bhttp::verb method) {

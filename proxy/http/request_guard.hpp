@@ -29,10 +29,22 @@ std::size_t find_header_end(std::string_view data, bool& bad);
 Verdict scan_raw_header(std::string_view header_section);
 
 /// Checks the parsed header: framing (Transfer-Encoding / Content-Length),
-/// Host, Connection tokens, target form, method, Expect. Sets
-/// `expect_continue` when an accepted HTTP/1.1 request awaits "100 Continue"
-/// (the walk reads Expect anyway: the session need not look it up again).
-Verdict check_request(const boost::beast::http::request_header<>& req, bool& expect_continue);
+/// Host, Connection and Proxy-Connection tokens (neither may name Host,
+/// Content-Length, Transfer-Encoding, Authorization, Cookie or
+/// `identity_header`), target form, method, Expect. Sets `expect_continue`
+/// when an accepted HTTP/1.1 request awaits "100 Continue" (the walk reads
+/// Expect anyway: the session need not look it up again).
+Verdict check_request(const boost::beast::http::request_header<>& req, bool& expect_continue,
+                      std::string_view identity_header = {});
+
+/// A Connection-style token list (`value`) that names none of the fields
+/// check_request protects; a refusal otherwise.
+Verdict vet_connection_tokens(std::string_view value, std::string_view identity_header = {});
+
+/// Checks an upstream response header before anything of it is relayed: its
+/// Connection may not name Content-Length or Transfer-Encoding (that would
+/// strip its framing on the way through). True when it may be relayed.
+bool check_response(const boost::beast::http::response_header<>& res);
 
 /// True when the method is idempotent (safe to retry without a body).
 bool is_idempotent(boost::beast::http::verb method);

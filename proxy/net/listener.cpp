@@ -35,7 +35,62 @@ asio::awaitable<void> serve(tcp::socket socket, app::Worker& worker) {
     co_await session.run();
 }
 
+/// Over the connection cap: a 503 the client can read, then a graceful close
+/// (what it sent meanwhile is read and dropped for a moment, so the answer is
+/// not destroyed by a reset).
+asio::awaitable<void> refuse(tcp::socket socket) {
+    static constexpr std::string_view answer =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 42\r\n"
+        "Connection: close\r\nRetry-After: 1\r\n\r\n503 Service Unavailable: too many clients\n";
+    static_assert(answer.size() - answer.find("\r\n\r\n") - 4 == 42, "Content-Length must match the body");
+    error_code ec;
+    socket.non_blocking(true, ec);
+    socket.write_some(asio::buffer(answer), ec);  // fits any send buffer: no wait
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    asio::steady_timer linger(socket.get_executor(), std::chrono::milliseconds(300));
+    linger.async_wait([&socket](const error_code& e) {
+        if (!e) socket.cancel();
+    });
+    char sink[4096];
+    for (int i = 0; i < 16; ++i) {
+        auto [rec, n] = co_await socket.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+        if (rec) break;
+    }
+    linger.cancel();
+    socket.close(ec);
+}
+
+void log_session_exception(std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("session ended by an exception: {}", ex.what());
+    }
+}
+
+/// Starts serving `socket` on `worker`, or refuses it over the connection cap.
+void hand_over(tcp::socket socket, app::Worker& worker) {
+    if (worker.ctx.client_connections.load() >= worker.ctx.cfg.limits.max_client_connections) {
+        asio::co_spawn(worker.ioc, refuse(std::move(socket)), log_session_exception);
+        return;
+    }
+    asio::co_spawn(worker.ioc, serve(std::move(socket), worker), log_session_exception);
+}
+
 }  // namespace
+
+void accept_pending(tcp::acceptor& acceptor, std::vector<std::unique_ptr<app::Worker>>& workers) {
+    error_code ec;
+    acceptor.non_blocking(true, ec);
+    for (std::size_t next = 0;; next = (next + 1) % workers.size()) {
+        app::Worker& worker = *workers[next];
+        tcp::socket socket(worker.ioc);
+        acceptor.accept(socket, ec);
+        if (ec) return;  // would_block: the backlog is empty
+        hand_over(std::move(socket), worker);
+    }
+}
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<std::unique_ptr<app::Worker>>& workers) {
     std::size_t next = 0;
@@ -51,19 +106,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<std::uniq
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             continue;
         }
-        if (worker.ctx.client_connections.load() >= worker.ctx.cfg.limits.max_client_connections) {
-            error_code ignored;
-            socket.close(ignored);
-            continue;
-        }
-        asio::co_spawn(worker.ioc, serve(std::move(socket), worker), [](std::exception_ptr e) {
-            if (!e) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                spdlog::error("session ended by an exception: {}", ex.what());
-            }
-        });
+        hand_over(std::move(socket), worker);
     }
 }
 

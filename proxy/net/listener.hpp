@@ -21,8 +21,14 @@ boost::asio::ip::tcp::acceptor open_acceptor(boost::asio::io_context& ioc,
                                              boost::system::error_code& ec);
 
 /// Accepts until the acceptor is closed; each connection becomes a session on
-/// the next worker in turn. Connections over the cap are closed at once.
+/// the next worker in turn. Connections over limits.max_client_connections
+/// get a 503 and are closed.
 boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor,
                                          std::vector<std::unique_ptr<app::Worker>>& workers);
+
+/// Accepts, without waiting, every connection already in the backlog (before
+/// the acceptor closes for a drain: those clients are answered, not reset).
+/// Runs on the acceptor's thread.
+void accept_pending(boost::asio::ip::tcp::acceptor& acceptor, std::vector<std::unique_ptr<app::Worker>>& workers);
 
 }  // namespace cacheproxy::net

@@ -72,6 +72,12 @@ struct RuleSet {
     std::vector<TriggerRule> triggers;
     Duration coalesce_timeout = std::chrono::seconds(35);  ///< a waiter gives up after this
     std::size_t max_waiters = 10000;     ///< per key; more -> forwarded on their own
+    /// A fill that failed or got a 5xx: later requests for the key get that
+    /// answer for this long without an upstream call (0 = not held).
+    Duration coalesce_error_hold = std::chrono::seconds(1);
+    /// Waiters of an answer that may not be shared (Set-Cookie, too large) go
+    /// upstream this many at a time.
+    std::size_t max_unshared = 4;
 };
 
 }  // namespace cacheproxy::rules

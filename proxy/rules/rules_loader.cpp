@@ -206,6 +206,11 @@ std::optional<Problem> rules_problem(const RuleSet& rules) {
     if (rules.identity.kind == IdentitySource::Kind::header && !is_token(rules.identity.name))
         return Problem{identity_key, "not a valid header name: " + quoted(rules.identity.name)};
     if (rules.coalesce_timeout <= Duration::zero()) return Problem{"coalesce.timeout", "must be > 0"};
+    if (rules.coalesce_error_hold > std::chrono::minutes(1))
+        return Problem{"coalesce.error_hold", "at most 1m: a failure is held, not cached"};
+    if (rules.max_unshared < 1 || rules.max_unshared > 1000)
+        return Problem{"coalesce.max_unshared", "must be 1 to 1000"};
+    if (rules.max_waiters > 1000000) return Problem{"coalesce.max_waiters", "at most 1000000"};
 
     for (std::size_t i = 0; i < rules.routes.size(); ++i) {
         const RouteRule& r = rules.routes[i];
@@ -388,6 +393,8 @@ std::optional<config::ConfigError> load_rules(const std::string& path, RuleSet& 
         YamlReader coalesce = top.child("coalesce");
         coalesce.read_duration("timeout", rules.coalesce_timeout);
         coalesce.read_unsigned("max_waiters", rules.max_waiters);
+        coalesce.read_duration("error_hold", rules.coalesce_error_hold);
+        coalesce.read_unsigned("max_unshared", rules.max_unshared);
         coalesce.finish();
         for (YamlReader& route : top.children("routes")) rules.routes.push_back(read_route(route));
         std::vector<YamlReader> triggers = top.children("triggers");

@@ -14,6 +14,8 @@
 #include <boost/beast/http/message.hpp>
 
 #include <memory>
+#include <optional>
+#include <string_view>
 
 namespace cacheproxy::session {
 
@@ -21,21 +23,38 @@ using FillRequest = upstream::Request;
 
 /// The GET a fill sends: the client's header less what would make the answer
 /// differ from what the key says (conditionals, Range, Accept-Encoding,
-/// Cache-Control); hop-by-hop fields stripped, forwarding headers added. On a
-/// shared route the credentials are dropped too: a shared entry is fetched
+/// Cache-Control), as http::append_upstream_head() writes it. On a shared
+/// route the credentials are dropped too: a shared entry is fetched
 /// anonymously, so it cannot hold one user's data.
 std::shared_ptr<FillRequest> make_fill_request(const boost::beast::http::request_header<>& client,
                                                const rules::RouteRule& rule, const rules::IdentitySource& identity,
-                                               std::string_view peer_ip, const config::UpstreamConfig& upstream);
+                                               std::string_view peer_ip, std::string_view upstream_authority);
 
-/// The stored entry for a fetched response (recording the scope generation
-/// read before its fetch started), or null with `why` set. A body the upstream
-/// gzipped anyway is stored decoded; a compressible body of at least
-/// compression.min_size also gets its gzip variant, made here, once.
+/// The entry for a fetched response (recording the scope generation read
+/// before its fetch started): `why` is none when it may be stored, else why
+/// not, and then the entry is there only when the fill's waiters may share it
+/// (cache::check_shareable); null otherwise. A body the upstream
+/// gzipped anyway is stored decoded (one that does not decode: bad_encoding);
+/// a compressible body of at least compression.min_size also gets its gzip
+/// variant, made here, once.
 cache::EntryPtr admit(const rules::RouteRule& rule, const rules::IdentitySource& identity,
                       const config::CompressionConfig& compression, upstream::FetchResult& fetched,
                       bool request_had_credentials, cache::TimePoint now, std::uint64_t generation,
                       cache::NotStorable& why);
+
+/// What admit()'s entry and reason make of the fill for its waiters: stored,
+/// answer (shared, not stored), failed (502: a body that does not decode), or
+/// not_shareable.
+cache::FillResult fill_result(const cache::EntryPtr& entry, cache::NotStorable why);
+
+/// When a fill's outcome is a failure (failed, or an answer with a 5xx):
+/// until when the coalescer holds it (coalesce.error_hold); else none.
+std::optional<cache::TimePoint> hold_until(const cache::FillResult& result, const rules::RuleSet& rules,
+                                           cache::TimePoint now);
+
+/// True when `gzip` is a valid gzip stream that decodes to more than `bound`
+/// bytes (false for a corrupt or truncated one).
+bool decodes_past(std::string_view gzip, std::size_t bound);
 
 /// Publishes a fill's stored entry: into the store only if no write bumped
 /// the key's scope since the fetch started (read-your-writes: an entry from

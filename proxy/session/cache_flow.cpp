@@ -93,10 +93,10 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         if (entry) {
             const auto freshness = cache::classify(*entry, rule, now);
             if (freshness == Freshness::fresh_refresh_ahead || freshness == Freshness::stale_revalidate) {
-                if (auto ticket = cc.coalescer.lead_if_idle(flight_key(*key, generation)); ticket.leader()) {
+                if (auto ticket = cc.coalescer.lead_if_idle(flight_key(*key, generation), now); ticket.leader()) {
                     asio::co_spawn(worker_.ioc,
                                    refresh_in_background(worker_, route_index, *key, generation, std::move(ticket),
-                                                         make_fill_request(req, rule, cc.rules.identity, peer_ip_, cfg_.upstream),
+                                                         make_fill_request(req, rule, cc.rules.identity, peer_ip_, worker_.ctx.upstream_authority),
                                                          had_credentials),
                                    asio::detached);
                 }
@@ -123,26 +123,17 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         }
     }
 
-    // 3. Miss: one fetch for every identical request in flight.
-    // A write bumps the generation, so requests after it never join a fill
-    // that started before it.
-    auto ticket = cc.coalescer.join(flight_key(*key, generation));
-    if (ticket.waiter()) {
+    // 3. Miss: one fetch for every identical request in flight, whatever it
+    // answers. A write bumps the generation, so requests after it never join
+    // (nor are held) a fill that started before it.
+    auto ticket = cc.coalescer.join(flight_key(*key, generation), now);
+    if (ticket.waiter() || ticket.held()) {
         bump(counters.coalesced);
         auto result = co_await cc.coalescer.wait(ticket, worker_.ioc.get_executor(), cc.rules.coalesce_timeout);
-        if (result && result->outcome == Outcome_::stored)
-            co_return co_await write_entry(*result->entry, "MISS", "cacheproxy; fwd=miss; collapsed", out);
-        if (result && result->outcome == Outcome_::failed) {
-            if (stale) {
-                bump(counters.stale_served);
-                co_return co_await write_entry(*stale, "STALE", kStaleIfError, out);
-            }
-            out.status = 502;
-            out.cache = "MISS";
-            co_await send_error(502, "upstream failed", true);
-            co_return true;
-        }
-        // Not shareable, timed out, or the queue was full: fetch on our own.
+        if (result && result->outcome != Outcome_::not_shareable)
+            co_return co_await answer_fill(*result, stale, true, route_index, out);
+        // Not shareable (our turn came: the ticket passes it on when this
+        // request is done), timed out, or the queue was full: fetch on our own.
         bump(counters.bypass_uncoalesced);
         co_return co_await forward(out, {"MISS", "cacheproxy; fwd=miss; detail=uncoalesced"});
     }
@@ -154,44 +145,42 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     // 4. Leader: fetch the whole response, store it if we may, wake the waiters.
     bump(counters.misses);
     out.cache = "MISS";
-    const auto fill = make_fill_request(req, rule, cc.rules.identity, peer_ip_, cfg_.upstream);
+    const auto fill = make_fill_request(req, rule, cc.rules.identity, peer_ip_, worker_.ctx.upstream_authority);
     const auto t_up = cache::Clock::now();
     auto fetched = co_await upstream::fetch_whole(worker_.pool, cfg_.upstream, *fill, rule.max_object_bytes);
-    out.upstream_ms = std::chrono::duration<double, std::milli>(cache::Clock::now() - t_up).count();
+    const auto t_done = cache::Clock::now();
+    out.upstream_ms = std::chrono::duration<double, std::milli>(t_done - t_up).count();
     if (fetched.too_large) {
         // Larger than an entry may be: nobody shares it; stream it instead.
-        cc.coalescer.complete(ticket, {nullptr, Outcome_::not_storable});
+        // The waiters go upstream too, max_unshared at a time.
+        cc.coalescer.complete(ticket, {nullptr, Outcome_::not_shareable, 502, "too-large"});
         bump(counters.not_storable);
         co_return co_await forward(out, {"MISS", "cacheproxy; fwd=miss; detail=too-large"});
     }
     if (fetched.ec) {
         bump(counters.fill_errors);
-        cc.coalescer.complete(ticket, {nullptr, Outcome_::failed});
-        if (stale) {
-            bump(counters.stale_served);
-            co_return co_await write_entry(*stale, "STALE", kStaleIfError, out);
-        }
-        out.status = http_errors::status_for(fetched.ec);
         spdlog::warn("fill for route {} failed: {}", rule.name, fetched.ec.message());
-        const std::string reason = fetched.ec.message();  // named: see send_error's note
-        co_await send_error(out.status, reason, true);
-        co_return !worker_.ctx.draining.load();
+        const cache::FillResult failed{nullptr, Outcome_::failed, http_errors::status_for(fetched.ec), "upstream-error"};
+        cc.coalescer.complete(ticket, failed, hold_until(failed, cc.rules, t_done));
+        co_return co_await answer_fill(failed, stale, false, route_index, out);
     }
     cache::NotStorable why{};
-    auto entry = admit(rule, cc.rules.identity, cfg_.compression, fetched, had_credentials, cache::Clock::now(),
-                       generation, why);
-    if (entry) {
+    auto entry = admit(rule, cc.rules.identity, cfg_.compression, fetched, had_credentials, t_done, generation, why);
+    const auto result = fill_result(entry, why);
+    if (result.outcome == Outcome_::stored) {
         publish_fill(cc, route_index, *key, generation, ticket, entry);
         co_return co_await write_entry(*entry, "MISS", "cacheproxy; fwd=miss; stored", out);
     }
     bump(counters.not_storable);
-    cc.coalescer.complete(ticket, {nullptr, Outcome_::not_storable});
+    cc.coalescer.complete(ticket, result, hold_until(result, cc.rules, t_done));
+    if (result.outcome != Outcome_::not_shareable) co_return co_await answer_fill(result, stale, false, route_index, out);
+
+    // Not shareable (Set-Cookie, Vary, ...): this one answer goes to this one client.
     auto& res = fetched.response;
     if (stale && res.result_int() >= 500) {
         bump(counters.stale_served);
         co_return co_await write_entry(*stale, "STALE", kStaleIfError, out);
     }
-    // Relay this one answer to this one client.
     out.status = res.result_int();
     http::strip_hop_by_hop(res);
     res.set(bhttp::field::via, http::via_token(11));
@@ -210,6 +199,37 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     stream_.expires_after(cfg_.limits.body_timeout);
     auto [ec, n] = co_await bhttp::async_write(stream_, res, tuple_awaitable);
     co_return !ec && keep_alive;
+}
+
+asio::awaitable<bool> ClientSession::answer_fill(const cache::FillResult& result, const cache::EntryPtr& stale,
+                                                 bool collapsed, std::size_t route_index, Outcome& out) {
+    auto& counters = worker_.ctx.cache->counters[route_index];
+    out.cache = "MISS";
+    switch (result.outcome) {
+        case Outcome_::stored:
+            co_return co_await write_entry(*result.entry, "MISS",
+                                           collapsed ? "cacheproxy; fwd=miss; collapsed" : "cacheproxy; fwd=miss; stored",
+                                           out);
+        case Outcome_::answer: {
+            // A 5xx: stale data first, where the rule allows it.
+            if (stale && result.entry->status() >= 500) break;
+            hit_status_.assign(collapsed ? "cacheproxy; fwd=miss; collapsed; detail=not-storable-"
+                                         : "cacheproxy; fwd=miss; detail=not-storable-");
+            hit_status_.append(result.detail);
+            co_return co_await write_entry(*result.entry, "MISS", hit_status_, out);
+        }
+        case Outcome_::failed:
+        case Outcome_::not_shareable:  // never passed here: its clients fetch on their own
+            break;
+    }
+    if (!stale) {
+        out.status = result.outcome == Outcome_::failed ? result.status : 502;
+        const std::string_view reason = out.status == 504 ? "upstream timed out" : "upstream failed";
+        co_await send_error(out.status, reason, true);
+        co_return !worker_.ctx.draining.load();
+    }
+    bump(counters.stale_served);
+    co_return co_await write_entry(*stale, "STALE", kStaleIfError, out);
 }
 
 asio::awaitable<bool> ClientSession::write_entry(const cache::CachedResponse& entry, std::string_view x_cache,

@@ -53,7 +53,15 @@ ClientSession::ClientSession(asio::ip::tcp::socket socket, app::Worker& worker)
     peer_ip_ = ec ? std::string("unknown") : ep.address().to_string();
     stream_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
     stream_.socket().non_blocking(true, ec);  // for net::send_now; async operations are unaffected
+    if (cfg_.rules.identity.kind == rules::IdentitySource::Kind::header) identity_header_ = cfg_.rules.identity.name;
     worker_.ctx.client_connections.fetch_add(1);
+    worker_.sessions.push_back(*this);
+}
+
+void ClientSession::on_drain() {
+    if (!idle_wait_) return;  // mid-request: it closes after the answer
+    error_code ec;
+    if (stream_.socket().available(ec) == 0 || ec) stream_.cancel();
 }
 
 ClientSession::~ClientSession() { worker_.ctx.client_connections.fetch_sub(1); }
@@ -98,8 +106,18 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
             stream_.expires_after(started ? lim.header_timeout : lim.idle_timeout);
             armed = true;
         }
+        if (!started && worker_.ctx.draining.load()) {
+            // Draining: a request already sent is answered; none waits for one.
+            error_code aec;
+            if (stream_.socket().available(aec) == 0 || aec) {
+                closed = true;
+                co_return http::Verdict{};
+            }
+        }
         const auto want = std::min<std::size_t>(8192, lim.max_header_bytes - buffer_.size() + 4);
+        idle_wait_ = !started;
         auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(want), tuple_awaitable);
+        idle_wait_ = false;
         buffer_.commit(n);
         if (ec) {
             if (ec == beast::error::timeout && started && buffer_.size() > 0)
@@ -129,7 +147,7 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         co_return http::Verdict{400, "malformed request header"};
     }
     buffer_.consume(used);
-    co_return http::check_request(req_parser_->get(), expect_continue_);
+    co_return http::check_request(req_parser_->get(), expect_continue_, identity_header_);
 }
 
 asio::awaitable<bool> ClientSession::handle_request() {
@@ -156,7 +174,7 @@ asio::awaitable<bool> ClientSession::handle_request() {
         keep_alive = co_await forward(out);
     }
     // Idle sessions stay small.
-    if (chunked_body_.capacity() > body_buffer_size) std::string().swap(chunked_body_);
+    if (request_body_.capacity() > 2 * body_buffer_size) std::string().swap(request_body_);
     if (transformed_.capacity() > 2 * body_buffer_size) std::string().swap(transformed_);
     log::access({req.method_string(), req.target(), out.status, out.route, out.cache, out.upstream_ms, ms_since(t0)});
     worker_.stats.record(out.route, out.status, out.cache, t0);  // per-thread, lock-free (stats/)
@@ -172,7 +190,20 @@ asio::awaitable<void> ClientSession::send_error(unsigned status, std::string_vie
     res.keep_alive(keep_alive);
     res.prepare_payload();
     stream_.expires_after(cfg_.limits.body_timeout);
+    // A HEAD's answer carries no body, ours included: the next response on the
+    // connection would be read as one.
+    const bool head = req_parser_ && req_parser_->is_header_done() && req_parser_->get().method() == bhttp::verb::head;
+    if (head) {
+        bhttp::response_serializer<bhttp::string_body> sr{res};
+        co_await bhttp::async_write_header(stream_, sr, tuple_awaitable);
+        co_return;
+    }
     co_await bhttp::async_write(stream_, res, tuple_awaitable);
+}
+
+asio::awaitable<void> ClientSession::send_error(unsigned status, error_code ec, bool keep_alive) {
+    const std::string reason = ec.message();  // named: see the note on send_error
+    co_await send_error(status, reason, keep_alive);
 }
 
 asio::awaitable<error_code> ClientSession::send_continue() {

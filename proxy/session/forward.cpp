@@ -8,6 +8,8 @@
 #include "encoding/weak_etag.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
+#include "http/request_guard.hpp"
+#include "http/upstream_head.hpp"
 #include "http/wire.hpp"
 #include "net/send_now.hpp"
 #include "log/logging.hpp"
@@ -23,6 +25,7 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <optional>
@@ -38,9 +41,6 @@ using http_errors::errc;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-/// The most one upstream piece may decode to (a zip-bomb guard per piece).
-constexpr std::size_t max_gunzip_piece = 64 * 1024 * 1024;
 
 /// Errors that mean a reused keep-alive connection was already dead.
 bool stale_connection_error(const error_code& ec) {
@@ -105,38 +105,36 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
     unsigned& status = out.status;
     double& upstream_ms = out.upstream_ms;
     if (!label.x_cache.empty()) out.cache = label.x_cache;
-    auto& req = req_parser_->get();
+    const auto& req = req_parser_->get();
     const unsigned client_version = req.version();
     const bool is_head = req.method() == bhttp::verb::head;
     bool client_keep_alive = req_parser_->keep_alive() && !worker_.ctx.draining.load();  // the parser's flag: no field lookup
-    const bool has_body = !req_parser_->is_done();
-    const bool chunked_in = req_parser_->chunked();
 
-    if (chunked_in) {
-        // A chunked body is read and checked whole (bounded by max_body_bytes)
-        // before anything is forwarded: a bad chunk, an over-long extension or
-        // a trailer then costs the upstream nothing. It goes on with a
-        // Content-Length, so the upstream parses exactly what we parsed.
-        if (auto cec = co_await send_continue(); cec) co_return false;
-        if (auto ec = co_await read_chunked_body(); ec) {
-            status = ec == bhttp::error::body_limit ? 413 : (ec == beast::error::timeout ? 408 : 400);
-            spdlog::debug("chunked request body from {} refused: {}", peer_ip_, ec.message());
-            const std::string reason = ec.message();  // named: see send_error's note
-            co_await send_error(status, reason, false);
-            co_return false;
-        }
+    // The body, or its first request_buffer_bytes, is read before an upstream
+    // connection is taken: a slow client holds only its own connection. A
+    // chunked body is read and checked whole (bounded by max_body_bytes): a
+    // bad chunk, an over-long extension or a trailer then costs the upstream
+    // nothing, and it goes on with a Content-Length.
+    std::optional<std::uint64_t> body_length;
+    bool body_whole = true;
+    if (auto ec = co_await read_body_prefix(body_length, body_whole); ec) {
+        status = http_errors::status_for_client_body(ec);
+        spdlog::debug("request body from {} refused: {}", peer_ip_, ec.message());
+        co_await send_error(status, ec, false);
+        co_return false;
     }
 
-    // The request as the upstream sees it: hop-by-hop fields gone, framing
-    // recomputed, forwarding headers added, Host kept.
-    http::strip_hop_by_hop(req);
-    req.erase(bhttp::field::expect);
-    http::add_forwarding_headers(req, peer_ip_, client_version);
-    http::ensure_host(req, cfg_.upstream.host, cfg_.upstream.port);
-    req.version(11);
-    if (chunked_in) req.content_length(chunked_body_.size());
+    // The request as the upstream sees it, written from the parse (the
+    // client's header is left as it came): upstream_head.hpp.
+    wire_head_.clear();
+    http::append_upstream_head(req,
+                               {.peer_ip = peer_ip_,
+                                .upstream_authority = worker_.ctx.upstream_authority,
+                                .identity_header = identity_header_},
+                               body_length, wire_head_);
 
-    const bool retryable = !has_body && http::is_idempotent(req.method());
+    // Only a request the upstream can be sent again whole may be retried.
+    const bool retryable = body_whole && http::is_idempotent(req.method());
     auto& pool = worker_.pool;
     const auto t_up = Clock::now();
 
@@ -146,79 +144,22 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         if (ec) {
             spdlog::debug("no upstream connection: {}", ec.message());
             status = http_errors::status_for(ec);
-            const std::string reason = ec.message();  // named: see send_error's note
-            co_await send_error(status, reason, client_keep_alive && !has_body);
-            co_return client_keep_alive && !has_body;
+            const bool keep = client_keep_alive && req_parser_->is_done();
+            co_await send_error(status, ec, keep);
+            co_return keep;
         }
         auto& up = *lease.conn;
         ++up.requests;
 
-        // --- request: header, then the body streamed from the client ---
+        // --- request: head and buffered body, then the rest streamed from the client ---
         error_code client_ec;  // a failure reading the client's body
-        if (!has_body) {
-            // No body (most requests): the header alone, written by hand in one write.
-            wire_head_.clear();
-            http::append_head(req, wire_head_);
-            const auto head = asio::buffer(wire_head_);
-            const std::size_t sent = net::send_now(up.stream.socket(), head, ec);
-            if (!ec && sent < head.size())
-                std::tie(ec, std::ignore) = co_await net::send_rest(up.stream, head, sent, cfg_.limits.body_timeout);
-        } else {
-            bhttp::request_serializer<bhttp::buffer_body> req_sr{req};
-            if (chunked_in) {
-                // Already read whole: header and body in one write.
-                req.body().data = chunked_body_.empty() ? nullptr : chunked_body_.data();
-                req.body().size = chunked_body_.size();
-                req.body().more = false;
-                up.stream.expires_after(cfg_.limits.body_timeout);
-                auto [bec, bn] = co_await bhttp::async_write(up.stream, req_sr, tuple_awaitable);
-                ec = bec;
-            } else {
-                req.body().data = nullptr;
-                req.body().size = 0;
-                req.body().more = !req_parser_->is_done();
-                up.stream.expires_after(cfg_.limits.body_timeout);
-                auto [hec, hn] = co_await bhttp::async_write_header(up.stream, req_sr, tuple_awaitable);
-                ec = hec;
-            }
-            while (!ec && !req_sr.is_done()) {
-                auto& body = req.body();
-                if (!req_parser_->is_done()) {
-                    if (auto cec = co_await send_continue(); cec) {
-                        client_ec = cec;
-                        break;
-                    }
-                    body.data = body_buffer();
-                    body.size = body_buffer_size;
-                    stream_.expires_after(cfg_.limits.body_timeout);
-                    auto [rec, rn] = co_await bhttp::async_read_some(stream_, buffer_, *req_parser_, tuple_awaitable);
-                    if (rec == bhttp::error::need_buffer) rec = {};
-                    if (rec) {
-                        client_ec = rec;
-                        break;
-                    }
-                    body.size = body_buffer_size - body.size;
-                    body.data = body.size ? body_buffer() : nullptr;  // an empty chunk would end the body
-                    body.more = !req_parser_->is_done();
-                    if (body.size == 0 && body.more) continue;  // an empty piece would end a chunked body
-                } else {
-                    body.data = nullptr;
-                    body.size = 0;
-                    body.more = false;
-                }
-                up.stream.expires_after(cfg_.limits.body_timeout);
-                auto [wec, wn] = co_await bhttp::async_write(up.stream, req_sr, tuple_awaitable);
-                if (wec == bhttp::error::need_buffer) wec = {};
-                ec = wec;
-            }
-        }
+        std::tie(ec, client_ec) = co_await send_request(up);
         if (client_ec) {
-            // The client's body was bad or cut: the upstream never gets a complete request.
+            // The client's body was bad, slow or cut: the upstream never gets a complete request.
             pool.release(std::move(lease.conn), false);
-            status = client_ec == bhttp::error::body_limit ? 413 : (client_ec == beast::error::timeout ? 408 : 400);
+            status = http_errors::status_for_client_body(client_ec);
             spdlog::debug("request body from {} refused: {}", peer_ip_, client_ec.message());
-            const std::string reason = client_ec.message();  // named: see send_error's note
-            co_await send_error(status, reason, false);
+            co_await send_error(status, client_ec, false);
             co_return false;
         }
         if (ec) {
@@ -226,8 +167,9 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
             if (attempt == 0 && lease.reused && retryable && stale_connection_error(ec)) continue;
             run_before_reply();
             status = 502;
-            co_await send_error(status, "upstream write failed", client_keep_alive && req_parser_->is_done());
-            co_return client_keep_alive && req_parser_->is_done();
+            const bool keep = client_keep_alive && req_parser_->is_done();
+            co_await send_error(status, "upstream write failed", keep);
+            co_return keep;
         }
 
         // --- response header (1xx interim answers are skipped) ---
@@ -245,7 +187,11 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
                 ec = errc::upstream_bad_response;
                 break;
             }
-            if (s >= 200) break;
+            if (s >= 200) {
+                // A Connection naming its own framing would strip it on the way through.
+                if (!http::check_response(res_parser_->get())) ec = errc::upstream_bad_response;
+                break;
+            }
         }
         if (ec) {
             const bool nothing_received = !res_parser_->got_some() && up.buffer.size() == 0;
@@ -256,8 +202,7 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
             spdlog::warn("upstream response for {} {} failed: {}", req.method_string(),
                          log::path_only(req.target()), ec.message());
             const char* reason = status == 504 ? "upstream timed out" : "bad or no upstream response";
-            co_await send_error(status, reason,
-                                client_keep_alive);
+            co_await send_error(status, reason, client_keep_alive);
             co_return client_keep_alive;
         }
 
@@ -269,6 +214,9 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
         const bool known_length = res_parser_->content_length().has_value();
         const bool no_body = is_head || status_has_no_body(status);
         http::strip_hop_by_hop(res);
+        // Framing the client sees comes from the parse: a Content-Length such
+        // as "010" goes on canonical.
+        if (known_length && !no_body) canonical_content_length(res, *res_parser_->content_length());
         const auto transform = choose_transform(res, req, client_version, is_head);
         if (transform != Transform::none) {
             // The body changes size: no Content-Length; its ETag names the
@@ -350,7 +298,7 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
                     bool ok = transform == Transform::gzip
                                   ? gzip_->write(piece, transformed_, encoding::Flush::sync) &&
                                         (body.more || gzip_->finish(transformed_))
-                                  : gunzip_->write(piece, transformed_, max_gunzip_piece) &&
+                                  : gunzip_->write(piece, transformed_, decode_budget()) &&
                                         (body.more || gunzip_->finish());
                     if (!ok) {
                         up_ec = http_errors::errc::upstream_bad_response;
@@ -422,17 +370,108 @@ asio::awaitable<bool> ClientSession::forward(Outcome& out, CacheLabel label) {
             // is the only honest signal left.
             co_return false;
         }
+        // Nothing unread may stay on a pooled connection: not a byte after the
+        // response, and not the body a HEAD answer may still send late.
         const bool reusable = upstream_keep_alive && res_parser_->is_done() && !res_parser_->need_eof() &&
-                              up.buffer.size() == 0;
+                              up.buffer.size() == 0 && !is_head;
         pool.release(std::move(lease.conn), reusable);
         co_return client_keep_alive;
+    }
+}
+
+asio::awaitable<error_code> ClientSession::read_body_piece(char* dst, std::size_t size, std::size_t& got) {
+    got = 0;
+    auto& body = req_parser_->get().body();
+    while (got == 0 && !req_parser_->is_done()) {
+        body.data = dst;
+        body.size = size;
+        stream_.expires_after(cfg_.limits.body_timeout);
+        auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *req_parser_, tuple_awaitable);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        got = size - body.size;
+        if (ec) co_return ec;
+    }
+    co_return error_code{};
+}
+
+asio::awaitable<error_code> ClientSession::read_body_prefix(std::optional<std::uint64_t>& body_length,
+                                                            bool& whole) {
+    request_body_.clear();
+    whole = true;
+    body_length.reset();
+    if (req_parser_->chunked()) {
+        if (auto ec = co_await send_continue(); ec) co_return ec;
+        if (auto ec = co_await read_chunked_body(); ec) co_return ec;
+        body_length = request_body_.size();
+        co_return error_code{};
+    }
+    const auto declared = req_parser_->content_length();
+    if (!declared) co_return error_code{};  // neither Content-Length nor chunked: no body
+    body_length = *declared;
+    if (req_parser_->is_done()) co_return error_code{};
+    if (auto ec = co_await send_continue(); ec) co_return ec;
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(*declared, cfg_.limits.request_buffer_bytes));
+    request_body_.resize(want);
+    std::size_t have = 0;
+    error_code ec;
+    while (!ec && have < want && !req_parser_->is_done()) {
+        std::size_t got = 0;
+        ec = co_await read_body_piece(request_body_.data() + have, want - have, got);
+        have += got;
+    }
+    request_body_.resize(have);
+    whole = req_parser_->is_done();
+    co_return ec;
+}
+
+asio::awaitable<std::pair<error_code, error_code>> ClientSession::send_request(upstream::Connection& up) {
+    const auto& lim = cfg_.limits;
+    const std::array<asio::const_buffer, 2> first{asio::buffer(wire_head_), asio::buffer(request_body_)};
+    error_code ec;
+    const std::size_t sent = net::send_now(up.stream.socket(), first, ec);
+    if (!ec && sent < asio::buffer_size(first))
+        std::tie(ec, std::ignore) = co_await net::send_rest(up.stream, first, sent, lim.body_timeout);
+    // The rest of a body larger than request_buffer_bytes, piece by piece as
+    // the client sends it, at no less than min_body_rate on average.
+    const auto t0 = Clock::now();
+    std::uint64_t streamed = 0;
+    while (!ec && !req_parser_->is_done()) {
+        std::size_t got = 0;
+        if (auto rec = co_await read_body_piece(body_buffer(), body_buffer_size, got); rec) co_return std::pair{ec, rec};
+        streamed += got;
+        const auto elapsed = Clock::now() - t0;
+        if (lim.min_body_rate != 0 && elapsed > config::min_body_rate_grace &&
+            static_cast<double>(streamed) < static_cast<double>(lim.min_body_rate) *
+                                                std::chrono::duration<double>(elapsed).count())
+            co_return std::pair{ec, make_error_code(beast::error::timeout)};
+        const auto piece = asio::buffer(body_buffer(), got);
+        const std::size_t n = net::send_now(up.stream.socket(), piece, ec);
+        if (!ec && n < got) std::tie(ec, std::ignore) = co_await net::send_rest(up.stream, piece, n, lim.body_timeout);
+    }
+    co_return std::pair{ec, error_code{}};
+}
+
+std::size_t ClientSession::decode_budget() const {
+    const auto used = gunzip_ ? gunzip_->total_out() : 0;
+    const auto limit = cfg_.compression.max_decoded_bytes;
+    return used >= limit ? 0 : static_cast<std::size_t>(limit - used);
+}
+
+void ClientSession::canonical_content_length(bhttp::response_header<>& res, std::uint64_t length) {
+    for (const auto& f : res) {
+        if (f.name() != bhttp::field::content_length) continue;
+        const auto v = f.value();
+        const bool canonical = !v.empty() && v.size() <= 20 && (v.size() == 1 || v.front() != '0') &&
+                               std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!canonical) res.set(bhttp::field::content_length, std::to_string(length));
+        return;
     }
 }
 
 asio::awaitable<error_code> ClientSession::read_chunked_body() {
     auto& req = req_parser_->get();
     const auto fields_before = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
-    chunked_body_.clear();
+    request_body_.clear();
     while (!req_parser_->is_done()) {
         auto& body = req.body();
         body.data = body_buffer();
@@ -441,7 +480,7 @@ asio::awaitable<error_code> ClientSession::read_chunked_body() {
         auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *req_parser_, tuple_awaitable);
         if (ec == bhttp::error::need_buffer) ec = {};
         if (ec) co_return ec;
-        chunked_body_.append(body_buffer(), body_buffer_size - body.size);
+        request_body_.append(body_buffer(), body_buffer_size - body.size);
     }
     // Beast merges trailer fields into the header: any new field is a trailer.
     if (static_cast<std::size_t>(std::distance(req.begin(), req.end())) != fields_before)

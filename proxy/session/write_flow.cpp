@@ -12,6 +12,7 @@
 #include "cache/identity.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/proxy_error.hpp"
+#include "http/upstream_head.hpp"
 #include "invalidation/write_outcome.hpp"
 #include "session/client_session.hpp"
 #include "upstream/fetch.hpp"
@@ -70,7 +71,7 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
             co_await send_error(out.status, reason, false);
             co_return false;
         }
-        body = std::move(chunked_body_);
+        body = std::move(request_body_);
     } else if (!req_parser_->is_done()) {
         body.resize(static_cast<std::size_t>(*declared));
         auto& b = req.body();
@@ -89,16 +90,14 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
     const bool body_complete = body.size() <= trigger.max_body_bytes;
 
     // 2. Upstream, whole answer, no retry (a write is never sent twice).
-    upstream::Request up{req.method(), req.target(), 11};
-    for (const auto& f : req) up.insert(f.name_string(), f.value());
-    http::strip_hop_by_hop(up);
-    up.erase(bhttp::field::expect);
-    up.erase(bhttp::field::content_length);
-    http::add_forwarding_headers(up, peer_ip_, req.version());
-    http::ensure_host(up, cfg_.upstream.host, cfg_.upstream.port);
+    upstream::Request up;
     const bool has_body = !body.empty() || declared.has_value() || req_parser_->chunked();
-    up.body() = std::move(body);
-    if (has_body) up.content_length(up.body().size());
+    http::append_upstream_head(req,
+                               {.peer_ip = peer_ip_,
+                                .upstream_authority = worker_.ctx.upstream_authority,
+                                .identity_header = identity_header_},
+                               has_body ? std::optional<std::uint64_t>(body.size()) : std::nullopt, up.head);
+    up.body = std::move(body);
     const auto t_up = std::chrono::steady_clock::now();
     auto fetched = co_await upstream::fetch_whole(worker_.pool, cfg_.upstream, up, max_write_response_bytes,
                                                   /*retry_if_stale=*/false);
@@ -112,7 +111,7 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
         bump(counters.failed_writes);
     } else {
         if (outcome == WriteOutcome::unknown) bump(counters.unknown_outcome);
-        invalidate(trigger, trigger_index, up.body(), body_complete, outcome == WriteOutcome::unknown);
+        invalidate(trigger, trigger_index, up.body, body_complete, outcome == WriteOutcome::unknown);
     }
 
     // 5. Now the client may see the answer.

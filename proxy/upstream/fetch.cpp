@@ -1,13 +1,17 @@
 #include "upstream/fetch.hpp"
 
 #include "http/proxy_error.hpp"
+#include "http/request_guard.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include <array>
 
 namespace cacheproxy::upstream {
 
@@ -41,7 +45,8 @@ asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfi
         auto& up = *lease.conn;
         ++up.requests;
         up.stream.expires_after(cfg.response_timeout);
-        auto [wec, wn] = co_await bhttp::async_write(up.stream, req, tuple_awaitable);
+        const std::array<asio::const_buffer, 2> wire{asio::buffer(req.head), asio::buffer(req.body)};
+        auto [wec, wn] = co_await asio::async_write(up.stream, wire, tuple_awaitable);
         if (wec) {
             pool.release(std::move(lease.conn), false);
             if (retry_if_stale && attempt == 0 && lease.reused && stale_connection_error(wec)) continue;
@@ -55,10 +60,13 @@ asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfi
             parser.emplace();
             parser->body_limit(body_limit);
             parser->header_limit(64 * 1024);
+            if (req.head_method) parser->skip(true);
             auto [hec, hn] = co_await bhttp::async_read_header(up.stream, up.buffer, *parser, tuple_awaitable);
             rec = hec;
             if (rec || parser->get().result_int() >= 200) break;
         }
+        // A response whose Connection names its own framing would lose it on the way through.
+        if (!rec && !http::check_response(parser->get())) rec = errc::upstream_bad_response;
         if (!rec) {
             auto [bec, bn] = co_await bhttp::async_read(up.stream, up.buffer, *parser, tuple_awaitable);
             rec = bec;
@@ -77,7 +85,10 @@ asio::awaitable<FetchResult> fetch_whole(Pool& pool, const config::UpstreamConfi
             co_return out;
         }
         out.length_known = !parser->need_eof();
-        const bool reusable = parser->get().keep_alive() && out.length_known && up.buffer.size() == 0;
+        // Nothing unread may stay on a pooled connection: not a byte after the
+        // response, and not the body a HEAD answer may still send late.
+        const bool reusable =
+            parser->get().keep_alive() && out.length_known && up.buffer.size() == 0 && !req.head_method;
         out.response = parser->release();
         pool.release(std::move(lease.conn), reusable);
         co_return out;

@@ -20,8 +20,13 @@ struct FetchResult {
     bool length_known = false;     ///< framed by Content-Length or chunked (not by close)
 };
 
-/// The request an exchange sends (a fill's GET, or a buffered write).
-using Request = boost::beast::http::request<boost::beast::http::string_body>;
+/// The request an exchange sends (a fill's GET, or a buffered write), in wire
+/// form: the head as http::append_upstream_head() wrote it, then the body.
+struct Request {
+    std::string head;         ///< start line, fields, empty line
+    std::string body;         ///< exactly the Content-Length the head announces
+    bool head_method = false; ///< a HEAD: the answer has no body
+};
 
 /// Sends `req` on a pooled connection and reads the whole answer within
 /// upstream.response_timeout. When `retry_if_stale` (idempotent requests only),

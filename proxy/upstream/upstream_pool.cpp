@@ -36,11 +36,11 @@ Pool::~Pool() = default;
 
 bool Pool::usable(Connection& c, Clock::time_point now) const {
     if (now - c.idle_since >= cfg_.idle_timeout) return false;
-    // Just released: the upstream had no time to close it (keep-alive timeouts
-    // are seconds); skip the syscall on the busy path.
-    if (now - c.idle_since < std::chrono::milliseconds(500)) return true;
-    // A connection the upstream closed while idle reads as EOF (0) or has
-    // unexpected bytes: either way it must not carry another request.
+    // Reused only when nothing is readable on it, however recently it was
+    // released: a connection the upstream closed reads as EOF (0), and one with
+    // bytes nobody asked for (an unsolicited second response, a HEAD answer's
+    // late body) would hand them to the next request as its answer. nginx
+    // closes an idle keep-alive connection the moment it becomes readable.
     char byte;
     const auto n = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);

@@ -184,7 +184,7 @@ TEST(CoalescerTest, FailedFillFailsCurrentWaitersAndNextJoinLeadsAfresh) {
     EXPECT_EQ(c.stats().leaders, 2u);
 }
 
-TEST(CoalescerTest, NotStorableIsNotShared) {
+TEST(CoalescerTest, NotShareableIsNotShared) {
     Coalescer c(10);
     IoThread io;
     const auto k = key_for("/b?exchange=bybit");
@@ -192,11 +192,11 @@ TEST(CoalescerTest, NotStorableIsNotShared) {
     auto w = c.join(k);
     auto f = spawn_wait(c, w, io, 30s);
     ASSERT_TRUE(eventually([&] { return c.stats().waiters_slept == 1; }));
-    c.complete(leader, FillResult{entry("has Set-Cookie"), Outcome::not_storable});
+    c.complete(leader, FillResult{entry("has Set-Cookie"), Outcome::not_shareable});
     ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
     const auto s = f.get();
     ASSERT_TRUE(s.result);
-    EXPECT_EQ(s.result->outcome, Outcome::not_storable);
+    EXPECT_EQ(s.result->outcome, Outcome::not_shareable);
     EXPECT_EQ(s.result->entry, nullptr);  // the waiter fetches for itself
 }
 

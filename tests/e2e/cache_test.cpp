@@ -390,8 +390,14 @@ TEST_F(Cache, ClientNoCacheDoesNotBustTheCache) {
 
 // --------------------------------------------------------------- origin errors
 
+// These three send one request after another and look at what is stored, so
+// they turn off coalesce.error_hold (which would answer a request within a
+// second of a 5xx with that 5xx: tested in hardening_coalesce_test.cpp).
+const std::string kNoErrorHold = "{ timeout: 10s, max_waiters: 10000, error_hold: 0s }";
+
 TEST_F(Cache, StaleIfErrorServesTheOldBodyWhenTheOriginFails) {
-    auto proxy = StartProxy(with_rules(rules_yaml(balance_route("1s", "    stale_if_error: 30s\n"))));
+    auto proxy =
+        StartProxy(with_rules(rules_yaml(balance_route("1s", "    stale_if_error: 30s\n"), kNoErrorHold)));
 
     // client: user1 fills the entry; origin: from 1.3 s on (past the TTL), every balance request fails with 500
     Response fill;
@@ -411,7 +417,7 @@ TEST_F(Cache, StaleIfErrorServesTheOldBodyWhenTheOriginFails) {
 }
 
 TEST_F(Cache, WithoutStaleIfErrorTheOriginErrorIsRelayedAndNotCached) {
-    auto proxy = StartProxy(with_rules(rules_yaml(balance_route("1s"))));
+    auto proxy = StartProxy(with_rules(rules_yaml(balance_route("1s"), kNoErrorHold)));
 
     // client: user1 fills the entry; origin: past the TTL, every balance request fails with 500
     Response fill;
@@ -431,7 +437,8 @@ TEST_F(Cache, WithoutStaleIfErrorTheOriginErrorIsRelayedAndNotCached) {
 }
 
 TEST_F(Cache, AnOriginErrorIsNeverCached) {
-    auto proxy = StartProxy(with_rules(rules_yaml(balance_route("5s", "    stale_if_error: 30s\n"))));
+    auto proxy =
+        StartProxy(with_rules(rules_yaml(balance_route("5s", "    stale_if_error: 30s\n"), kNoErrorHold)));
 
     // origin: every balance request fails with 500
     sim().fail("balance", "500", 0);
