@@ -342,5 +342,124 @@ TEST(CoalescerTest, ManyRoundsUnderContention) {
     EXPECT_EQ(c.stats().waiter_timeouts, 0u);
 }
 
+
+// --------------------------------------------------------------- every outcome is shared
+
+TEST(CoalescerTest, AnAnswerGoesToEveryWaiterAndIsHeldUntilItsDeadline) {
+    Coalescer c(10);
+    IoThread io;
+    const auto k = key_for("/b?exchange=bybit");
+    const TimePoint t0{std::chrono::seconds(100)};
+    auto leader = c.join(k, t0);
+    ASSERT_TRUE(leader.leader());
+    auto w1 = c.join(k, t0);
+    auto w2 = c.join(k, t0);
+    auto f1 = spawn_wait(c, w1, io, 30s);
+    auto f2 = spawn_wait(c, w2, io, 30s);
+    const auto e500 = entry("upstream said 500");
+    c.complete(leader, FillResult{e500, Outcome::answer, 0, "status"}, t0 + 1s);
+    for (auto* f : {&f1, &f2}) {
+        ASSERT_EQ(f->wait_for(10s), std::future_status::ready);
+        const auto s = f->get();
+        ASSERT_TRUE(s.result);
+        EXPECT_EQ(s.result->outcome, Outcome::answer);
+        EXPECT_EQ(s.result->entry, e500);  // the one entry, shared
+    }
+    // Within the hold: no new fill, the same answer at once.
+    auto held = c.join(k, t0 + 900ms);
+    EXPECT_TRUE(held.held());
+    auto fh = spawn_wait(c, held, io, 30s);
+    ASSERT_EQ(fh.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(fh.get().result->entry, e500);
+    EXPECT_FALSE(c.lead_if_idle(k, t0 + 900ms).leader()) << "no background refresh during a hold";
+    // Past it: a fresh fill.
+    EXPECT_TRUE(c.join(k, t0 + 1s).leader());
+    EXPECT_EQ(c.stats().leaders, 2u);
+    EXPECT_EQ(c.stats().held_served, 1u);
+}
+
+TEST(CoalescerTest, AFailureCarriesItsStatusAndAnUnheldOneIsNotKept) {
+    Coalescer c(10);
+    IoThread io;
+    const auto k = key_for("/b?exchange=bybit");
+    auto leader = c.join(k);
+    auto w = c.join(k);
+    auto f = spawn_wait(c, w, io, 30s);
+    c.complete(leader, FillResult{nullptr, Outcome::failed, 504, "upstream-error"});  // no hold
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    const auto s = f.get();
+    ASSERT_TRUE(s.result);
+    EXPECT_EQ(s.result->outcome, Outcome::failed);
+    EXPECT_EQ(s.result->status, 504u);
+    EXPECT_TRUE(c.join(k).leader());
+}
+
+TEST(CoalescerTest, AStoredOutcomeIsNeverHeld) {
+    Coalescer c(10);
+    const auto k = key_for("/b?exchange=bybit");
+    const TimePoint t0{std::chrono::seconds(100)};
+    auto leader = c.join(k, t0);
+    c.complete(leader, FillResult{entry("ok"), Outcome::stored}, t0 + 10s);
+    EXPECT_TRUE(c.join(k, t0 + 1s).leader());  // the store answers fresh data; the coalescer holds only failures
+}
+
+TEST(CoalescerTest, UnshareableWaitersGoUpstreamAFewAtATime) {
+    Coalescer c(100, /*max_unshared=*/2);
+    IoThread io;
+    const auto k = key_for("/b?exchange=bybit");
+    auto leader = c.join(k);
+    constexpr int kWaiters = 6;
+    std::vector<Coalescer::Ticket> tickets;
+    for (int i = 0; i < kWaiters; ++i) tickets.push_back(c.join(k));
+    std::vector<std::future<Seen>> seen;
+    for (auto& t : tickets) seen.push_back(spawn_wait(c, t, io, 30s));
+    ASSERT_TRUE(eventually([&] { return c.stats().waiters_slept == kWaiters; }));
+    c.complete(leader, FillResult{nullptr, Outcome::not_shareable, 502, "set_cookie"});
+
+    // Two get their turn; the rest sleep until a turn is passed on.
+    auto holding_a_turn = [&] {  // woken and not done yet
+        int n = 0;
+        for (auto& f : seen) n += f.valid() && f.wait_for(0s) == std::future_status::ready;
+        return n;
+    };
+    ASSERT_TRUE(eventually([&] { return holding_a_turn() == 2; }));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(holding_a_turn(), 2);
+    EXPECT_EQ(c.stats().unshared_turns, 2u);
+    // Each waiter done with its own fetch (its ticket released) lets one more
+    // go; never more than two at once.
+    int released = 0;
+    while (released < kWaiters) {
+        ASSERT_TRUE(eventually([&] { return holding_a_turn() >= 1; }));
+        EXPECT_LE(holding_a_turn(), 2);
+        for (std::size_t i = 0; i < seen.size(); ++i) {
+            if (!seen[i].valid() || seen[i].wait_for(0s) != std::future_status::ready) continue;
+            const auto got = seen[i].get();
+            ASSERT_TRUE(got.result);
+            EXPECT_EQ(got.result->outcome, Outcome::not_shareable);
+            tickets[i] = Coalescer::Ticket{};  // done: passes the turn on
+            ++released;
+            break;
+        }
+    }
+    EXPECT_EQ(released, kWaiters);
+    EXPECT_EQ(c.stats().unshared_turns, static_cast<std::uint64_t>(kWaiters));
+}
+
+TEST(CoalescerTest, AnAbandonedWaiterHandsItsTurnOn) {
+    Coalescer c(100, /*max_unshared=*/1);
+    IoThread io;
+    const auto k = key_for("/b?exchange=bybit");
+    auto leader = c.join(k);
+    auto gone = c.join(k);  // will be dropped before the outcome
+    auto w = c.join(k);
+    auto fw = spawn_wait(c, w, io, 30s);
+    ASSERT_TRUE(eventually([&] { return c.stats().waiters_slept == 1; }));
+    gone = Coalescer::Ticket{};
+    c.complete(leader, FillResult{nullptr, Outcome::not_shareable, 502, "too-large"});
+    ASSERT_EQ(fw.wait_for(10s), std::future_status::ready) << "the one turn was not lost with the abandoned waiter";
+    EXPECT_EQ(fw.get().result->outcome, Outcome::not_shareable);
+}
+
 }  // namespace
 }  // namespace cacheproxy::cache

@@ -171,5 +171,25 @@ TEST(StorabilityTest, ClientCannotBustUnlessRouteAllows) {
     EXPECT_FALSE(client_bypasses(r, HeaderList{}));
 }
 
+TEST(StorabilityTest, WhatTheWaitersOfAFillMayShare) {
+    // Not stored, but the same answer for every request on the key: shared.
+    auto error = ok_facts();
+    error.status = 500;
+    EXPECT_EQ(check_storable(rule(), error, kJson), NotStorable::status);
+    EXPECT_EQ(check_shareable(rule(), error, kJson), NotStorable::none);
+    auto close_delimited = ok_facts();
+    close_delimited.length_known = false;
+    EXPECT_EQ(check_shareable(rule(), close_delimited, kJson), NotStorable::none);
+    EXPECT_EQ(check_shareable(rule(), ok_facts(), HeaderList{{"Cache-Control", "no-store"}}), NotStorable::none);
+    // What one client may not pass to another, whatever the status.
+    EXPECT_EQ(check_shareable(rule(), error, HeaderList{{"Set-Cookie", "sid=1"}}), NotStorable::set_cookie);
+    EXPECT_EQ(check_shareable(rule(), ok_facts(), HeaderList{{"Vary", "Cookie"}}), NotStorable::vary);
+    EXPECT_EQ(check_shareable(rule(), ok_facts(), HeaderList{{"Cache-Control", "private"}}), NotStorable::private_);
+    EXPECT_EQ(check_shareable(rule(), ok_facts(), HeaderList{{"Content-Encoding", "br"}}), NotStorable::encoded);
+    auto big = ok_facts();
+    big.body_bytes = 5000;
+    EXPECT_EQ(check_shareable(rule(), big, kJson), NotStorable::too_large);
+}
+
 }  // namespace
 }  // namespace cacheproxy::cache

@@ -442,3 +442,34 @@ TEST(ConfigTest, OnlyOneYamlDocument) {
     EXPECT_NE(e.message.find("second YAML document"), std::string::npos) << e.message;
     EXPECT_EQ(load_ok("---\nthreads: 2\n").threads, 2u);
 }
+
+TEST(ConfigTest, AStrayFlowIndicatorEndsWithAnErrorNotALoop) {
+    // yaml-cpp 0.7's LoadAll never returns on these (found by fuzzing).
+    for (std::string text : {",", ", a", "threads: 1\n---\n,", ",\n,\n"}) {
+        ConfigError e = load_error(text);
+        EXPECT_GE(e.line, 1) << text;
+        EXPECT_FALSE(e.message.empty()) << text;
+    }
+}
+
+TEST(ConfigTest, NumericLimitsHaveRangesThatNameTheirKey) {
+    struct Case {
+        const char* yaml;
+        const char* key;
+        int line;
+    };
+    for (const Case& c : {Case{"limits:\n  max_header_bytes: 5GiB\n", "limits.max_header_bytes", 2},
+                          Case{"limits:\n  max_header_bytes: 10\n", "limits.max_header_bytes", 2},
+                          Case{"limits:\n  max_client_connections: 0\n", "limits.max_client_connections", 2},
+                          Case{"limits:\n  request_buffer_bytes: 1GiB\n", "limits.request_buffer_bytes", 2},
+                          Case{"upstream:\n  max_connections: 1000000\n", "upstream.max_connections", 2},
+                          Case{"compression:\n  max_decoded_bytes: 0\n", "compression.max_decoded_bytes", 2},
+                          Case{"upstream:\n  idle_timeout: 1000000h\n", "upstream.idle_timeout", 2}}) {
+        ConfigError e = load_error(c.yaml);
+        EXPECT_EQ(e.key, c.key) << c.yaml << " -> " << e.to_string();
+        EXPECT_EQ(e.line, c.line) << e.to_string();
+    }
+    const Config ok = load_ok("limits:\n  max_header_bytes: 64KiB\n  request_buffer_bytes: 0\n  min_body_rate: 0\n");
+    EXPECT_EQ(ok.limits.max_header_bytes, 64u * 1024);
+    EXPECT_EQ(ok.limits.request_buffer_bytes, 0u);
+}

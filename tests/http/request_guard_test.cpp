@@ -152,3 +152,42 @@ TEST(RequestGuard, FindHeaderEnd) {
     EXPECT_EQ(find_header_end("GET / HTTP/1.1\nHost: x\n\n", bad), 0u);
     EXPECT_TRUE(bad);
 }
+
+TEST(RequestGuard, ConnectionAndProxyConnectionMayNotNameFramingOrIdentity) {
+    for (std::string field : {"Connection", "Proxy-Connection"}) {
+        for (std::string named : {"Content-Length", "transfer-encoding", "Host", "Authorization", "Cookie",
+                                  "keep-alive, content-length"}) {
+            const std::string raw = "POST /o HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n" + field + ": " + named +
+                                    "\r\n\r\n";
+            EXPECT_EQ(parse_and_check(raw).status, 400u) << raw;
+        }
+    }
+    // The identity header, when identity is a header of another name.
+    bhttp::request_parser<bhttp::empty_body> p;
+    p.eager(false);
+    boost::system::error_code ec;
+    const std::string raw = "GET / HTTP/1.1\r\nHost: h\r\nConnection: X-User-Token\r\nX-User-Token: t\r\n\r\n";
+    p.put(boost::asio::buffer(raw), ec);
+    ASSERT_FALSE(ec);
+    bool expect_continue = false;
+    EXPECT_EQ(check_request(p.get(), expect_continue, "X-User-Token").status, 400u);
+    EXPECT_EQ(check_request(p.get(), expect_continue).status, 0u);  // no such identity: an ordinary hop-by-hop name
+    // Harmless tokens pass.
+    EXPECT_EQ(parse_and_check("GET / HTTP/1.1\r\nHost: h\r\nProxy-Connection: keep-alive\r\n\r\n").status, 0u);
+    EXPECT_EQ(parse_and_check("GET / HTTP/1.1\r\nHost: h\r\nConnection: close, X-Hop\r\n\r\n").status, 0u);
+}
+
+TEST(RequestGuard, AResponseMayNotNominateItsOwnFraming) {
+    auto response = [](const std::string& raw) {
+        bhttp::response_parser<bhttp::empty_body> p;
+        p.eager(false);
+        boost::system::error_code ec;
+        p.put(boost::asio::buffer(raw), ec);
+        EXPECT_FALSE(ec) << ec.message();
+        return cacheproxy::http::check_response(p.get());
+    };
+    EXPECT_FALSE(response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Content-Length\r\n\r\n"));
+    EXPECT_FALSE(response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close, transfer-encoding\r\n\r\n"));
+    EXPECT_FALSE(response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nProxy-Connection: Content-Length\r\n\r\n"));
+    EXPECT_TRUE(response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-Hop\r\n\r\n"));
+}

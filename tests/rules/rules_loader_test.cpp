@@ -87,6 +87,8 @@ TEST(RulesLoaderTest, ShippedTradingRulesLoad) {
     EXPECT_EQ(rules.identity.name, "Authorization");
     EXPECT_EQ(rules.coalesce_timeout, 35s);
     EXPECT_EQ(rules.max_waiters, 10000u);
+    EXPECT_EQ(rules.coalesce_error_hold, 1s);
+    EXPECT_EQ(rules.max_unshared, 4u);
     ASSERT_EQ(rules.routes.size(), 5u);
 
     const RouteRule* balance = find_route(rules, "balance");
@@ -214,6 +216,19 @@ TEST(RulesLoaderTest, CoalesceSettings) {
     EXPECT_EQ(load_error("coalesce: { timeout: 0s }\n").key, "coalesce.timeout");
     EXPECT_EQ(load_error("coalesce: { timeout: soon }\n").message, "bad duration \"soon\" (expected e.g. 300ms, 15s, 2m)");
     EXPECT_EQ(load_error("coalesce: { waiters: 1 }\n").key, "coalesce.waiters");
+    EXPECT_EQ(load_error("coalesce: { error_hold: 2m }\n").key, "coalesce.error_hold");
+    EXPECT_EQ(load_error("coalesce: { max_unshared: 0 }\n").key, "coalesce.max_unshared");
+    const RuleSet rules = load_ok("coalesce: { error_hold: 0s, max_unshared: 2 }\n");
+    EXPECT_EQ(rules.coalesce_error_hold, 0s);
+    EXPECT_EQ(rules.max_unshared, 2u);
+    const RuleSet defaults = load_ok("identity: { header: Authorization }\n");
+    EXPECT_EQ(defaults.coalesce_error_hold, 1s);
+    EXPECT_EQ(defaults.max_unshared, 4u);
+}
+
+TEST(RulesLoaderTest, AStrayFlowIndicatorEndsWithAnError) {
+    const ConfigError e = load_error(",\nroutes: []\n");
+    EXPECT_EQ(e.line, 1);
 }
 
 TEST(RulesLoaderTest, UnknownKeysAnywhere) {
