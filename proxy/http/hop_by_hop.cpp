@@ -11,8 +11,6 @@ namespace cacheproxy::http {
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 
-namespace {
-
 /// Hop-by-hop by its own name: Connection, Keep-Alive, TE, Trailer, Upgrade,
 /// Transfer-Encoding, and every Proxy-* (Proxy-Connection, -Authorization, ...).
 bool hop_by_hop_name(const bhttp::fields::value_type& f) {
@@ -30,8 +28,6 @@ bool hop_by_hop_name(const bhttp::fields::value_type& f) {
         }
     }
 }
-
-}  // namespace
 
 void strip_hop_by_hop(bhttp::fields& fields) {
     // Fields named by Connection (RFC 9110 7.6.1). Collect first: erasing

@@ -8,6 +8,10 @@
 
 namespace cacheproxy::http {
 
+/// True for a field hop-by-hop by its own name: Connection, Keep-Alive, TE,
+/// Trailer, Upgrade, Transfer-Encoding, and every Proxy-*.
+bool hop_by_hop_name(const boost::beast::http::fields::value_type& field);
+
 /// Removes Connection and every field it names, Keep-Alive, TE, Trailer,
 /// Upgrade, Proxy-* and Transfer-Encoding (framing is recomputed by the
 /// serializer). Content-Length is left alone: the caller decides framing.

@@ -63,21 +63,13 @@ private:
 /// Dropped by its own name: hop-by-hop, framing, Expect, the forwarding fields we rewrite.
 bool dropped_by_name(const bhttp::fields::value_type& f) {
     switch (f.name()) {
-        case bhttp::field::connection:
-        case bhttp::field::keep_alive:
-        case bhttp::field::te:
-        case bhttp::field::trailer:
-        case bhttp::field::upgrade:
-        case bhttp::field::transfer_encoding:
         case bhttp::field::content_length:
         case bhttp::field::expect:
         case bhttp::field::via:
             return true;
-        default: {
-            const auto name = f.name_string();
-            if (name.size() >= 6 && util::iequals(name.substr(0, 6), "proxy-")) return true;
-            return util::iequals(name, "x-forwarded-for") || util::iequals(name, "x-forwarded-proto");
-        }
+        default:
+            return hop_by_hop_name(f) || util::iequals(f.name_string(), "x-forwarded-for") ||
+                   util::iequals(f.name_string(), "x-forwarded-proto");
     }
 }
 
