@@ -161,7 +161,7 @@ private:
     std::string hit_status_;             ///< a Cache-Status built per answer (not-storable detail), reused
     std::string wire_head_;              ///< forward(): a hand-serialized request or response header, reused
     std::string request_body_;           ///< the body read before an upstream connection is taken (read_body_prefix)
-    std::string identity_header_;        ///< the identity header's name ("" when identity is a cookie or query)
+    std::string_view identity_header_;   ///< the identity header's name, in the config ("" when identity is a cookie or query)
 };
 
 }  // namespace cacheproxy::session
