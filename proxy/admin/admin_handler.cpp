@@ -127,11 +127,10 @@ void purge(const Request& req, std::string_view query, AdminContext& admin, Resp
             std::size_t n = 0;
             if (identity) {
                 if (!cache::per_user(cc->matcher.routes()[i])) continue;
-                // Bump first: a fill of this user already in flight is then never stored.
-                cc->generations.bump_user(i, *identity);
-                n = cc->store->erase_identity(i, *identity);
+                // As a widened write does: a fill of this user already in flight is then never stored.
+                n = cc->cache.invalidate({*identity, {}, {i}});
             } else {
-                n = cc->store->erase_route(i);
+                n = cc->cache.purge_route(i);
             }
             cc->counters[i].purged.fetch_add(n, std::memory_order_relaxed);
             dropped += n;

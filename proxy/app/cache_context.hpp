@@ -1,14 +1,11 @@
 #pragma once
-/// Everything the cache needs that is shared by all workers: the rules, the
-/// route matcher, the identity hasher, the store (behind the CacheStore
-/// interface), the coalescer, and the per-route counters.
+/// Everything the cached flows share across workers: the rules, the route and
+/// trigger matchers, the identity hasher, the cache (cache/cache.hpp: store,
+/// coalescer and generations behind one face), and the per-route counters.
 
-#include "cache/cache_store.hpp"
-#include "cache/coalescer.hpp"
+#include "cache/cache.hpp"
 #include "cache/identity.hpp"
-#include "cache/memory_store.hpp"
 #include "cache/route_matcher.hpp"
-#include "invalidation/generations.hpp"
 #include "invalidation/trigger_matcher.hpp"
 #include "rules/route_rule.hpp"
 
@@ -42,7 +39,7 @@ namespace cacheproxy::app {
     X(widened, "invalidations widened to all of the writer's entries (scope field missing)") \
     X(entries_dropped, "cache entries dropped")
 
-/// Per-route counters (relaxed atomics; issue 6 moves them to per-thread slots).
+/// Per-route counters (relaxed atomics).
 struct RouteCounters {
 #define CACHEPROXY_ROUTE_COUNTER_FIELD(name, description) std::atomic<std::uint64_t> name{0};
     CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COUNTER_FIELD)
@@ -58,18 +55,15 @@ struct TriggerCounters {
 
 struct CacheContext {
     explicit CacheContext(const rules::RuleSet& r)
-        : rules(r), matcher(r), store(std::make_unique<cache::MemoryStore>(r)), coalescer(r.max_waiters, r.max_unshared),
-          counters(std::make_unique<RouteCounters[]>(r.routes.size())), triggers(r),
+        : rules(r), matcher(r), cache(r), counters(std::make_unique<RouteCounters[]>(r.routes.size())), triggers(r),
           trigger_counters(std::make_unique<TriggerCounters[]>(r.triggers.size())) {}
 
     const rules::RuleSet& rules;
     cache::RouteMatcher matcher;
     cache::IdentityHasher hasher;                ///< random key per process
-    std::unique_ptr<cache::CacheStore> store;    ///< in memory today; a Redis tier later
-    cache::Coalescer coalescer;
+    cache::Cache cache;                          ///< store, coalescer, generations: the one face
     std::unique_ptr<RouteCounters[]> counters;   ///< indexed like rules.routes
     invalidation::TriggerMatcher triggers;       ///< writes that make entries stale
-    invalidation::Generations generations;       ///< read-your-writes (ARCHITECTURE.md)
     std::unique_ptr<TriggerCounters[]> trigger_counters;  ///< indexed like rules.triggers
 
     /// Index of the route named `name`, or npos.

@@ -1,7 +1,10 @@
 #pragma once
-/// The storage interface. The session, the coalescer and the helpers only see
-/// this; MemoryStore implements it today, a shared Redis tier can implement it
-/// later without touching the session code (Envoy's http_cache.h layering).
+/// The in-process storage interface, behind cache::Cache (cache/cache.hpp),
+/// which alone calls it: MemoryStore implements it. It is synchronous on
+/// purpose: a lookup is a shard lock and a pointer copy. A networked tier
+/// (Redis) cannot sit behind it without blocking a worker; it belongs on the
+/// fill leader's path instead, an awaitable step between "I lead this fill"
+/// and "go upstream" (cache/cache.hpp).
 
 #include "cache/cache_key.hpp"
 #include "cache/cached_response.hpp"

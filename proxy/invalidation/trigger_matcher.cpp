@@ -74,7 +74,14 @@ std::string normalize_write_target(std::string_view target) {
     for (std::size_t i = 0; i < path.size(); ++i) {
         char c = path[i];
         if (c == '%' && i + 2 < path.size() && hex(path[i + 1]) >= 0 && hex(path[i + 2]) >= 0) {
-            c = static_cast<char>(hex(path[i + 1]) * 16 + hex(path[i + 2]));
+            const char decoded = static_cast<char>(hex(path[i + 1]) * 16 + hex(path[i + 2]));
+            if (decoded == '?') {
+                // Stays encoded: a decoded '?' would start a query the app never read (found by fuzzing).
+                out.append("%3F");
+                i += 2;
+                continue;
+            }
+            c = decoded;
             i += 2;
         }
         if (c == '/' && !out.empty() && out.back() == '/') continue;

@@ -44,7 +44,8 @@ private:
 
 /// The target a write is matched and scoped on: the path with every %XX
 /// decoded, runs of '/' collapsed and a trailing '/' dropped (what the app's
-/// router sees), the query kept as it is. A write spelled oddly still
+/// router sees; an encoded '?' stays "%3F", so the path cannot grow a query),
+/// the query kept as it is. A write spelled oddly still
 /// invalidates: matching it more widely is safe, missing it is not.
 std::string normalize_write_target(std::string_view target);
 

@@ -5,6 +5,7 @@
 ///   4. leader: store if storable, wake the waiters, answer from the entry
 
 #include "cache/beast_header_view.hpp"
+#include "cache/fill.hpp"
 #include "cache/freshness.hpp"
 #include "cache/identity.hpp"
 #include "cache/query_string.hpp"
@@ -79,57 +80,54 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         co_return co_await forward(out, {"BYPASS", "cacheproxy; fwd=bypass; detail=uncacheable"});
     }
     const bool had_credentials = !rule.shared && credential.has_value();
-    // Read-your-writes: the generation of this key's scope now. An entry
-    // fetched under an older one predates a write and is never served; a fill
-    // records it before its request leaves (ARCHITECTURE.md).
-    const auto generation = cc.generations.current(*key);
 
-    // 2. Lookup.
+    // 2. Lookup: the scope's generation first, then an entry fetched under it
+    // (an older one predates a write: never served; cache/cache.hpp).
     const auto now = cache::Clock::now();
+    auto found = cc.cache.lookup(*key, rule, now, cache::client_bypasses(rule, headers));
+    const auto generation = found.generation;
     cache::EntryPtr stale;  // usable only if the upstream fails (stale-if-error)
-    if (!cache::client_bypasses(rule, headers)) {
-        auto entry = cc.store->lookup(*key, now);
-        if (entry && entry->generation() != generation) entry = nullptr;
-        if (entry) {
-            const auto freshness = cache::classify(*entry, rule, now);
-            if (freshness == Freshness::fresh_refresh_ahead || freshness == Freshness::stale_revalidate) {
-                if (auto ticket = cc.coalescer.lead_if_idle(flight_key(*key, generation), now); ticket.leader()) {
-                    asio::co_spawn(worker_.ioc,
-                                   refresh_in_background(worker_, route_index, *key, generation, std::move(ticket),
-                                                         make_fill_request(req, rule, cc.rules.identity, peer_ip_, worker_.ctx.upstream_authority),
-                                                         had_credentials),
-                                   asio::detached);
-                }
+    if (found.entry) {
+        auto& entry = found.entry;
+        const auto freshness = found.freshness;
+        if (freshness == Freshness::fresh_refresh_ahead || freshness == Freshness::stale_revalidate) {
+            if (auto refresh = cc.cache.lead_if_idle(*key, generation, now); refresh.leader()) {
+                asio::co_spawn(worker_.ioc,
+                               refresh_in_background(worker_, route_index, std::move(refresh),
+                                                     make_fill_request(req, rule, cc.rules.identity, peer_ip_,
+                                                                       worker_.ctx.upstream_authority),
+                                                     had_credentials),
+                               asio::detached);
             }
-            switch (freshness) {
-                case Freshness::fresh:
-                case Freshness::fresh_refresh_ahead: {
-                    bump(counters.hits);
-                    const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(cache::remaining_ttl(*entry, now));
-                    char status[48] = "cacheproxy; hit; ttl=";
-                    const auto r = std::to_chars(status + 21, status + sizeof status, ttl.count());
-                    co_return co_await write_entry(*entry, "HIT", {status, r.ptr}, out);
-                }
-                case Freshness::stale_revalidate:
-                    bump(counters.stale_served);
-                    co_return co_await write_entry(*entry, "STALE",
-                                                   "cacheproxy; fwd=stale; detail=stale-while-revalidate", out);
-                case Freshness::stale_if_error_only:
-                    stale = std::move(entry);
-                    break;
-                case Freshness::expired:
-                    break;
+        }
+        switch (freshness) {
+            case Freshness::fresh:
+            case Freshness::fresh_refresh_ahead: {
+                bump(counters.hits);
+                const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(cache::remaining_ttl(*entry, now));
+                char status[48] = "cacheproxy; hit; ttl=";
+                const auto r = std::to_chars(status + 21, status + sizeof status, ttl.count());
+                co_return co_await write_entry(*entry, "HIT", {status, r.ptr}, out);
             }
+            case Freshness::stale_revalidate:
+                bump(counters.stale_served);
+                co_return co_await write_entry(*entry, "STALE", "cacheproxy; fwd=stale; detail=stale-while-revalidate",
+                                               out);
+            case Freshness::stale_if_error_only:
+                stale = std::move(entry);
+                break;
+            case Freshness::expired:
+                break;
         }
     }
 
     // 3. Miss: one fetch for every identical request in flight, whatever it
     // answers. A write bumps the generation, so requests after it never join
     // (nor are held) a fill that started before it.
-    auto ticket = cc.coalescer.join(flight_key(*key, generation), now);
-    if (ticket.waiter() || ticket.held()) {
+    auto fill = cc.cache.join(*key, generation, now);
+    if (fill.waits()) {
         bump(counters.coalesced);
-        auto result = co_await cc.coalescer.wait(ticket, worker_.ioc.get_executor(), cc.rules.coalesce_timeout);
+        auto result = co_await cc.cache.wait(fill, worker_.ioc.get_executor(), cc.rules.coalesce_timeout);
         if (result && result->outcome != Outcome_::not_shareable)
             co_return co_await answer_fill(*result, stale, true, route_index, out);
         // Not shareable (our turn came: the ticket passes it on when this
@@ -137,7 +135,7 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         bump(counters.bypass_uncoalesced);
         co_return co_await forward(out, {"MISS", "cacheproxy; fwd=miss; detail=uncoalesced"});
     }
-    if (!ticket.leader()) {
+    if (!fill.leader()) {
         bump(counters.bypass_uncoalesced);
         co_return co_await forward(out, {"MISS", "cacheproxy; fwd=miss; detail=queue-full"});
     }
@@ -145,15 +143,15 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
     // 4. Leader: fetch the whole response, store it if we may, wake the waiters.
     bump(counters.misses);
     out.cache = "MISS";
-    const auto fill = make_fill_request(req, rule, cc.rules.identity, peer_ip_, worker_.ctx.upstream_authority);
+    const auto request = make_fill_request(req, rule, cc.rules.identity, peer_ip_, worker_.ctx.upstream_authority);
     const auto t_up = cache::Clock::now();
-    auto fetched = co_await upstream::fetch_whole(worker_.pool, cfg_.upstream, *fill, rule.max_object_bytes);
+    auto fetched = co_await upstream::fetch_whole(worker_.pool, cfg_.upstream, *request, rule.max_object_bytes);
     const auto t_done = cache::Clock::now();
     out.upstream_ms = std::chrono::duration<double, std::milli>(t_done - t_up).count();
     if (fetched.too_large) {
         // Larger than an entry may be: nobody shares it; stream it instead.
         // The waiters go upstream too, max_unshared at a time.
-        cc.coalescer.complete(ticket, {nullptr, Outcome_::not_shareable, 502, "too-large"});
+        cc.cache.publish(fill, {nullptr, Outcome_::not_shareable, 502, "too-large"}, t_done);
         bump(counters.not_storable);
         co_return co_await forward(out, {"MISS", "cacheproxy; fwd=miss; detail=too-large"});
     }
@@ -161,18 +159,19 @@ asio::awaitable<bool> ClientSession::serve_cached(const rules::RouteRule& rule, 
         bump(counters.fill_errors);
         spdlog::warn("fill for route {} failed: {}", rule.name, fetched.ec.message());
         const cache::FillResult failed{nullptr, Outcome_::failed, http_errors::status_for(fetched.ec), "upstream-error"};
-        cc.coalescer.complete(ticket, failed, hold_until(failed, cc.rules, t_done));
+        cc.cache.publish(fill, failed, t_done);
         co_return co_await answer_fill(failed, stale, false, route_index, out);
     }
     cache::NotStorable why{};
-    auto entry = admit(rule, cc.rules.identity, cfg_.compression, fetched, had_credentials, t_done, generation, why);
-    const auto result = fill_result(entry, why);
+    auto entry = cache::admit(rule, cc.rules.identity, gzip_policy(cfg_.compression), fetched.response,
+                              fetched.length_known, had_credentials, t_done, generation, why);
+    const auto result = cache::fill_result(entry, why);
     if (result.outcome == Outcome_::stored) {
-        publish_fill(cc, route_index, *key, generation, ticket, entry);
+        count_published(counters, cc.cache.publish(fill, result, t_done));
         co_return co_await write_entry(*entry, "MISS", "cacheproxy; fwd=miss; stored", out);
     }
     bump(counters.not_storable);
-    cc.coalescer.complete(ticket, result, hold_until(result, cc.rules, t_done));
+    cc.cache.publish(fill, result, t_done);
     if (result.outcome != Outcome_::not_shareable) co_return co_await answer_fill(result, stale, false, route_index, out);
 
     // Not shareable (Set-Cookie, Vary, ...): this one answer goes to this one client.

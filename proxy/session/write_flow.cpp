@@ -137,35 +137,13 @@ asio::awaitable<bool> ClientSession::serve_write(const rules::TriggerRule& trigg
 
 namespace {
 
-/// What one invalidation does: the exact keys and the whole routes (of one
-/// writer) whose generations are bumped and whose entries are dropped.
-struct InvalidationPlan {
-    cache::IdentityHash identity{};
-    std::vector<cache::CacheKey> exact;
-    std::vector<std::size_t> whole_routes;
-};
-
-/// Bumps the generations first (from then on nothing older is served), then
-/// frees the entries. Returns how many entries were dropped.
-std::size_t apply(app::CacheContext& cc, const InvalidationPlan& plan) {
-    std::size_t dropped = 0;
-    for (const auto& key : plan.exact) {
-        cc.generations.bump_exact(key);
-        dropped += cc.store->erase(key) ? 1 : 0;
-    }
-    for (const auto index : plan.whole_routes) {
-        cc.generations.bump_user(index, plan.identity);
-        dropped += cc.store->erase_identity(index, plan.identity);
-    }
-    return dropped;
-}
-
 /// An unknown outcome (timeout, reset) may still be applied by the app after
 /// we gave up: invalidate the same scope again once that can have happened.
-asio::awaitable<void> apply_again_later(app::Worker& worker, InvalidationPlan plan, std::chrono::milliseconds delay) {
+asio::awaitable<void> apply_again_later(app::Worker& worker, cache::Cache::Invalidation plan,
+                                        std::chrono::milliseconds delay) {
     asio::steady_timer timer(worker.ioc, delay);
     co_await timer.async_wait(tuple_awaitable);
-    apply(*worker.ctx.cache, plan);
+    worker.ctx.cache->cache.invalidate(plan);
 }
 
 }  // namespace
@@ -184,7 +162,7 @@ void ClientSession::invalidate(const rules::TriggerRule& trigger, std::size_t tr
     cc.triggers.match(req.method_string(), write_target_, &path_params);
     const auto scope = invalidation::extract_scope(trigger, request_body, body_complete, write_target_, path_params);
     if (scope.widened) bump(counters.widened);
-    InvalidationPlan plan;
+    cache::Cache::Invalidation plan;
     plan.identity = cc.hasher.hash(*credential);
     const cache::HeaderList no_headers;
     for (const auto& name : trigger.invalidate) {
@@ -200,7 +178,7 @@ void ClientSession::invalidate(const rules::TriggerRule& trigger, std::size_t tr
             plan.whole_routes.push_back(index);  // wider is safe
     }
     const auto t0 = std::chrono::steady_clock::now();
-    const auto dropped = apply(cc, plan);
+    const auto dropped = cc.cache.invalidate(plan);
     const auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
     bump(counters.entries_dropped, dropped);
     spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}", trigger.name, dropped,

@@ -74,15 +74,15 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
 #define CACHEPROXY_ROUTE_COPY(name, description) rr.counters.name = c.name.load(std::memory_order_relaxed);
         CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COPY)
 #undef CACHEPROXY_ROUTE_COPY
-        rr.store = cc->store->stats(i);
+        rr.store = cc->cache.store_stats(i);
         for (std::size_t t = 0; t < triggers.size(); ++t)
             if (std::find(triggers[t].invalidate.begin(), triggers[t].invalidate.end(), routes[i].name) !=
                 triggers[t].invalidate.end())
                 rr.invalidations += r.triggers[t].counters.fired;
         r.routes.push_back(std::move(rr));
     }
-    r.coalescer = cc->coalescer.stats();
-    r.coalescer_in_flight = cc->coalescer.in_flight();
+    r.coalescer = cc->cache.coalescer_stats();
+    r.coalescer_in_flight = cc->cache.fills_in_flight();
     return r;
 }
 

@@ -120,6 +120,9 @@ TEST(NormalizeWriteTarget, DecodesCollapsesAndTrims) {
     EXPECT_EQ(normalize_write_target("//api//trading/order/"), "/api/trading/order");
     EXPECT_EQ(normalize_write_target("/api/trading/order/o-1?exchange=by%62it"), "/api/trading/order/o-1?exchange=by%62it");
     EXPECT_EQ(normalize_write_target("/"), "/");
+    // An encoded '?' in the path stays encoded: the query is the one after the real '?'.
+    EXPECT_EQ(normalize_write_target("/api/trading/order/1%3Fexchange=x?exchange=bybit"),
+              "/api/trading/order/1%3Fexchange=x?exchange=bybit");
     EXPECT_EQ(normalize_write_target("/a%"), "/a%");  // a malformed escape is kept as it is
 }
 

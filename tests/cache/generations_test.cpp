@@ -1,4 +1,4 @@
-#include "invalidation/generations.hpp"
+#include "cache/generations.hpp"
 
 #include "cache/header_list.hpp"
 
@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-namespace cacheproxy::invalidation {
+namespace cacheproxy::cache {
 namespace {
 
 cache::IdentityHasher::Key fixed_key() {
@@ -121,4 +121,4 @@ TEST_F(GenerationsTest, ConcurrentBumpsAreAllCounted) {
 }
 
 }  // namespace
-}  // namespace cacheproxy::invalidation
+}  // namespace cacheproxy::cache

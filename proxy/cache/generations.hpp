@@ -10,7 +10,7 @@
 #include <memory>
 #include <string_view>
 
-namespace cacheproxy::invalidation {
+namespace cacheproxy::cache {
 
 /// Per-scope generations. An entry records current(key) when its upstream fetch
 /// STARTS; a lookup serves it only while current(key) still equals that. A write
@@ -25,17 +25,17 @@ public:
 
     /// The generation of `key`: user[slot(route, identity)] + exact[slot(key.hash)].
     /// A shared route's key (no identity) uses the all-zero identity's user slot.
-    std::uint64_t current(const cache::CacheKey& key) const;
+    std::uint64_t current(const CacheKey& key) const;
     /// Makes every entry of `key` (a scoped write) stale.
-    void bump_exact(const cache::CacheKey& key);
+    void bump_exact(const CacheKey& key);
     /// Makes all of a user's entries in one route stale (a widened write).
-    void bump_user(std::size_t route_index, const cache::IdentityHash& identity);
+    void bump_user(std::size_t route_index, const IdentityHash& identity);
 
     /// Counters per table.
     std::size_t slots() const { return mask_ + 1; }
 
 private:
-    std::size_t user_slot(std::size_t route_index, const cache::IdentityHash& identity) const;
+    std::size_t user_slot(std::size_t route_index, const IdentityHash& identity) const;
     std::size_t exact_slot(std::string_view key_bytes) const;
 
     std::size_t mask_;
@@ -43,4 +43,4 @@ private:
     std::unique_ptr<std::atomic<std::uint64_t>[]> exact_;
 };
 
-}  // namespace cacheproxy::invalidation
+}  // namespace cacheproxy::cache

@@ -1,9 +1,9 @@
-#include "invalidation/generations.hpp"
+#include "cache/generations.hpp"
 
 #include <bit>
 #include <cstring>
 
-namespace cacheproxy::invalidation {
+namespace cacheproxy::cache {
 namespace {
 
 /// splitmix64's finalizer: spreads every input bit over the slot index.
@@ -39,7 +39,7 @@ std::unique_ptr<std::atomic<std::uint64_t>[]> zeroed(std::size_t n) {
 Generations::Generations(std::size_t slots)
     : mask_(std::bit_ceil(slots < 1 ? std::size_t{1} : slots) - 1), user_(zeroed(mask_ + 1)), exact_(zeroed(mask_ + 1)) {}
 
-std::size_t Generations::user_slot(std::size_t route_index, const cache::IdentityHash& identity) const {
+std::size_t Generations::user_slot(std::size_t route_index, const IdentityHash& identity) const {
     // The identity is an HMAC: any 8 of its bytes are already uniform.
     std::uint64_t id = 0;
     std::memcpy(&id, identity.data(), sizeof id);
@@ -67,15 +67,15 @@ std::size_t Generations::exact_slot(std::string_view key_bytes) const {
     return static_cast<std::size_t>(h) & mask_;
 }
 
-std::uint64_t Generations::current(const cache::CacheKey& key) const {
+std::uint64_t Generations::current(const CacheKey& key) const {
     // Both counters only grow, so a bump of either after this read makes the sum larger.
     return user_[user_slot(key.route_index, key.identity)].load(order) + exact_[exact_slot(key.bytes)].load(order);
 }
 
-void Generations::bump_exact(const cache::CacheKey& key) { exact_[exact_slot(key.bytes)].fetch_add(1, order); }
+void Generations::bump_exact(const CacheKey& key) { exact_[exact_slot(key.bytes)].fetch_add(1, order); }
 
-void Generations::bump_user(std::size_t route_index, const cache::IdentityHash& identity) {
+void Generations::bump_user(std::size_t route_index, const IdentityHash& identity) {
     user_[user_slot(route_index, identity)].fetch_add(1, order);
 }
 
-}  // namespace cacheproxy::invalidation
+}  // namespace cacheproxy::cache

@@ -1,0 +1,75 @@
+#include "cache/cache.hpp"
+
+#include "cache/fill.hpp"
+#include "cache/memory_store.hpp"
+
+namespace cacheproxy::cache {
+
+Cache::Cache(const rules::RuleSet& rules)
+    : rules_(rules), store_(std::make_unique<MemoryStore>(rules)), coalescer_(rules.max_waiters, rules.max_unshared) {}
+
+Cache::Lookup Cache::lookup(const CacheKey& key, const rules::RouteRule& rule, TimePoint now, bool skip_store) {
+    Lookup out;
+    // Read-your-writes: the generation of this key's scope *before* the entry.
+    // An entry fetched under an older one predates a write and is never served.
+    out.generation = generations_.current(key);
+    if (skip_store) return out;
+    auto entry = store_->lookup(key, now);
+    if (!entry || entry->generation() != out.generation) return out;
+    out.freshness = classify(*entry, rule, now);
+    out.entry = std::move(entry);
+    return out;
+}
+
+Cache::Fill Cache::join(const CacheKey& key, std::uint64_t generation, TimePoint now) {
+    // Coalesced on key + generation: a request after a write never joins (nor
+    // is held) a fill from before it.
+    return Fill{coalescer_.join(flight_key(key, generation), now), key, generation};
+}
+
+Cache::Fill Cache::lead_if_idle(const CacheKey& key, std::uint64_t generation, TimePoint now) {
+    return Fill{coalescer_.lead_if_idle(flight_key(key, generation), now), key, generation};
+}
+
+boost::asio::awaitable<std::optional<FillResult>> Cache::wait(Fill& fill, boost::asio::any_io_executor executor,
+                                                             std::chrono::milliseconds timeout) {
+    co_return co_await coalescer_.wait(fill.ticket, std::move(executor), timeout);
+}
+
+Cache::Published Cache::publish(Fill& fill, FillResult result, TimePoint now) {
+    Published published = Published::not_stored;
+    if (result.outcome == FillResult::Outcome::stored && result.entry) {
+        // The second check read-your-writes rests on: a write that bumped the
+        // scope since this fill read its generation makes the entry stale.
+        if (generations_.current(fill.key) == fill.generation) {
+            store_->insert(fill.key, result.entry, result.entry->stored_at());
+            published = Published::stored;
+        } else {
+            published = Published::invalidated_in_flight;
+        }
+    }
+    const auto hold = hold_until(result, rules_, now);
+    coalescer_.complete(fill.ticket, std::move(result), hold);
+    return published;
+}
+
+std::size_t Cache::invalidate(const Invalidation& plan) {
+    std::size_t dropped = 0;
+    for (const auto& key : plan.exact) {
+        generations_.bump_exact(key);
+        dropped += store_->erase(key) ? 1 : 0;
+    }
+    for (const auto index : plan.whole_routes) {
+        generations_.bump_user(index, plan.identity);
+        dropped += store_->erase_identity(index, plan.identity);
+    }
+    return dropped;
+}
+
+std::size_t Cache::purge_route(std::size_t route_index) { return store_->erase_route(route_index); }
+
+std::size_t Cache::purge_identity(std::size_t route_index, const IdentityHash& identity) {
+    return store_->erase_identity(route_index, identity);
+}
+
+}  // namespace cacheproxy::cache

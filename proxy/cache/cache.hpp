@@ -1,0 +1,116 @@
+#pragma once
+/// The cache's one face. Every read, fill and invalidation goes through this
+/// class, and it owns the two checks read-your-writes rests on
+/// (ARCHITECTURE.md): an entry is served only under the scope generation it
+/// was fetched in (lookup), and a fill is stored only if no write moved that
+/// generation while it was in flight (publish). Nothing outside cache/ touches
+/// the store, the generations or the coalescer.
+///
+/// A request for a cached route:
+///   lookup()             generation first, then the entry under it
+///   miss -> join()       leader, waiter, or a held failure (coalesced on key + generation)
+///   leader               [a second, asynchronous tier would be asked here: the
+///                         leader alone awaits it, between join() and the upstream]
+///                        -> fetch upstream -> publish()
+///   waiter -> wait()     the leader's outcome, woken on its own executor
+/// A watched write: invalidate() bumps the generations of its scope, then drops
+/// the entries, before the write's answer is returned.
+
+#include "cache/cache_key.hpp"
+#include "cache/cache_store.hpp"
+#include "cache/clock.hpp"
+#include "cache/coalescer.hpp"
+#include "cache/fill_result.hpp"
+#include "cache/freshness.hpp"
+#include "cache/generations.hpp"
+#include "cache/identity.hpp"
+#include "rules/route_rule.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace cacheproxy::cache {
+
+class Cache {
+public:
+    /// A store sized from `rules`' routes. `rules` must outlive the cache.
+    explicit Cache(const rules::RuleSet& rules);
+    Cache(const Cache&) = delete;
+    Cache& operator=(const Cache&) = delete;
+
+    /// What a lookup found.
+    struct Lookup {
+        EntryPtr entry;                      ///< an entry of the current generation; null: none
+        Freshness freshness = Freshness::expired;  ///< classify(entry) when there is one
+        std::uint64_t generation = 0;        ///< the scope generation, read before the lookup
+    };
+    /// Reads `key`'s scope generation, then (unless `skip_store`: the client
+    /// bypasses the cache) the entry under `key`: one fetched under an older
+    /// generation predates a write and is never returned.
+    Lookup lookup(const CacheKey& key, const rules::RouteRule& rule, TimePoint now, bool skip_store = false);
+
+    /// One caller's part in the fill of a key at a generation.
+    struct Fill {
+        Coalescer::Ticket ticket;
+        CacheKey key;                  ///< the cache key (not the flight key)
+        std::uint64_t generation = 0;  ///< what the entry it makes records
+        bool leader() const { return ticket.leader(); }
+        /// Waits (a waiter, or a failure held from the key's last fill).
+        bool waits() const { return ticket.waiter() || ticket.held(); }
+    };
+    /// Joins the fill of `key` at `generation` (the one lookup() read): the
+    /// first caller leads, later ones wait, and within a held failure nobody fetches.
+    Fill join(const CacheKey& key, std::uint64_t generation, TimePoint now);
+    /// A leader's Fill when no fill of `key` at `generation` is in flight or
+    /// held, else an empty one: one background refresh at a time.
+    Fill lead_if_idle(const CacheKey& key, std::uint64_t generation, TimePoint now);
+    /// A waiter's outcome (at once for a held one); nullopt after `timeout`.
+    boost::asio::awaitable<std::optional<FillResult>> wait(Fill& fill, boost::asio::any_io_executor executor,
+                                                           std::chrono::milliseconds timeout);
+
+    /// What publish() did with a stored outcome.
+    enum class Published {
+        stored,                 ///< in the store
+        invalidated_in_flight,  ///< a write moved the generation meanwhile: not stored (waiters still get it)
+        not_stored,             ///< not a stored outcome: only the waiters got it
+    };
+    /// The leader publishes its outcome. A stored one goes into the store only
+    /// if `fill.key`'s generation is still `fill.generation`; a failure (a
+    /// failed outcome, or an answer with a 5xx) is held for coalesce.error_hold;
+    /// every waiter gets the outcome.
+    Published publish(Fill& fill, FillResult result, TimePoint now);
+
+    /// What one invalidation drops: exact keys, and whole routes of one identity.
+    struct Invalidation {
+        IdentityHash identity{};
+        std::vector<CacheKey> exact;
+        std::vector<std::size_t> whole_routes;
+    };
+    /// Bumps the generations first (from then on nothing older is served or
+    /// stored), then frees the entries. Returns how many were dropped.
+    std::size_t invalidate(const Invalidation& plan);
+
+    /// Admin purge: drops a route's entries (of one identity, or all).
+    std::size_t purge_route(std::size_t route_index);
+    std::size_t purge_identity(std::size_t route_index, const IdentityHash& identity);
+
+    /// Observers, for /stats.
+    RouteStoreStats store_stats(std::size_t route_index) const { return store_->stats(route_index); }
+    CoalescerStats coalescer_stats() const { return coalescer_.stats(); }
+    std::size_t fills_in_flight() const { return coalescer_.in_flight(); }
+
+private:
+    const rules::RuleSet& rules_;
+    std::unique_ptr<CacheStore> store_;
+    Coalescer coalescer_;
+    Generations generations_;
+};
+
+}  // namespace cacheproxy::cache
