@@ -93,6 +93,16 @@ std::optional<Problem> route_problem(const RouteRule& r, const std::string& at) 
                        "must be shorter than ttl (" + config::format_duration(r.ttl) + ")"};
     if (r.max_entries < 1) return Problem{at + ".max_entries", "must be >= 1"};
     if (r.max_object_bytes < 1) return Problem{at + ".max_object_bytes", "must be >= 1"};
+    // Upper bounds: values the store would truncate or could never honour.
+    constexpr std::size_t GiB = 1024 * 1024 * 1024;
+    if (r.max_entries > 100'000'000) return Problem{at + ".max_entries", "at most 100000000"};
+    if (r.max_object_bytes > 1 * GiB) return Problem{at + ".max_object_bytes", "at most 1GiB"};
+    if (r.max_bytes > 1024 * GiB) return Problem{at + ".max_bytes", "at most 1024GiB"};
+    const std::pair<const char*, Duration> windows[] = {{".ttl", r.ttl},
+                                                        {".stale_while_revalidate", r.stale_while_revalidate},
+                                                        {".stale_if_error", r.stale_if_error}};
+    for (const auto& [key, d] : windows)
+        if (d > std::chrono::hours(24 * 365)) return Problem{at + key, "at most a year"};
     if (r.max_bytes < r.max_object_bytes)
         return Problem{at + ".max_bytes", "must be >= max_object_bytes (" +
                                               config::format_size(r.max_object_bytes) + ")"};
@@ -169,6 +179,7 @@ std::optional<Problem> trigger_problem(const TriggerRule& t, const std::string& 
                                                  quoted(t.method)};
     if (auto why = trigger_path_problem(t.path)) return Problem{at + ".match.path", *why};
     if (t.max_body_bytes < 1) return Problem{at + ".max_body_bytes", "must be >= 1"};
+    if (t.max_body_bytes > 64 * 1024 * 1024) return Problem{at + ".max_body_bytes", "at most 64MiB"};
 
     if (t.invalidate.empty())
         return Problem{at + ".invalidate", "list at least one route whose entries this write makes stale"};

@@ -226,6 +226,12 @@ TEST(RulesLoaderTest, CoalesceSettings) {
     EXPECT_EQ(defaults.max_unshared, 4u);
 }
 
+TEST(RulesLoaderTest, NumbersHaveUpperBounds) {
+    EXPECT_EQ(load_error(user_route("    max_object_bytes: 2GiB\n    max_bytes: 4GiB\n")).key, "routes[0].max_object_bytes");
+    EXPECT_EQ(load_error(user_route("    max_entries: 1000000000\n")).key, "routes[0].max_entries");
+    EXPECT_EQ(load_error(user_route("    stale_if_error: 100000h\n")).key, "routes[0].stale_if_error");
+}
+
 TEST(RulesLoaderTest, AStrayFlowIndicatorEndsWithAnError) {
     const ConfigError e = load_error(",\nroutes: []\n");
     EXPECT_EQ(e.line, 1);
