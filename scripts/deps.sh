@@ -26,6 +26,12 @@ TEST_PACKAGES=(
   curl ca-certificates
   prometheus chromium
 )
+# The sanitizer stages of scripts/test.sh (build-asan/, build-tsan/) build with
+# clang 14: its ASan/UBSan/TSan runtimes, and llvm-symbolizer for file:line in
+# the reports.
+SANITIZER_PACKAGES=(
+  clang-14 libclang-rt-14-dev llvm-14
+)
 # Load tools and the caches we compare against (scripts/deps.sh --bench).
 BENCH_PACKAGES=(
   nginx-light varnish wrk apache2-utils
@@ -33,7 +39,7 @@ BENCH_PACKAGES=(
 
 usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
 
-want=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+want=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${SANITIZER_PACKAGES[@]}")
 check_only=0
 for arg in "$@"; do
   case "$arg" in
