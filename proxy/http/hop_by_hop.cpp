@@ -62,30 +62,8 @@ void strip_hop_by_hop(bhttp::fields& fields) {
     }
 }
 
-void ensure_host(bhttp::fields& fields, std::string_view host, unsigned short port) {
-    if (fields.count(bhttp::field::host) != 0) return;
-    std::string authority(host);
-    authority.push_back(':');
-    authority += std::to_string(port);
-    fields.set(bhttp::field::host, authority);
-}
-
 std::string_view via_token(unsigned version) {
     return version == 10 ? std::string_view{"1.0 cacheproxy"} : std::string_view{"1.1 cacheproxy"};
-}
-
-void add_forwarding_headers(bhttp::fields& fields, std::string_view peer_ip, unsigned client_version) {
-    fields.set("X-Forwarded-For", peer_ip);
-    fields.set("X-Forwarded-Proto", "http");
-    const auto via = fields.find(bhttp::field::via);
-    if (via == fields.end()) {
-        fields.set(bhttp::field::via, via_token(client_version));
-    } else {
-        std::string joined(via->value());
-        joined += ", ";
-        joined += via_token(client_version);
-        fields.set(bhttp::field::via, joined);
-    }
 }
 
 }  // namespace cacheproxy::http

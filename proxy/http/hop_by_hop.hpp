@@ -1,6 +1,7 @@
 #pragma once
-/// Hop-by-hop header handling (RFC 9110 7.6.1) and the forwarding headers a
-/// proxy adds. Pure functions over Beast's fields, no I/O.
+/// Hop-by-hop header handling (RFC 9110 7.6.1) for responses, and the Via
+/// token this proxy adds. Pure functions over Beast's fields, no I/O. What a
+/// request sends upstream is written by upstream_head.hpp.
 
 #include <boost/beast/http/fields.hpp>
 
@@ -18,15 +19,6 @@ bool hop_by_hop_name(const boost::beast::http::fields::value_type& field);
 /// Proxy-Connection is removed as a field; its value is never read as a list
 /// of names. Used on responses (requests go upstream through upstream_head.hpp).
 void strip_hop_by_hop(boost::beast::http::fields& fields);
-
-/// Sets X-Forwarded-For to the real peer (an inbound value is never trusted),
-/// X-Forwarded-Proto, and appends this proxy to Via.
-void add_forwarding_headers(boost::beast::http::fields& fields, std::string_view peer_ip,
-                            unsigned client_version);
-
-/// An HTTP/1.0 request may come without Host; forwarded as HTTP/1.1 it needs
-/// one: the upstream's own authority ("host:port").
-void ensure_host(boost::beast::http::fields& fields, std::string_view host, unsigned short port);
 
 /// The Via token this proxy adds, e.g. "1.1 cacheproxy".
 std::string_view via_token(unsigned version);

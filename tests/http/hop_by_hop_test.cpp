@@ -29,28 +29,3 @@ TEST(HopByHop, StripsConnectionAndTheFieldsItNames) {
     EXPECT_EQ(f[bhttp::field::content_length], "12");
 }
 
-TEST(HopByHop, ForwardingHeadersOverwriteClientSuppliedForwardedFor) {
-    bhttp::fields f;
-    f.set("X-Forwarded-For", "6.6.6.6");
-    add_forwarding_headers(f, "127.0.0.1", 11);
-    EXPECT_EQ(f["X-Forwarded-For"], "127.0.0.1");
-    EXPECT_EQ(f["X-Forwarded-Proto"], "http");
-    EXPECT_EQ(f[bhttp::field::via], "1.1 cacheproxy");
-}
-
-TEST(HopByHop, ViaIsAppended) {
-    bhttp::fields f;
-    f.set(bhttp::field::via, "1.1 edge");
-    add_forwarding_headers(f, "10.0.0.1", 10);
-    EXPECT_EQ(f[bhttp::field::via], "1.1 edge, 1.0 cacheproxy");
-}
-
-TEST(HopByHop, EnsureHostOnlyWhenMissing) {
-    bhttp::fields f;
-    ensure_host(f, "127.0.0.1", 8765);
-    EXPECT_EQ(f[bhttp::field::host], "127.0.0.1:8765");
-    bhttp::fields g;
-    g.set(bhttp::field::host, "app.example");
-    ensure_host(g, "127.0.0.1", 8765);
-    EXPECT_EQ(g[bhttp::field::host], "app.example");
-}
