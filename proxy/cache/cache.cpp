@@ -28,7 +28,10 @@ Cache::Fill Cache::join(const CacheKey& key, std::uint64_t generation, TimePoint
 }
 
 Cache::Fill Cache::lead_if_idle(const CacheKey& key, std::uint64_t generation, TimePoint now) {
-    return Fill{coalescer_.lead_if_idle(flight_key(key, generation), now), key, generation};
+    // Asked on every hit in a refresh window: the key is copied only for the one that leads.
+    auto ticket = coalescer_.lead_if_idle(flight_key(key, generation), now);
+    if (!ticket.leader()) return Fill{};
+    return Fill{std::move(ticket), key, generation};
 }
 
 boost::asio::awaitable<std::optional<FillResult>> Cache::wait(Fill& fill, boost::asio::any_io_executor executor,
@@ -67,9 +70,5 @@ std::size_t Cache::invalidate(const Invalidation& plan) {
 }
 
 std::size_t Cache::purge_route(std::size_t route_index) { return store_->erase_route(route_index); }
-
-std::size_t Cache::purge_identity(std::size_t route_index, const IdentityHash& identity) {
-    return store_->erase_identity(route_index, identity);
-}
 
 }  // namespace cacheproxy::cache

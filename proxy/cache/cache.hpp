@@ -97,9 +97,8 @@ public:
     /// stored), then frees the entries. Returns how many were dropped.
     std::size_t invalidate(const Invalidation& plan);
 
-    /// Admin purge: drops a route's entries (of one identity, or all).
+    /// Admin purge of a whole route: drops its entries (one user's: invalidate()).
     std::size_t purge_route(std::size_t route_index);
-    std::size_t purge_identity(std::size_t route_index, const IdentityHash& identity);
 
     /// Observers, for /stats.
     RouteStoreStats store_stats(std::size_t route_index) const { return store_->stats(route_index); }
