@@ -19,12 +19,16 @@ BUILD_PACKAGES=(
 # legacy simulator (FastAPI on uvicorn, Debian's /usr/bin/python3) and curl for
 # the end-to-end tests and the demo; Prometheus (promtool + a real server that
 # scrapes /metrics) and headless Chromium (the /dashboard page) for the
-# admin/metrics end-to-end tests.
+# admin/metrics end-to-end tests. The webapp tests (tests/webapp, pytest): the
+# HTTP and WebSocket clients, FastAPI's multipart parser, PyYAML for the
+# configs, nginx and openssl for the TLS front.
 TEST_PACKAGES=(
   libgtest-dev libbenchmark-dev
   python3 python3-fastapi python3-uvicorn
   curl ca-certificates
   prometheus chromium
+  python3-pytest python3-pytest-timeout python3-httpx python3-aiohttp python3-websockets
+  python3-multipart python3-yaml nginx-light openssl
 )
 # The sanitizer stages of scripts/test.sh (build-asan/, build-tsan/) build with
 # clang 14: its ASan/UBSan/TSan runtimes, and llvm-symbolizer for file:line in

@@ -132,7 +132,7 @@ void purge(const Request& req, std::string_view query, AdminContext& admin, Resp
             } else {
                 n = cc->cache.purge_route(i);
             }
-            cc->counters[i].purged.fetch_add(n, std::memory_order_relaxed);
+            cc->purged[i].fetch_add(n, std::memory_order_relaxed);
             dropped += n;
         }
     }

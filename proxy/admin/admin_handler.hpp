@@ -15,7 +15,7 @@
 /// /metrics need it too; /healthz, /readyz and the dashboard's static HTML
 /// carry no data and stay open. No credential is ever logged or echoed.
 
-#include "app/worker.hpp"
+#include "core/worker.hpp"
 #include "stats/report.hpp"
 
 #include <boost/beast/http/message.hpp>

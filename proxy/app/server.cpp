@@ -1,8 +1,8 @@
 #include "app/server.hpp"
 
 #include "admin/admin_server.hpp"
-#include "net/listener.hpp"
-#include "stats/report.hpp"
+#include "app/listener.hpp"
+#include "app/collect.hpp"
 #include "upstream/health_checker.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -62,7 +62,7 @@ std::optional<std::string> Server::start() {
     if (!listen_ep) return err;
 
     unsigned n = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
-    const std::size_t per_thread = (cfg_.upstream.max_connections + n - 1) / n;
+    const auto per_thread = upstream::PoolLimits::per_worker(cfg_.upstream, n);
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(ctx_, *upstream_ep, per_thread));
 
     // SIGTERM/SIGINT are caught from before the first port opens: a signal
@@ -70,7 +70,7 @@ std::optional<std::string> Server::start() {
     signals_ = std::make_unique<asio::signal_set>(main_ioc_, SIGTERM, SIGINT);
 
     error_code ec;
-    acceptor_ = std::make_unique<tcp::acceptor>(net::open_acceptor(workers_[0]->ioc, *listen_ep, ec));
+    acceptor_ = std::make_unique<tcp::acceptor>(open_acceptor(workers_[0]->ioc, *listen_ep, ec));
     if (ec)
         return "cannot listen on " + cfg_.listen.host + ":" + std::to_string(cfg_.listen.port) + ": " + ec.message();
     const auto bound = acceptor_->local_endpoint();
@@ -86,7 +86,7 @@ std::optional<std::string> Server::start() {
             return "admin listener " + cfg_.admin.listen.host + ":" + std::to_string(cfg_.admin.listen.port) +
                    " is not loopback: set admin.token, or listen on 127.0.0.1";
         admin_ = std::make_unique<admin::AdminContext>(admin::AdminContext{
-            ctx_, [this] { return stats::collect(ctx_, workers_); }, !loopback});
+            ctx_, [this] { return app::collect(ctx_, workers_); }, !loopback});
         error_code ec;
         admin_acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
         admin_acceptor_->open(admin_ep->protocol(), ec);
@@ -100,7 +100,7 @@ std::optional<std::string> Server::start() {
                      loopback ? "" : " (not loopback: every data endpoint needs the admin token)");
         asio::co_spawn(workers_[0]->ioc, admin::admin_accept_loop(*admin_acceptor_, *admin_), log_exception);
     }
-    asio::co_spawn(workers_[0]->ioc, net::accept_loop(*acceptor_, workers_), log_exception);
+    asio::co_spawn(workers_[0]->ioc, accept_loop(*acceptor_, workers_), log_exception);
     if (!cfg_.upstream.health_path.empty())
         asio::co_spawn(workers_[0]->ioc,
                        upstream::run_health_checks(cfg_.upstream, *upstream_ep, ctx_.health, stop_health_),
@@ -117,7 +117,7 @@ void Server::begin_drain() {
             error_code ignored;
             if (i == 0) {
                 // Connections that reached us before the signal are answered, not reset.
-                net::accept_pending(*acceptor_, workers_);
+                accept_pending(*acceptor_, workers_);
                 acceptor_->close(ignored);
                 if (admin_acceptor_) admin_acceptor_->close(ignored);
             }

@@ -2,7 +2,7 @@
 /// The process: worker threads (one io_context each), their listeners, the
 /// admin listener, the health checker, and SIGTERM/SIGINT draining.
 
-#include "app/worker.hpp"
+#include "core/worker.hpp"
 #include "config/config.hpp"
 
 #include <boost/asio/ip/tcp.hpp>

@@ -1,6 +1,6 @@
 #include "config/cli.hpp"
 
-#include "config/units.hpp"
+#include "yaml/units.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -1,12 +1,14 @@
 #include "config/config.hpp"
 
-#include "config/units.hpp"
-#include "config/yaml_reader.hpp"
+#include "yaml/units.hpp"
+#include "yaml/yaml_reader.hpp"
+#include "http/trusted_proxies.hpp"
 #include "rules/rules_loader.hpp"
 
 #include <spdlog/common.h>
 
 #include <algorithm>
+#include <cctype>
 #include <exception>
 #include <filesystem>
 #include <sstream>
@@ -24,6 +26,7 @@ void read_upstream(YamlReader up, UpstreamConfig& out) {
         out.port = parsed.port;
     }
     up.read_unsigned("max_connections", out.max_connections);
+    up.read_unsigned("max_idle_connections", out.max_idle_connections);
     up.read_duration("idle_timeout", out.idle_timeout);
     up.read_duration("connect_timeout", out.connect_timeout);
     up.read_duration("response_timeout", out.response_timeout);
@@ -33,6 +36,18 @@ void read_upstream(YamlReader up, UpstreamConfig& out) {
     health.read_duration("timeout", out.health_timeout);
     health.finish();
     up.finish();
+}
+
+void read_server(YamlReader server, ServerConfig& out) {
+    server.read_string_list("trusted_proxies", out.trusted_proxies);
+    server.finish();
+}
+
+void read_tunnel(YamlReader tunnel, TunnelConfig& out) {
+    tunnel.read_string_list("protocols", out.protocols);
+    tunnel.read_duration("idle_timeout", out.idle_timeout);
+    tunnel.read_unsigned("max_open", out.max_open);
+    tunnel.finish();
 }
 
 void read_limits(YamlReader limits, LimitsConfig& out) {
@@ -139,10 +154,6 @@ const char* identity_kind(rules::IdentitySource::Kind kind) {
 
 }  // namespace
 
-std::string ConfigError::to_string() const {
-    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + key + ": " + message;
-}
-
 std::optional<ConfigError> load_config(const std::string& path, Config& out) {
     YAML::Node root;
     if (auto error = load_yaml_file(path, root)) return error;
@@ -153,11 +164,13 @@ std::optional<ConfigError> load_config(const std::string& path, Config& out) {
         YamlReader top(source, root, "");
         top.read_host_port("listen", cfg.listen);
         top.read_unsigned("threads", cfg.threads);
+        read_server(top.child("server"), cfg.server);
         read_upstream(top.child("upstream"), cfg.upstream);
         read_limits(top.child("limits"), cfg.limits);
         read_logging(top.child("logging"), cfg.logging);
         read_compression(top.child("compression"), cfg.compression);
         read_admin(top.child("admin"), cfg.admin);
+        read_tunnel(top.child("tunnel"), cfg.tunnel);
         if (top.has("rules")) {
             std::string rules;
             top.read_string("rules", rules);
@@ -188,12 +201,22 @@ std::optional<ConfigError> validate(const Config& cfg) {
         return ConfigError{cfg.source_path, 0, 0, std::move(key), std::move(message)};
     };
     if (cfg.threads > 256) return problem("threads", "at most 256 (0 = one per core), got " + std::to_string(cfg.threads));
+    for (std::size_t i = 0; i < cfg.tunnel.protocols.size(); ++i) {
+        const auto& p = cfg.tunnel.protocols[i];
+        const bool token = !p.empty() && p.size() <= 64 && std::all_of(p.begin(), p.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~/").find(c) != std::string_view::npos;
+        });
+        if (!token) return problem("tunnel.protocols[" + std::to_string(i) + "]", "must be an HTTP token, got \"" + p + "\"");
+    }
+    if (cfg.tunnel.idle_timeout < Duration::zero() || cfg.tunnel.idle_timeout > std::chrono::hours(24 * 366))
+        return problem("tunnel.idle_timeout", "must be 0 (never) .. 1 year, got " + format_duration(cfg.tunnel.idle_timeout));
+    if (cfg.tunnel.max_open == 0 || cfg.tunnel.max_open > 1'000'000)
+        return problem("tunnel.max_open", "must be 1..1000000, got " + std::to_string(cfg.tunnel.max_open));
 
     const UpstreamConfig& up = cfg.upstream;
     HostPort parsed;
     if (auto why = parse_http_url(up.url, parsed)) return problem("upstream.url", "bad URL \"" + up.url + "\": " + *why);
     if (up.port == 0) return problem("upstream.url", "port must be 1..65535");
-    if (up.max_connections < 1) return problem("upstream.max_connections", "must be >= 1");
     if (!up.health_path.empty() && up.health_path.front() != '/')
         return problem("upstream.health.path", "must start with '/' (or be \"\" to disable health checks)");
 
@@ -220,7 +243,8 @@ std::optional<ConfigError> validate(const Config& cfg) {
     };
     constexpr std::size_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
     const Range ranges[] = {
-        {"upstream.max_connections", up.max_connections, 1, 100000, true},
+        {"upstream.max_connections", up.max_connections, 0, 100000, true},
+        {"upstream.max_idle_connections", up.max_idle_connections, 0, 100000, true},
         {"limits.max_header_bytes", cfg.limits.max_header_bytes, 256, 1 * MiB},
         {"limits.max_body_bytes", cfg.limits.max_body_bytes, 1, 64 * GiB},
         {"limits.max_chunk_extension_bytes", cfg.limits.max_chunk_extension_bytes, 0, 64 * KiB},
@@ -247,6 +271,12 @@ std::optional<ConfigError> validate(const Config& cfg) {
     for (const auto& [key, value] : long_ones)
         if (value > std::chrono::hours(24 * 365)) return problem(key, "at most a year, got " + format_duration(value));
 
+    for (std::size_t i = 0; i < cfg.server.trusted_proxies.size(); ++i) {
+        std::string why;
+        if (!http::parse_network(cfg.server.trusted_proxies[i], why))
+            return problem("server.trusted_proxies[" + std::to_string(i) + "]", why);
+    }
+
     if (!is_log_level(cfg.logging.level))
         return problem("logging.level", "unknown level \"" + cfg.logging.level +
                                             "\" (expected trace, debug, info, warn, error, critical or off)");
@@ -270,9 +300,18 @@ std::string describe(const Config& cfg) {
       << (cfg.source_path.empty() ? " (built-in defaults)" : " from " + cfg.source_path) << "\n"
       << "listen: " << yaml_string(format_host_port(cfg.listen)) << "\n"
       << "threads: " << cfg.threads << (cfg.threads == 0 ? "   # one per core" : "") << "\n"
+      << "tunnel:\n"
+      << "  protocols: " << yaml_list(cfg.tunnel.protocols) << "\n"
+      << "  idle_timeout: " << format_duration(cfg.tunnel.idle_timeout) << "\n"
+      << "  max_open: " << cfg.tunnel.max_open << "\n"
+      << "server:\n"
+      << "  trusted_proxies: " << yaml_list(cfg.server.trusted_proxies)
+      << (cfg.server.trusted_proxies.empty() ? "   # trust no one's X-Forwarded-*" : "") << "\n"
       << "upstream:\n"
       << "  url: " << yaml_string(up.url) << "   # " << format_host_port({up.host, up.port}) << "\n"
-      << "  max_connections: " << up.max_connections << "\n"
+      << "  max_connections: " << up.max_connections << (up.max_connections ? "   # in use at once" : "   # no cap")
+      << "\n"
+      << "  max_idle_connections: " << up.max_idle_connections << "   # kept alive for reuse\n"
       << "  idle_timeout: " << format_duration(up.idle_timeout) << "\n"
       << "  connect_timeout: " << format_duration(up.connect_timeout) << "\n"
       << "  response_timeout: " << format_duration(up.response_timeout) << "\n"

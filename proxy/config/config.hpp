@@ -3,33 +3,37 @@
 /// overrides, validated before the proxy starts. Nothing here does I/O.
 
 #include "rules/route_rule.hpp"
+#include "yaml/config_error.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cacheproxy::config {
 
-using Duration = std::chrono::milliseconds;
-
-/// A host and a port, as written "HOST:PORT" ("[::1]:8080" for IPv6).
-struct HostPort {
-    std::string host = "127.0.0.1";
-    std::uint16_t port = 0;
-};
 
 /// The legacy webapp the proxy fronts (only plain http:// upstreams).
 struct UpstreamConfig {
     std::string url = "http://127.0.0.1:8765";  ///< as given, for display
     std::string host = "127.0.0.1";              ///< parsed from url
     std::uint16_t port = 8765;                   ///< parsed from url
-    std::size_t max_connections = 50;            ///< whole pool, all threads
+    /// Connections in use at once (leased or connecting), all threads; 0 = no
+    /// cap. A request over it waits connect_timeout, then gets a 503. High on
+    /// purpose: an event stream or a download holds one for as long as it runs.
+    std::size_t max_connections = 4096;
+    /// Idle keep-alive connections kept for reuse, all threads (nginx's
+    /// `keepalive N`); one released beyond it closes the least recently used.
+    std::size_t max_idle_connections = 32;
     Duration idle_timeout = std::chrono::seconds(300);
     Duration connect_timeout = std::chrono::seconds(3);
     Duration response_timeout = std::chrono::seconds(30);  ///< request sent -> response done; 504
-    std::string health_path = "/health";         ///< active check; "" disables it
+    /// Active check (opt-in): GET this path every health_interval; "" = off.
+    /// Only a probe's failed connect marks the upstream down (see health_checker.hpp).
+    std::string health_path;
+    /// Also how long a failed connect marks the upstream down (502 at once meanwhile).
     Duration health_interval = std::chrono::seconds(2);
     Duration health_timeout = std::chrono::seconds(1);
 };
@@ -81,29 +85,39 @@ struct AdminConfig {
     std::string token;                   ///< required for state-changing endpoints
 };
 
+/// The client side: who may speak for the client.
+struct ServerConfig {
+    /// Addresses and CIDR blocks, as written ("127.0.0.1", "10.0.0.0/8", "::1"),
+    /// whose X-Forwarded-For is appended to and X-Forwarded-Proto / -Host kept
+    /// (a TLS front). Empty = trust no one. Parsed by http::TrustedProxies.
+    std::vector<std::string> trusted_proxies;
+};
+
+/// Upgraded connections (WebSocket): after the upstream's 101 the connection
+/// is a byte tunnel both ways, on an upstream connection of its own.
+struct TunnelConfig {
+    /// Upgrade tokens forwarded (case-insensitive); any other Upgrade is
+    /// ignored, as an HTTP/1.1 server may: the request goes on without it.
+    std::vector<std::string> protocols{"websocket"};
+    Duration idle_timeout = std::chrono::hours(1);  ///< no byte either way for this long: closed (0 = never)
+    std::size_t max_open = 1024;                    ///< open tunnels, whole process; more get 503
+};
+
 struct Config {
     std::string source_path;             ///< the YAML file this came from ("" = built-in defaults)
     HostPort listen{"127.0.0.1", 8080};
+    ServerConfig server;
     UpstreamConfig upstream;
     unsigned threads = 0;                ///< 0 = one per core
     LimitsConfig limits;
     LoggingConfig logging;
     CompressionConfig compression;
     AdminConfig admin;
+    TunnelConfig tunnel;
     std::string rules_path;              ///< resolved against the config file's folder
     rules::RuleSet rules;                ///< loaded from rules_path
 };
 
-/// Where and why a configuration was refused.
-struct ConfigError {
-    std::string file;
-    int line = 0;      ///< 1-based; 0 when not tied to a line
-    int column = 0;    ///< 1-based
-    std::string key;   ///< dotted path, e.g. "upstream.connect_timeout" or "routes[1].ttl"
-    std::string message;
-    /// "FILE:LINE:COLUMN: KEY: MESSAGE"
-    std::string to_string() const;
-};
 
 /// Reads and validates the config file and the rules file it names.
 /// On failure returns the first error; `out` is then unspecified.

@@ -60,7 +60,7 @@ private:
     std::vector<std::string_view> more_;
 };
 
-/// Dropped by its own name: hop-by-hop, framing, Expect, the forwarding fields we rewrite.
+/// Dropped by its own name: hop-by-hop, framing, Expect, Via (rewritten).
 bool dropped_by_name(const bhttp::fields::value_type& f) {
     switch (f.name()) {
         case bhttp::field::content_length:
@@ -68,9 +68,20 @@ bool dropped_by_name(const bhttp::fields::value_type& f) {
         case bhttp::field::via:
             return true;
         default:
-            return hop_by_hop_name(f) || util::iequals(f.name_string(), "x-forwarded-for") ||
-                   util::iequals(f.name_string(), "x-forwarded-proto");
+            return hop_by_hop_name(f);
     }
+}
+
+/// The X-Forwarded-* fields, whose fate depends on who sent them.
+enum class Forwarded { no, for_, proto, host };
+
+Forwarded forwarded_kind(std::string_view name) {
+    if (name.size() < 15 || !util::iequals(name.substr(0, 12), "x-forwarded-")) return Forwarded::no;
+    const auto rest = name.substr(12);
+    if (util::iequals(rest, "for")) return Forwarded::for_;
+    if (util::iequals(rest, "proto")) return Forwarded::proto;
+    if (util::iequals(rest, "host")) return Forwarded::host;
+    return Forwarded::no;
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -97,23 +108,42 @@ void append_upstream_head(const bhttp::request_header<>& req, const ForwardConte
     out.append(" HTTP/1.1\r\n");
 
     const NamedFields named(req);
-    bool has_host = false;
+    // Whether a field may go upstream at all, whoever sent it.
+    auto passes = [&](const bhttp::fields::value_type& f) {
+        if (dropped_by_name(f)) return false;
+        const auto name = f.name_string();
+        if (!named.empty() && named.contains(name)) return false;
+        if (lookalike_name(name, ctx.identity_header)) return false;
+        for (auto d : ctx.drop)
+            if (util::iequals(name, d)) return false;
+        return true;
+    };
+    bool has_host = false, has_proto = false;
     std::size_t vias = 0;  // Via fields the client sent: ours is appended to their list
     for (const auto& f : req) {
         if (f.name() == bhttp::field::via) ++vias;
-        if (dropped_by_name(f)) continue;
-        const auto name = f.name_string();
-        if (!named.empty() && named.contains(name)) continue;
-        if (lookalike_name(name, ctx.identity_header)) continue;
-        bool drop = false;
-        for (auto d : ctx.drop) drop = drop || util::iequals(name, d);
-        if (drop) continue;
+        if (!passes(f)) continue;
+        const Forwarded kind = forwarded_kind(f.name_string());
+        if (kind == Forwarded::for_) continue;  // written below, from the peer
+        // Only a trusted front knows the client's scheme and host; anyone
+        // else's claim is dropped (the proto is then written below).
+        if ((kind == Forwarded::proto || kind == Forwarded::host) && !ctx.trusted_peer) continue;
+        if (kind == Forwarded::proto) has_proto = true;
         if (f.name() == bhttp::field::host) has_host = true;
-        append_field(out, name, f.value());
+        append_field(out, f.name_string(), f.value());
     }
     if (!has_host) append_field(out, "Host", ctx.upstream_authority);
-    append_field(out, "X-Forwarded-For", ctx.peer_ip);
-    append_field(out, "X-Forwarded-Proto", "http");
+    // A trusted front's list is kept and the front itself appended (what nginx's
+    // $proxy_add_x_forwarded_for does); anyone else's claim is replaced by the peer.
+    out.append("X-Forwarded-For: ");
+    if (ctx.trusted_peer) {
+        for (const auto& f : req) {
+            if (f.value().empty() || forwarded_kind(f.name_string()) != Forwarded::for_ || !passes(f)) continue;
+            out.append(f.value()).append(", ");
+        }
+    }
+    out.append(ctx.peer_ip).append("\r\n");
+    if (!has_proto) append_field(out, "X-Forwarded-Proto", "http");
     out.append("Via: ");
     if (vias != 0) {
         for (const auto& f : req) {
@@ -127,6 +157,7 @@ void append_upstream_head(const bhttp::request_header<>& req, const ForwardConte
         const auto r = std::to_chars(digits, digits + sizeof digits, *body_length);
         out.append("Content-Length: ").append(digits, r.ptr).append("\r\n");
     }
+    if (!ctx.upgrade.empty()) out.append("Connection: upgrade\r\nUpgrade: ").append(ctx.upgrade).append("\r\n");
     out.append("\r\n");
 }
 

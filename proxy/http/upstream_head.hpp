@@ -15,7 +15,12 @@
 ///     * look-alikes: a name that reads as a protected field once '_' is read
 ///       as '-' (`Content_Length`, `Transfer_Encoding`, `X_Forwarded_For`, the
 ///       identity header's), which CGI-style servers would merge with the real one;
-///     * X-Forwarded-For / X-Forwarded-Proto (overwritten), Via (appended to);
+///     * X-Forwarded-For / X-Forwarded-Proto (overwritten), X-Forwarded-Host
+///       (dropped), Via (appended to); from a trusted peer (a TLS front,
+///       `server.trusted_proxies`, `ForwardContext::trusted_peer`) X-Forwarded-For
+///       is appended to ("<its values>, <peer>") and X-Forwarded-Proto /
+///       X-Forwarded-Host go on as that peer sent them: only the front knows
+///       the client's scheme and address, and only a trusted one may say them;
 ///     * the fields the caller asks to drop (a fill's conditionals, a shared
 ///       route's credentials);
 ///   - Host added when an HTTP/1.0 request came without one.
@@ -39,6 +44,12 @@ struct ForwardContext {
     std::string_view identity_header;     ///< the identity header's name ("" when identity is not a header)
     std::span<const std::string_view> drop = {};  ///< more field names to leave out (case-insensitive)
     std::string_view method = {};         ///< the method to send ("" = the client's): a fill is always a GET
+    /// The peer is in server.trusted_proxies: its X-Forwarded-* are the client's, not a claim.
+    bool trusted_peer = false;
+    /// A protocol upgrade to ask for ("websocket"; "" = none): written as
+    /// `Connection: upgrade` + `Upgrade: <token>` (the client's own hop-by-hop
+    /// fields are never copied). Only the tunnel's request sets it.
+    std::string_view upgrade = {};
 };
 
 /// Appends the upstream request head for `req` to `out`: `body_length` is the

@@ -4,7 +4,7 @@
 /// buffer (nearly every cached answer) then leaves without an asynchronous
 /// operation, a timer, or a coroutine suspension: nginx's write path. Only
 /// what the socket did not take goes on to an async write under a timeout
-/// (the caller's job: see write_entry in session/cache_flow.cpp).
+/// (the caller's job: see session/downstream.cpp).
 ///
 /// The socket must be in non-blocking mode (socket.non_blocking(true), set
 /// once when the session starts); Asio's async operations work unchanged on it.

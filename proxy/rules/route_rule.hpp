@@ -23,6 +23,12 @@ struct KeySpec {
     bool identity = false;               ///< per user: the identity is part of the key
     std::vector<std::string> query;      ///< query parameters that matter (order on the wire ignored)
     std::vector<std::string> headers;    ///< request headers that matter (lower-case names)
+    /// The Origin request header decides the answer (CORS: the app's
+    /// Access-Control-Allow-Origin follows it). On a shared route "origin" is
+    /// then one of `headers`; on a per-user route a request with an Origin is
+    /// forwarded uncached (BYPASS) unless `headers` lists "origin" (which
+    /// widens a write's invalidation to the writer's whole route).
+    bool origin = true;
 };
 
 /// One cached route.

@@ -1,7 +1,7 @@
 #include "rules/rules_loader.hpp"
 
-#include "config/units.hpp"
-#include "config/yaml_reader.hpp"
+#include "yaml/units.hpp"
+#include "yaml/yaml_reader.hpp"
 #include "util/ascii.hpp"
 
 #include <algorithm>
@@ -294,6 +294,7 @@ RouteRule read_route(YamlReader& r) {
     key.read_string_list("headers", rule.key.headers);
     for (std::string& h : rule.key.headers)
         std::transform(h.begin(), h.end(), h.begin(), util::ascii_lower);
+    key.read_bool("origin", rule.key.origin);
     key.finish();
 
     r.read_bool("shared", rule.shared);
@@ -303,6 +304,10 @@ RouteRule read_route(YamlReader& r) {
     r.read_unsigned_list("statuses", rule.statuses);
     r.read_bool("allow_client_no_cache", rule.allow_client_no_cache);
     r.finish();
+    // A shared entry is one answer for every origin only if the key says which.
+    if (rule.shared && rule.key.origin &&
+        std::find(rule.key.headers.begin(), rule.key.headers.end(), "origin") == rule.key.headers.end())
+        rule.key.headers.push_back("origin");
     return rule;
 }
 

@@ -2,7 +2,7 @@
 /// Reads a rules file (rules/*.yaml) into a RuleSet, strictly: unknown keys,
 /// wrong types and rules that could serve one user's data to another are refused.
 
-#include "config/config.hpp"
+#include "yaml/config_error.hpp"
 #include "rules/route_rule.hpp"
 
 #include <optional>

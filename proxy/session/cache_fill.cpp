@@ -14,7 +14,7 @@ namespace bhttp = boost::beast::http;
 
 std::shared_ptr<FillRequest> make_fill_request(const bhttp::request_header<>& client, const rules::RouteRule& rule,
                                                const rules::IdentitySource& identity, std::string_view peer_ip,
-                                               std::string_view upstream_authority) {
+                                               std::string_view upstream_authority, bool trusted_peer) {
     // What would make the answer differ from what the key says.
     static constexpr std::string_view kNotKeyed[] = {
         "range", "if-range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since",
@@ -35,7 +35,8 @@ std::shared_ptr<FillRequest> make_fill_request(const bhttp::request_header<>& cl
                                 .upstream_authority = upstream_authority,
                                 .identity_header = header_identity ? std::string_view(identity.name) : "",
                                 .drop = std::span<const std::string_view>(drop.data(), n),
-                                .method = "GET"},
+                                .method = "GET",
+                                .trusted_peer = trusted_peer && !rule.shared},
                                std::nullopt, req->head);
     return req;
 }
@@ -46,26 +47,26 @@ cache::GzipPolicy gzip_policy(const config::CompressionConfig& compression) {
 
 void count_published(app::RouteCounters& counters, cache::Cache::Published published) {
     if (published == cache::Cache::Published::stored)
-        counters.stored.fetch_add(1, std::memory_order_relaxed);
+        app::bump(counters.stored);
     else if (published == cache::Cache::Published::invalidated_in_flight)
-        counters.invalidated_in_flight.fetch_add(1, std::memory_order_relaxed);
+        app::bump(counters.invalidated_in_flight);
 }
 
 boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::size_t route_index, cache::Cache::Fill fill,
                                                    std::shared_ptr<FillRequest> request, bool had_credentials) {
     auto& cc = *worker.ctx.cache;
     const auto& rule = cc.matcher.routes()[route_index];
-    auto& counters = cc.counters[route_index];
-    counters.refreshes.fetch_add(1, std::memory_order_relaxed);
+    auto& counters = worker.route_counters[route_index];
+    app::bump(counters.refreshes);
     auto fetched = co_await upstream::fetch_whole(worker.pool, worker.ctx.cfg.upstream, *request, rule.max_object_bytes);
-    const auto now = cache::Clock::now();
+    const auto now = worker.now();
     if (fetched.too_large) {
-        counters.not_storable.fetch_add(1, std::memory_order_relaxed);
+        app::bump(counters.not_storable);
         cc.cache.publish(fill, {nullptr, cache::FillResult::Outcome::not_shareable, 502, "too-large"}, now);
         co_return;
     }
     if (fetched.ec) {
-        counters.fill_errors.fetch_add(1, std::memory_order_relaxed);
+        app::bump(counters.fill_errors);
         spdlog::debug("background refresh of route {} failed: {}", rule.name, fetched.ec.message());
         cc.cache.publish(fill,
                          {nullptr, cache::FillResult::Outcome::failed, http_errors::status_for(fetched.ec),
@@ -78,7 +79,7 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::siz
                               fetched.length_known, had_credentials, now, fill.generation, why);
     const auto result = cache::fill_result(entry, why);
     if (result.outcome != cache::FillResult::Outcome::stored)
-        counters.not_storable.fetch_add(1, std::memory_order_relaxed);
+        app::bump(counters.not_storable);
     count_published(counters, cc.cache.publish(fill, result, now));
 }
 

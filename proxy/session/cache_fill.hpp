@@ -2,7 +2,7 @@
 /// Filling the cache: the request a fill sends upstream, turning a fetched
 /// response into a stored entry, and the background refresh coroutine.
 
-#include "app/worker.hpp"
+#include "core/worker.hpp"
 #include "cache/cache_key.hpp"
 #include "cache/cached_response.hpp"
 #include "cache/cache.hpp"
@@ -26,10 +26,12 @@ using FillRequest = upstream::Request;
 /// differ from what the key says (conditionals, Range, Accept-Encoding,
 /// Cache-Control), as http::append_upstream_head() writes it. On a shared
 /// route the credentials are dropped too: a shared entry is fetched
-/// anonymously, so it cannot hold one user's data.
+/// anonymously, so it cannot hold one user's data, and it keeps no client's
+/// X-Forwarded-* (a trusted front's are kept on per-user fills only).
 std::shared_ptr<FillRequest> make_fill_request(const boost::beast::http::request_header<>& client,
                                                const rules::RouteRule& rule, const rules::IdentitySource& identity,
-                                               std::string_view peer_ip, std::string_view upstream_authority);
+                                               std::string_view peer_ip, std::string_view upstream_authority,
+                                               bool trusted_peer = false);
 
 /// The compression settings a fill's entry is made with.
 cache::GzipPolicy gzip_policy(const config::CompressionConfig& compression);

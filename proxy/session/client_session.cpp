@@ -1,16 +1,15 @@
 #include "session/client_session.hpp"
 
-#include "http/hop_by_hop.hpp"
-#include "http/proxy_error.hpp"
 #include "invalidation/trigger_matcher.hpp"
 #include "log/logging.hpp"
+#include "session/cached_read.hpp"
+#include "session/pass_through.hpp"
+#include "session/tunnel.hpp"
+#include "session/watched_write.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -24,9 +23,9 @@ constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-/// Counts a request as in flight for as long as it lives (drain waits on it).
-/// Counts a request in its worker's in-flight gauge. Single writer (the
-/// worker's thread): a relaxed load and store, never a locked read-modify-write.
+/// Counts a request in its worker's in-flight gauge (drain waits on it) for
+/// as long as it lives. Single writer (the worker's thread): a relaxed load
+/// and store, never a locked read-modify-write.
 struct InflightGuard {
     explicit InflightGuard(std::atomic<std::size_t>& c) : count(c) {
         count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -34,10 +33,6 @@ struct InflightGuard {
     ~InflightGuard() { count.store(count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
     std::atomic<std::size_t>& count;
 };
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 }  // namespace
 
@@ -47,13 +42,15 @@ void ClientSession::ChunkExtensionLimit::operator()(std::uint64_t, std::string_v
 
 ClientSession::ClientSession(asio::ip::tcp::socket socket, app::Worker& worker)
     : stream_(std::move(socket)), worker_(worker), cfg_(worker.ctx.cfg),
-      chunk_ext_limit_{worker.ctx.cfg.limits.max_chunk_extension_bytes} {
+      chunk_ext_limit_{worker.ctx.cfg.limits.max_chunk_extension_bytes}, down_(stream_, cfg_.limits),
+      body_(stream_, buffer_, cfg_.limits, down_) {
     error_code ec;
     const auto ep = stream_.socket().remote_endpoint(ec);
-    peer_ip_ = ec ? std::string("unknown") : ep.address().to_string();
+    peer_.ip = ec ? std::string("unknown") : ep.address().to_string();
+    peer_.trusted = !ec && worker.ctx.trusted_proxies.contains(ep.address());  // a TLS front: its X-Forwarded-* are kept
     stream_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
     stream_.socket().non_blocking(true, ec);  // for net::send_now; async operations are unaffected
-    if (cfg_.rules.identity.kind == rules::IdentitySource::Kind::header) identity_header_ = cfg_.rules.identity.name;
+    if (cfg_.rules.identity.kind == rules::IdentitySource::Kind::header) peer_.identity_header = cfg_.rules.identity.name;
     worker_.ctx.client_connections.fetch_add(1);
     worker_.sessions.push_back(*this);
 }
@@ -66,26 +63,22 @@ void ClientSession::on_drain() {
 
 ClientSession::~ClientSession() { worker_.ctx.client_connections.fetch_sub(1); }
 
-char* ClientSession::body_buffer() {
-    if (!body_buffer_) body_buffer_ = std::make_unique<char[]>(body_buffer_size);
-    return body_buffer_.get();
-}
-
 asio::awaitable<void> ClientSession::run() {
     for (;;) {
         bool closed = false;
         const auto verdict = co_await read_header(closed);
         if (closed) break;
         if (verdict) {
-            spdlog::debug("refused request from {}: {} ({})", peer_ip_, verdict.status, verdict.reason);
-            log::access({"-", "-", verdict.status, "-", "-", -1, 0});
-            co_await send_error(verdict.status, verdict.reason, false);
+            spdlog::debug("refused request from {}: {} ({})", peer_.ip, verdict.status, verdict.reason);
+            log::access({.method = "-", .target = "-", .status = verdict.status, .route = "-", .cache = "-"});
+            const bool head = parser_ && parser_->is_header_done() && parser_->get().method() == bhttp::verb::head;
+            co_await down_.send_error(verdict.status, verdict.reason, false, head);
             break;
         }
         if (!co_await handle_request()) break;
         if (worker_.ctx.draining.load()) break;
     }
-    co_await graceful_close();
+    co_await down_.close();
 }
 
 asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
@@ -93,13 +86,12 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
     closed = false;
     bool started = buffer_.size() > 0;
     bool armed = false;  // the deadline is set just before a read that needs it
-    std::size_t end = 0;
     for (;;) {
         const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
         bool bare_lf = false;
-        end = http::find_header_end(data.substr(0, std::min(data.size(), lim.max_header_bytes)), bare_lf);
+        const auto end = http::find_header_end(data.substr(0, std::min(data.size(), lim.max_header_bytes)), bare_lf);
         if (bare_lf) co_return http::Verdict{400, "bare LF in the header section"};
-        if (end != 0) break;
+        if (end != 0) co_return parse_header(end);
         if (buffer_.size() >= lim.max_header_bytes) co_return http::Verdict{431, "header section too large"};
         if (!armed) {
             // Idle until the first byte, then the whole header within header_timeout.
@@ -120,7 +112,7 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         idle_wait_ = false;
         buffer_.commit(n);
         if (ec) {
-            if (ec == beast::error::timeout && started && buffer_.size() > 0)
+            if (ec == boost::beast::error::timeout && started && buffer_.size() > 0)
                 co_return http::Verdict{408, "request header not received in time"};
             closed = true;
             co_return http::Verdict{};
@@ -130,32 +122,37 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
             armed = false;  // from the first byte on: header_timeout, if another read is needed
         }
     }
+}
 
+http::Verdict ClientSession::parse_header(std::size_t end) {
+    const auto& lim = cfg_.limits;
     const std::string_view section(static_cast<const char*>(buffer_.data().data()), end);
-    if (auto v = http::scan_raw_header(section)) co_return v;
+    if (auto v = http::scan_raw_header(section)) return v;
 
-    req_parser_.emplace();
-    req_parser_->eager(false);
-    req_parser_->header_limit(static_cast<std::uint32_t>(lim.max_header_bytes + 4));
-    req_parser_->body_limit(lim.max_body_bytes);
-    req_parser_->on_chunk_header(chunk_ext_limit_);
+    parser_.emplace();
+    parser_->eager(false);
+    parser_->header_limit(static_cast<std::uint32_t>(lim.max_header_bytes + 4));
+    parser_->body_limit(lim.max_body_bytes);
+    parser_->on_chunk_header(chunk_ext_limit_);
     error_code ec;
-    const auto used = req_parser_->put(asio::buffer(section.data(), section.size()), ec);
-    if (ec == bhttp::error::body_limit) co_return http::Verdict{413, "request body too large"};
-    if (ec || !req_parser_->is_header_done()) {
+    const auto used = parser_->put(asio::buffer(section.data(), section.size()), ec);
+    if (ec == bhttp::error::body_limit) return http::Verdict{413, "request body too large"};
+    if (ec || !parser_->is_header_done()) {
         spdlog::debug("request header parse error: {}", ec.message());
-        co_return http::Verdict{400, "malformed request header"};
+        return http::Verdict{400, "malformed request header"};
     }
     buffer_.consume(used);
-    co_return http::check_request(req_parser_->get(), expect_continue_, identity_header_);
+    return http::check_request(parser_->get(), expect_continue_, peer_.identity_header);
 }
 
 asio::awaitable<bool> ClientSession::handle_request() {
     InflightGuard inflight(worker_.inflight);
     const auto t0 = Clock::now();
-    Outcome out;
-    const auto& req = req_parser_->get();
-    bool keep_alive = false;
+    RequestRecord record;
+    const auto& req = parser_->get();
+    body_.reset(*parser_, expect_continue_);
+    Exchange ex{req, body_, down_, worker_, peer_, scratch_, record, stream_, buffer_};
+
     const auto* cache = worker_.ctx.cache.get();
     const rules::RouteRule* rule = cache ? cache->matcher.match(req.method_string(), req.target()) : nullptr;
     const rules::TriggerRule* trigger = nullptr;
@@ -164,71 +161,40 @@ asio::awaitable<bool> ClientSession::handle_request() {
         write_target_ = invalidation::normalize_write_target(req.target());
         trigger = cache->triggers.match(req.method_string(), write_target_);
     }
+    bool keep_alive = false;
     if (rule) {
-        out.route = rule->name;
-        keep_alive = co_await serve_cached(*rule, cache->matcher.index_of(rule), out);
+        const auto index = cache->matcher.index_of(rule);
+        record.route = rule->name;
+        record.slot = worker_.ctx.stats_layout.route_slot(index);
+        keep_alive = co_await cached_read(ex, *rule, index);
     } else if (trigger) {
-        out.route = trigger->name;
-        keep_alive = co_await serve_write(*trigger, static_cast<std::size_t>(trigger - cache->triggers.triggers().data()), out);
-    } else {
-        keep_alive = co_await forward(out);
-    }
-    // Idle sessions stay small.
-    if (request_body_.capacity() > 2 * body_buffer_size) std::string().swap(request_body_);
-    if (transformed_.capacity() > 2 * body_buffer_size) std::string().swap(transformed_);
-    log::access({req.method_string(), req.target(), out.status, out.route, out.cache, out.upstream_ms, ms_since(t0)});
-    worker_.stats.record(out.route, out.status, out.cache, t0);  // per-thread, lock-free (stats/)
-    co_return keep_alive;
-}
-
-asio::awaitable<void> ClientSession::send_error(unsigned status, std::string_view reason, bool keep_alive) {
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
-    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
-    res.set(bhttp::field::via, http::via_token(11));
-    res.body() = std::to_string(status) + " " + std::string(bhttp::obsolete_reason(res.result())) + ": " +
-                 std::string(reason) + "\n";
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
-    stream_.expires_after(cfg_.limits.body_timeout);
-    // A HEAD's answer carries no body, ours included: the next response on the
-    // connection would be read as one.
-    const bool head = req_parser_ && req_parser_->is_header_done() && req_parser_->get().method() == bhttp::verb::head;
-    if (head) {
-        bhttp::response_serializer<bhttp::string_body> sr{res};
-        co_await bhttp::async_write_header(stream_, sr, tuple_awaitable);
-        co_return;
-    }
-    co_await bhttp::async_write(stream_, res, tuple_awaitable);
-}
-
-asio::awaitable<void> ClientSession::send_error(unsigned status, error_code ec, bool keep_alive) {
-    const std::string reason = ec.message();  // named: see the note on send_error
-    co_await send_error(status, reason, keep_alive);
-}
-
-asio::awaitable<error_code> ClientSession::send_continue() {
-    if (!expect_continue_) co_return error_code{};
-    expect_continue_ = false;
-    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-    stream_.expires_after(cfg_.limits.body_timeout);
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
-    co_return ec;
-}
-
-asio::awaitable<void> ClientSession::graceful_close() {
-    error_code ec;
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-    if (!ec) {
-        stream_.expires_after(std::chrono::milliseconds(500));
-        std::size_t drained = 0;
-        char sink[4096];
-        while (drained < 256 * 1024) {
-            auto [rec, n] = co_await stream_.async_read_some(asio::buffer(sink), tuple_awaitable);
-            if (rec) break;
-            drained += n;
+        const auto index = static_cast<std::size_t>(trigger - cache->triggers.triggers().data());
+        record.route = trigger->name;
+        record.slot = worker_.ctx.stats_layout.trigger_slot(index);
+        keep_alive = co_await watched_write(ex, *trigger, index, write_target_);
+    } else if (const auto upgrade = requested_upgrade(req, cfg_.tunnel)) {
+        // An upgrade (WebSocket): a pass-through that may become a tunnel.
+        if (worker_.ctx.tunnels_open.load(std::memory_order_relaxed) >= cfg_.tunnel.max_open) {
+            stats::bump(worker_.tunnels.refused);
+            co_await ex.send_error(503, "too many upgraded connections open (tunnel.max_open)", false);
+        } else {
+            keep_alive = co_await pass_through(ex, {.upgrade = *upgrade});
         }
+    } else {
+        keep_alive = co_await pass_through(ex);
     }
-    stream_.socket().close(ec);
+    scratch_.trim();
+    const auto elapsed = Clock::now() - t0;
+    const auto text = text_of(record.cache);
+    log::access({.method = req.method_string(),
+                 .target = req.target(),
+                 .status = record.status,
+                 .route = record.route,
+                 .cache = text.x_cache.empty() ? std::string_view("-") : text.x_cache,
+                 .upstream_ms = record.upstream_ms,
+                 .total_ms = std::chrono::duration<double, std::milli>(elapsed).count()});
+    worker_.stats.record(record.slot, record.status, text.label, elapsed);  // per-thread, lock-free
+    co_return keep_alive;
 }
 
 }  // namespace cacheproxy::session

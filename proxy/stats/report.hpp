@@ -5,12 +5,12 @@
 ///
 /// Sources, each declared once with its description:
 ///   per request, per thread   stats::WorkerStats (route slot x status class x cache label, latency)
-///   per route                 CACHEPROXY_ROUTE_COUNTERS (app/cache_context.hpp) + the store's stats()
-///   per trigger               CACHEPROXY_TRIGGER_COUNTERS (app/cache_context.hpp)
+///   per route                 CACHEPROXY_ROUTE_COUNTERS (stats/cache_counters.hpp) + the store's stats()
+///   per trigger               CACHEPROXY_TRIGGER_COUNTERS (stats/cache_counters.hpp)
 ///   coalescer                 CACHEPROXY_COALESCER_COUNTERS (cache/coalescer.hpp)
 ///   upstream pools            CACHEPROXY_POOL_COUNTERS (upstream/upstream_pool.hpp), summed over threads
 
-#include "app/cache_context.hpp"
+#include "stats/cache_counters.hpp"
 #include "cache/cache_store.hpp"
 #include "cache/coalescer.hpp"
 #include "stats/worker_stats.hpp"
@@ -91,11 +91,6 @@ struct Report {
     /// Sum over every slot.
     SlotTotals totals() const;
 };
-
-/// Gathers the report: reads every worker's stats and pool (relaxed atomics,
-/// no lock taken on their behalf), the shared counters, the store and the
-/// coalescer. Any thread.
-Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<app::Worker>>& workers);
 
 /// Share of a route's requests answered from the cache: (HIT + STALE) / requests; 0 without requests.
 double hit_ratio(const SlotTotals& slot);

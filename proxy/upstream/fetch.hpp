@@ -1,7 +1,7 @@
 #pragma once
 /// A whole-response upstream exchange, for cache fills and background
 /// refreshes: the body is read into memory (bounded), so it can be stored and
-/// shared. Pass-through traffic never uses this; it streams (forward.cpp).
+/// shared. Pass-through traffic never uses this; it streams (session/pass_through.cpp).
 
 #include "config/config.hpp"
 #include "upstream/upstream_pool.hpp"

@@ -16,49 +16,56 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-namespace {
-
-/// One probe: true when the upstream answered 2xx within the timeout.
-asio::awaitable<bool> probe(const config::UpstreamConfig& cfg, asio::ip::tcp::endpoint endpoint) {
+asio::awaitable<ProbeResult> probe_once(const config::UpstreamConfig& cfg, asio::ip::tcp::endpoint endpoint) {
     beast::tcp_stream stream(co_await asio::this_coro::executor);
-    stream.expires_after(cfg.health_timeout);
+    // The connect gets what the pool's gets: a shorter bound here would call
+    // the upstream down on evidence the pool would not accept.
+    stream.expires_after(cfg.connect_timeout);
     auto [ec] = co_await stream.async_connect(endpoint, tuple_awaitable);
-    if (ec) co_return false;
+    if (ec) co_return ProbeResult::refused;
+    stream.expires_after(cfg.health_timeout);
     http::request<http::empty_body> req{http::verb::get, cfg.health_path, 11};
     req.set(http::field::host, cfg.host + ":" + std::to_string(cfg.port));
     req.set(http::field::user_agent, "cacheproxy-health");
     req.keep_alive(false);
     auto [wec, wn] = co_await http::async_write(stream, req, tuple_awaitable);
-    if (wec) co_return false;
+    if (wec) co_return ProbeResult::failed;
     beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    auto [rec, rn] = co_await http::async_read(stream, buffer, res, tuple_awaitable);
-    if (rec) co_return false;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024);  // a health answer is small; a huge one is not read whole
+    auto [rec, rn] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+    if (rec) co_return ProbeResult::failed;
     beast::error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    co_return res.result_int() >= 200 && res.result_int() < 300;
+    const unsigned status = parser.get().result_int();
+    co_return status >= 200 && status < 300 ? ProbeResult::ok : ProbeResult::failed;
 }
 
-}  // namespace
+void apply_probe(ProbeResult result, const config::UpstreamConfig& cfg, UpstreamHealth& health) {
+    if (result == ProbeResult::refused)
+        health.mark_down(std::chrono::steady_clock::now() + cfg.health_interval);
+    else
+        health.mark_up();  // it takes connections: requests go to it, whatever the probe's answer
+    health.last_check_ok.store(result == ProbeResult::ok);
+}
 
 asio::awaitable<void> run_health_checks(const config::UpstreamConfig& cfg, asio::ip::tcp::endpoint endpoint,
                                         UpstreamHealth& health, const std::atomic<bool>& stop) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    bool was_ok = true;
-    while (!stop.load()) {
-        const bool ok = co_await probe(cfg, endpoint);
-        if (ok) {
-            health.mark_up();
-        } else {
-            health.mark_down(std::chrono::steady_clock::now() + 2 * cfg.health_interval);
-        }
-        health.last_check_ok.store(ok);
-        if (ok != was_ok) {
-            if (ok)
+    ProbeResult was = ProbeResult::ok;
+    while (!stop.load()) {  // ends with the drain (stop) or the io_context
+        const ProbeResult now = co_await probe_once(cfg, endpoint);
+        apply_probe(now, cfg, health);
+        if (now != was) {
+            if (now == ProbeResult::ok)
                 spdlog::info("upstream {}:{} is healthy again", cfg.host, cfg.port);
+            else if (now == ProbeResult::refused)
+                spdlog::warn("upstream {}:{} refuses connections (health check): requests get 502", cfg.host,
+                             cfg.port);
             else
-                spdlog::warn("upstream {}:{} failed its health check ({})", cfg.host, cfg.port, cfg.health_path);
-            was_ok = ok;
+                spdlog::warn("upstream {}:{} failed its health check ({}): not ready, requests still forwarded",
+                             cfg.host, cfg.port, cfg.health_path);
+            was = now;
         }
         timer.expires_after(cfg.health_interval);
         co_await timer.async_wait(tuple_awaitable);

@@ -1,7 +1,9 @@
 #pragma once
 /// Whether the upstream is believed to be up, shared by every worker thread.
-/// Passive signals (connect failures) and the active check both feed it; a
-/// request that finds the upstream down gets a 502 at once instead of a hang.
+/// It is fed by connects only: a failed one (the pool's, or the opt-in active
+/// check's) marks it down for upstream.health.interval, a successful one marks
+/// it up. A request that finds it down gets a 502 at once instead of a hang.
+/// Slow or failed *answers* never mark it down (health_checker.hpp says why).
 
 #include <atomic>
 #include <chrono>
@@ -26,7 +28,7 @@ public:
     }
     /// A success: the upstream is up.
     void mark_up() { down_until_.store(0, std::memory_order_relaxed); }
-    /// Last result of the active check (for /readyz).
+    /// Last answer of the active check was a 2xx (for /readyz); true when the check is off.
     std::atomic<bool> last_check_ok{true};
 
 private:

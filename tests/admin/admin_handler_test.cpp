@@ -7,6 +7,7 @@
 
 #include "cache/cache_key.hpp"
 #include "cache/header_list.hpp"
+#include "app/collect.hpp"
 #include "stats/report.hpp"
 
 #include <boost/json/parse.hpp>
@@ -51,9 +52,10 @@ struct Admin {
     explicit Admin(std::string token, bool reads_need_token = false)
         : cfg(make_config(std::move(token))), ctx(cfg) {
         workers.push_back(std::make_unique<app::Worker>(
-            ctx, boost::asio::ip::tcp::endpoint(boost::asio::ip::address_v4::loopback(), 1), 4));
+            ctx, boost::asio::ip::tcp::endpoint(boost::asio::ip::address_v4::loopback(), 1),
+            upstream::PoolLimits{.max_active = 4, .max_idle = 4}));
         admin = std::make_unique<AdminContext>(
-            AdminContext{ctx, [this] { return stats::collect(ctx, workers); }, reads_need_token});
+            AdminContext{ctx, [this] { return app::collect(ctx, workers); }, reads_need_token});
     }
 
     Response get(std::string target, std::vector<std::pair<std::string, std::string>> headers = {},
@@ -141,8 +143,8 @@ TEST(AdminHandlerTest, StatsAreJsonWithRoutesTriggersUpstreamAndTotals) {
     w.record(routes[0].name, 200, "HIT", 100us);
     w.record(routes[0].name, 200, "HIT", 100us);
     w.record("-", 502, "-", 1ms);
-    a.ctx.cache->counters[0].hits = 3;
-    a.ctx.cache->counters[0].misses = 1;
+    a.workers[0]->route_counters[0].hits = 3;
+    a.workers[0]->route_counters[0].misses = 1;
     a.put(0, "a", "Bearer user1");
 
     auto r = a.get("/stats");
@@ -253,7 +255,7 @@ TEST(AdminHandlerTest, PurgeARouteDropsAllItsEntriesAndCountsThem) {
     EXPECT_EQ(r.body(), R"({"dropped":2})");
     EXPECT_EQ(a.entries(0), 0u);
     EXPECT_EQ(a.entries(1), 1u);
-    EXPECT_EQ(a.ctx.cache->counters[0].purged.load(), 2u);
+    EXPECT_EQ(a.ctx.cache->purged[0].load(), 2u);
 }
 
 TEST(AdminHandlerTest, PurgeOneUserDropsOnlyThatUsersEntriesAndBumpsTheirGeneration) {
@@ -269,7 +271,7 @@ TEST(AdminHandlerTest, PurgeOneUserDropsOnlyThatUsersEntriesAndBumpsTheirGenerat
     EXPECT_EQ(a.entries(0), 1u);
     EXPECT_NE(a.generation(0, k1), g1);  // an in-flight fill of user1 is not stored
     EXPECT_EQ(a.generation(0, k2), g2);
-    EXPECT_EQ(a.ctx.cache->counters[0].purged.load(), 2u);
+    EXPECT_EQ(a.ctx.cache->purged[0].load(), 2u);
     EXPECT_EQ(r.body().find("user1"), std::string::npos);
 }
 
@@ -281,8 +283,8 @@ TEST(AdminHandlerTest, PurgeAllDropsEverythingPerRoute) {
     auto r = a.post("/purge?all=1", {kAdminAuth});
     ASSERT_EQ(r.result_int(), 200u);
     EXPECT_EQ(r.body(), R"({"dropped":3})");
-    EXPECT_EQ(a.ctx.cache->counters[0].purged.load(), 1u);
-    EXPECT_EQ(a.ctx.cache->counters[1].purged.load(), 2u);
+    EXPECT_EQ(a.ctx.cache->purged[0].load(), 1u);
+    EXPECT_EQ(a.ctx.cache->purged[1].load(), 2u);
 }
 
 TEST(AdminHandlerTest, PurgeRefusesUnknownRoutesAndBadQueries) {

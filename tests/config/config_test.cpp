@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -85,6 +86,8 @@ void expect_same_settings(const Config& a, const Config& b) {
     EXPECT_EQ(a.upstream.host, b.upstream.host);
     EXPECT_EQ(a.upstream.port, b.upstream.port);
     EXPECT_EQ(a.upstream.max_connections, b.upstream.max_connections);
+    EXPECT_EQ(a.upstream.max_idle_connections, b.upstream.max_idle_connections);
+    EXPECT_EQ(a.server.trusted_proxies, b.server.trusted_proxies);
     EXPECT_EQ(a.upstream.idle_timeout, b.upstream.idle_timeout);
     EXPECT_EQ(a.upstream.connect_timeout, b.upstream.connect_timeout);
     EXPECT_EQ(a.upstream.response_timeout, b.upstream.response_timeout);
@@ -340,7 +343,7 @@ TEST(ConfigTest, ValidationErrorsPointAtTheValue) {
     EXPECT_EQ(timeout.message, "must be > 0, got 0s");
 
     EXPECT_EQ(load_error("logging:\n  max_files: 0\n").key, "logging.max_files");
-    EXPECT_EQ(load_error("upstream:\n  max_connections: 0\n").key, "upstream.max_connections");
+    EXPECT_EQ(load_error("upstream:\n  max_connections: -1\n").key, "upstream.max_connections");
     EXPECT_EQ(load_error("upstream:\n  health: { path: health }\n").key, "upstream.health.path");
     EXPECT_EQ(load_error("limits:\n  drain_timeout: 0ms\n").key, "limits.drain_timeout");
 }
@@ -472,4 +475,65 @@ TEST(ConfigTest, NumericLimitsHaveRangesThatNameTheirKey) {
     const Config ok = load_ok("limits:\n  max_header_bytes: 64KiB\n  request_buffer_bytes: 0\n  min_body_rate: 0\n");
     EXPECT_EQ(ok.limits.max_header_bytes, 64u * 1024);
     EXPECT_EQ(ok.limits.request_buffer_bytes, 0u);
+}
+
+// ------------------------------------------------------------------ upstream pool caps, health, trusted fronts
+
+TEST(ConfigTest, PoolCapsDefaultToManyActiveAndFewIdleConnections) {
+    const Config defaults;
+    EXPECT_EQ(defaults.upstream.max_connections, 4096u) << "long-lived responses must not exhaust the pool";
+    EXPECT_EQ(defaults.upstream.max_idle_connections, 32u);
+    const Config cfg = load_ok("upstream:\n  max_connections: 0\n  max_idle_connections: 0\n");
+    EXPECT_EQ(cfg.upstream.max_connections, 0u) << "0 = no cap on active connections";
+    EXPECT_EQ(cfg.upstream.max_idle_connections, 0u) << "0 = nothing kept alive";
+    ConfigError e = load_error("upstream:\n  max_idle_connections: 200000\n");
+    EXPECT_EQ(e.key, "upstream.max_idle_connections");
+    EXPECT_EQ(e.line, 2);
+    EXPECT_EQ(load_error("upstream:\n  max_idle_connections: lots\n").key, "upstream.max_idle_connections");
+}
+
+TEST(ConfigTest, TheActiveHealthCheckIsOffUnlessAPathIsGiven) {
+    EXPECT_EQ(Config{}.upstream.health_path, "");
+    EXPECT_EQ(load_ok("upstream:\n  health: { path: /health }\n").upstream.health_path, "/health");
+    EXPECT_NE(describe(Config{}).find("health checks off"), std::string::npos);
+}
+
+TEST(ConfigTest, TrustedProxiesAreReadAndDefaultToNoOne) {
+    EXPECT_TRUE(Config{}.server.trusted_proxies.empty());
+    const Config cfg = load_ok("server:\n  trusted_proxies: [127.0.0.1, \"::1\", 10.0.0.0/8, \"fd00::/8\"]\n");
+    EXPECT_EQ(cfg.server.trusted_proxies,
+              (std::vector<std::string>{"127.0.0.1", "::1", "10.0.0.0/8", "fd00::/8"}));
+    const Config block = load_ok("server:\n  trusted_proxies:\n    - 192.0.2.1\n    - 2001:db8::/32\n");
+    EXPECT_EQ(block.server.trusted_proxies.size(), 2u);
+}
+
+TEST(ConfigTest, ABadTrustedProxyNamesItsElementAndLine) {
+    ConfigError e = load_error("threads: 1\nserver:\n  trusted_proxies:\n    - 127.0.0.1\n    - localhost\n");
+    EXPECT_EQ(e.key, "server.trusted_proxies[1]");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_NE(e.message.find("localhost"), std::string::npos) << e.message;
+    ConfigError bits = load_error("server: { trusted_proxies: [10.0.0.1/8] }\n");
+    EXPECT_EQ(bits.key, "server.trusted_proxies[0]");
+    EXPECT_EQ(bits.line, 1);
+    EXPECT_NE(bits.message.find("past the prefix"), std::string::npos) << bits.message;
+    EXPECT_EQ(load_error("server: { trusted_proxies: [\"::/200\"] }\n").key, "server.trusted_proxies[0]");
+    EXPECT_EQ(load_error("server: { trusted_proxies: 127.0.0.1 }\n").key, "server.trusted_proxies");
+    EXPECT_EQ(load_error("server: { trusted: [] }\n").key, "server.trusted");
+    // validate() refuses the same without a file (CLI-built configs).
+    Config direct;
+    direct.server.trusted_proxies = {"10.0.0.0/33"};
+    auto error = validate(direct);
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->key, "server.trusted_proxies[0]");
+}
+
+TEST(ConfigTest, DescribeShowsThePoolCapsAndTrustedProxiesAndReadsBack) {
+    const Config cfg = load_ok("server: { trusted_proxies: [127.0.0.1, \"::1\"] }\n"
+                               "upstream: { max_connections: 0, max_idle_connections: 7 }\n");
+    const std::string text = describe(cfg);
+    EXPECT_NE(text.find("max_idle_connections: 7"), std::string::npos) << text;
+    EXPECT_NE(text.find("max_connections: 0   # no cap"), std::string::npos) << text;
+    EXPECT_NE(text.find("trusted_proxies: [127.0.0.1, \"::1\"]"), std::string::npos) << text;
+    const std::string settings = text.substr(0, text.find("\nrules:") + 1);
+    expect_same_settings(load_ok(settings), cfg);
 }

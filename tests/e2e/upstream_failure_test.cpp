@@ -33,13 +33,17 @@ protected:
     static void TearDownTestSuite() { StopSharedSimulator(); }
 };
 
-/// No health checks: the scripted origins must only see the test's request.
+/// No health checks (the harness turns one on explicitly): the scripted origins
+/// must only see the test's request.
 void no_health_check(ProxyConfig& c) { c.set("upstream.health.path", "\"\""); }
 
 TEST_F(UpstreamFailure, OriginDownGives502WithinASecond) {
-    // origin: a port nothing listens on
+    // origin: a port nothing listens on. The active check is opt-in (off by
+    // default); it is on here, set explicitly, so this covers a probe whose
+    // connect is refused too. transparency_upstream_test.cpp covers it off.
     const std::uint16_t dead = free_port();
-    Proxy proxy("http://127.0.0.1:" + std::to_string(dead));
+    Proxy proxy("http://127.0.0.1:" + std::to_string(dead),
+                Proxy::with_config([](ProxyConfig& c) { c.set("upstream.health.path", "/health"); }));
 
     // client: GET /api/trading/ticker?symbol=BTCUSDT
     const auto t0 = Clock::now();

@@ -22,7 +22,7 @@
 
 #include "cache/route_matcher.hpp"
 #include "config/config.hpp"
-#include "config/units.hpp"
+#include "yaml/units.hpp"
 #include "fuzz_common.hpp"
 #include "rules/rules_loader.hpp"
 

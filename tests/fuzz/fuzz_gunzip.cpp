@@ -2,7 +2,7 @@
 ///
 /// The input is read twice:
 ///  1. as a gzip body: gzip_decompress (one-shot, bounded) and GunzipStream fed
-///     in pieces (as forward.cpp feeds an upstream body) must agree: same
+///     in pieces (as session/pass_through.cpp feeds an upstream body) must agree: same
 ///     verdict, same bytes; a bounded decode never exceeds its bound, a failed
 ///     one leaves its output empty (one-shot) or untouched (stream), and a
 ///     bound one byte short of the body refuses it;

@@ -29,7 +29,7 @@
 /// The upstream head is written by http::append_upstream_head() (fills: the
 /// call session::make_fill_request makes, restated) when the checkout has it
 /// (CACHEPROXY_FUZZ_HAVE_UPSTREAM_HEAD, set by CMakeLists.txt); otherwise by
-/// the sequence forward.cpp, cache_fill.cpp and write_flow.cpp used before it
+/// the sequence pass_through.cpp, cache_fill.cpp and watched_write.cpp used before it
 /// (strip_hop_by_hop on a copy, erase Expect, add_forwarding_headers,
 /// ensure_host, Content-Length, http::append_head). Only those functions differ.
 
@@ -154,7 +154,7 @@ using Header = bhttp::request_header<>;
 
 #if CACHEPROXY_FUZZ_HAVE_UPSTREAM_HEAD
 
-/// forward.cpp and write_flow.cpp: the head from the parse, then the body.
+/// pass_through.cpp and watched_write.cpp: the head from the parse, then the body.
 std::string upstream_bytes_forward(const Header& req, bool /*chunked*/, std::optional<std::uint64_t> body_length,
                                    std::string_view body) {
     const World& w = world();
@@ -198,7 +198,7 @@ std::string upstream_bytes_fill(const Header& req, const rules::RouteRule& rule)
 
 std::string upstream_bytes_forward(const Header& client, bool chunked, std::optional<std::uint64_t> body_length,
                                    std::string_view body) {
-    // forward.cpp: strip, Expect, forwarding headers, Host, version, the
+    // pass_through.cpp: strip, Expect, forwarding headers, Host, version, the
     // chunked body's length; the client's Content-Length otherwise stays.
     const World& w = world();
     Header req = client;
@@ -243,7 +243,7 @@ std::string upstream_bytes_fill(const Header& client, const rules::RouteRule& ru
 
 #endif
 
-/// write_flow.cpp: the head with the buffered body's length, then the body.
+/// watched_write.cpp: the head with the buffered body's length, then the body.
 std::string upstream_bytes_write(const Header& client, bool has_body, std::string_view body) {
 #if CACHEPROXY_FUZZ_HAVE_UPSTREAM_HEAD
     return upstream_bytes_forward(client, false, has_body ? std::optional<std::uint64_t>(body.size()) : std::nullopt,

@@ -1,5 +1,6 @@
 #include "http/upstream_head.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -140,4 +141,81 @@ TEST(UpstreamHead, AMethodOverrideSendsAGet) {
     const auto head = head_of("HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n", std::nullopt,
                               {.peer_ip = "p", .upstream_authority = "a:1", .method = "GET"});
     EXPECT_EQ(head.rfind("GET /x HTTP/1.1\r\n", 0), 0u) << head;
+}
+
+// ------------------------------------------------------------------ trusted fronts (server.trusted_proxies)
+
+namespace {
+
+/// The head as sent for a request from `peer`, trusted or not.
+Seen forwarded_from(const std::string& raw, bool trusted, std::string_view peer = "127.0.0.1") {
+    return reparse(head_of(raw, std::nullopt,
+                           {.peer_ip = peer, .upstream_authority = "app:8765", .trusted_peer = trusted}));
+}
+
+std::vector<std::string> values_of(const Seen& s, std::string_view name) {
+    std::vector<std::string> out;
+    for (const auto& f : s.req)
+        if (boost::beast::iequals(f.name_string(), name)) out.emplace_back(f.value());
+    return out;
+}
+
+}  // namespace
+
+TEST(UpstreamHead, FromATrustedPeerXForwardedForIsAppendedTo) {
+    const auto s = forwarded_from("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n", true);
+    EXPECT_EQ(values_of(s, "X-Forwarded-For"), std::vector<std::string>{"203.0.113.9, 127.0.0.1"});
+    // Several fields (and lists in them) are one list, in order (RFC 9110 5.3).
+    const auto many = forwarded_from("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 198.51.100.1, 10.0.0.2\r\n"
+                                     "Accept: a\r\nx-forwarded-for: 203.0.113.9\r\n\r\n",
+                                     true, "::1");
+    EXPECT_EQ(values_of(many, "X-Forwarded-For"),
+              std::vector<std::string>{"198.51.100.1, 10.0.0.2, 203.0.113.9, ::1"});
+    // None sent: the peer alone, as from anyone.
+    const auto none = forwarded_from("GET / HTTP/1.1\r\nHost: h\r\n\r\n", true);
+    EXPECT_EQ(values_of(none, "X-Forwarded-For"), std::vector<std::string>{"127.0.0.1"});
+    // An empty one adds no empty element.
+    const auto empty = forwarded_from("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For:\r\n\r\n", true);
+    EXPECT_EQ(values_of(empty, "X-Forwarded-For"), std::vector<std::string>{"127.0.0.1"});
+}
+
+TEST(UpstreamHead, FromATrustedPeerProtoAndHostAreKeptAsSent) {
+    const auto s = forwarded_from("GET / HTTP/1.1\r\nHost: app.internal\r\nX-Forwarded-Proto: https\r\n"
+                                  "X-Forwarded-Host: shop.example\r\n\r\n",
+                                  true);
+    EXPECT_EQ(values_of(s, "X-Forwarded-Proto"), std::vector<std::string>{"https"});
+    EXPECT_EQ(values_of(s, "X-Forwarded-Host"), std::vector<std::string>{"shop.example"});
+    EXPECT_EQ(s.req[bhttp::field::host], "app.internal");
+    // Absent: the proto is written as for anyone ("http"); no host is made up.
+    const auto absent = forwarded_from("GET / HTTP/1.1\r\nHost: h\r\n\r\n", true);
+    EXPECT_EQ(values_of(absent, "X-Forwarded-Proto"), std::vector<std::string>{"http"});
+    EXPECT_TRUE(values_of(absent, "X-Forwarded-Host").empty());
+}
+
+TEST(UpstreamHead, FromAnyoneElseTheForwardingFieldsAreOverwritten) {
+    const std::string raw = "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\n"
+                            "X-Forwarded-Host: evil.example\r\n\r\n";
+    const auto s = forwarded_from(raw, false, "203.0.113.9");
+    EXPECT_EQ(values_of(s, "X-Forwarded-For"), std::vector<std::string>{"203.0.113.9"});
+    EXPECT_EQ(values_of(s, "X-Forwarded-Proto"), std::vector<std::string>{"http"});
+    EXPECT_TRUE(values_of(s, "X-Forwarded-Host").empty()) << "a client's claim about the host is not passed on";
+    // The default context is the untrusted one.
+    const ForwardContext plain{.peer_ip = "203.0.113.9", .upstream_authority = "a:1"};
+    EXPECT_FALSE(plain.trusted_peer);
+    EXPECT_EQ(values_of(reparse(head_of(raw, std::nullopt, plain)), "X-Forwarded-For"),
+              std::vector<std::string>{"203.0.113.9"});
+}
+
+TEST(UpstreamHead, ATrustedPeerCannotSmuggleForwardingFieldsPastTheChecks) {
+    // Look-alikes are dropped whoever sends them; a forwarding field that
+    // Connection names is hop-by-hop even from a front (the proto is then ours).
+    const auto s = forwarded_from("GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Forwarded-Proto, X-Forwarded-For\r\n"
+                                  "X-Forwarded-Proto: https\r\nX-Forwarded-For: 1.1.1.1\r\n"
+                                  "X_Forwarded_For: 2.2.2.2\r\nX_Forwarded_Host: evil\r\n\r\n",
+                                  true);
+    EXPECT_EQ(values_of(s, "X-Forwarded-For"), std::vector<std::string>{"127.0.0.1"});
+    EXPECT_EQ(values_of(s, "X-Forwarded-Proto"), std::vector<std::string>{"http"});
+    EXPECT_TRUE(values_of(s, "X_Forwarded_For").empty());
+    EXPECT_TRUE(values_of(s, "X_Forwarded_Host").empty());
+    EXPECT_EQ(s.req.count(bhttp::field::connection), 0u);
 }

@@ -1,6 +1,8 @@
 /// The per-worker keep-alive pool, on a real io_context against a loopback
 /// listener on port 0: reuse, the readable-idle-connection rule, waiters and
-/// hand-over, exhaustion.
+/// hand-over, exhaustion of the active cap, the idle cap (closing what is
+/// beyond it, never bounding what is in use), health from connects, and the
+/// size of upstream reads.
 
 #include "upstream/upstream_pool.hpp"
 
@@ -12,7 +14,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -26,11 +33,14 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
-/// A pool of `max` connections to a loopback acceptor that keeps every accepted socket.
+/// A pool (at most `max_active` in use, 0 = no cap; `max_idle` kept) to a
+/// loopback acceptor that keeps every accepted socket.
 struct Fixture {
-    explicit Fixture(std::size_t max) : acceptor(ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0)) {
+    explicit Fixture(std::size_t max_active, std::size_t max_idle = 4)
+        : acceptor(ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0)) {
         cfg.connect_timeout = 300ms;
-        pool.emplace(ioc.get_executor(), cfg, acceptor.local_endpoint(), max, health);
+        pool.emplace(ioc.get_executor(), cfg, acceptor.local_endpoint(),
+                     PoolLimits{.max_active = max_active, .max_idle = max_idle}, health);
         accept();
     }
     void accept() {
@@ -39,6 +49,14 @@ struct Fixture {
             peers.push_back(std::move(s));
             accept();
         });
+    }
+    /// Waits (bounded) until `n` connections have been accepted.
+    asio::awaitable<void> accepted(std::size_t n) {
+        for (int i = 0; i < 500 && peers.size() < n; ++i) {
+            asio::steady_timer t(ioc, 2ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        EXPECT_GE(peers.size(), n);
     }
     /// Runs `body` as a coroutine to completion (bounded by a 5 s run).
     template <class F>
@@ -147,6 +165,226 @@ TEST(UpstreamPoolTest, AWaiterGetsTheConnectionHandedOverAndExhaustionIsAnError)
         EXPECT_TRUE(handed);
     });
     EXPECT_EQ(f.pool->snapshot().exhausted, 1u);
+}
+
+// ------------------------------------------------------------------ the idle cap is not the active cap
+
+TEST(UpstreamPoolTest, ConnectionsInUseAreNotBoundedByTheIdleCap) {
+    // 60 long-lived responses (event streams) each hold a connection; the
+    // idle cap is 2, and no active cap is set: none of them waits.
+    Fixture f(/*max_active=*/0, /*max_idle=*/2);
+    f.run([&]() -> asio::awaitable<void> {
+        std::vector<Pool::Lease> held;
+        for (int i = 0; i < 60; ++i) {
+            boost::system::error_code ec;
+            held.push_back(co_await f.pool->acquire(ec));
+            EXPECT_FALSE(ec) << i << ": " << ec.message();
+        }
+        EXPECT_EQ(f.pool->active(), 60u);
+        EXPECT_EQ(f.pool->snapshot().waiting, 0u);
+        for (auto& l : held) f.pool->release(std::move(l.conn), false);
+        EXPECT_EQ(f.pool->open(), 0u);
+    });
+    const auto s = f.pool->snapshot();
+    EXPECT_EQ(s.connects, 60u);
+    EXPECT_EQ(s.exhausted, 0u);
+}
+
+TEST(UpstreamPoolTest, ReleasedConnectionsBeyondTheIdleCapAreClosedOldestFirst) {
+    Fixture f(/*max_active=*/0, /*max_idle=*/2);
+    f.run([&]() -> asio::awaitable<void> {
+        std::vector<Pool::Lease> held;
+        std::vector<Connection*> conns;
+        for (int i = 0; i < 5; ++i) {  // one after the other: accepted in this order
+            boost::system::error_code ec;
+            held.push_back(co_await f.pool->acquire(ec));
+            EXPECT_FALSE(ec);
+            conns.push_back(held.back().conn.get());
+            co_await f.accepted(static_cast<std::size_t>(i) + 1);
+        }
+        for (auto& l : held) f.pool->release(std::move(l.conn), true);
+        EXPECT_EQ(f.pool->idle(), 2u);
+        EXPECT_EQ(f.pool->open(), 2u);
+        // The three released first were closed: their peers read EOF.
+        for (std::size_t i = 0; i < 3; ++i) {
+            char byte;
+            auto [ec, n] = co_await f.peers[i].async_read_some(asio::buffer(&byte, 1),
+                                                               asio::as_tuple(asio::use_awaitable));
+            EXPECT_EQ(ec, asio::error::eof) << "connection " << i << " was not closed";
+        }
+        // The two kept are the last released, most recent first.
+        boost::system::error_code ec;
+        auto a = co_await f.pool->acquire(ec);
+        auto b = co_await f.pool->acquire(ec);
+        EXPECT_TRUE(a.reused && b.reused);
+        EXPECT_EQ(a.conn.get(), conns[4]);
+        EXPECT_EQ(b.conn.get(), conns[3]);
+        auto c = co_await f.pool->acquire(ec);
+        EXPECT_FALSE(c.reused);
+        for (auto* l : {&a, &b, &c}) f.pool->release(std::move(l->conn), false);
+    });
+    const auto s = f.pool->snapshot();
+    EXPECT_EQ(s.idle_evicted, 3u);
+    EXPECT_EQ(s.connects, 6u);
+    EXPECT_EQ(s.max_idle, 2u);
+    EXPECT_EQ(s.max, 0u);
+}
+
+TEST(UpstreamPoolTest, AZeroIdleCapKeepsNothingAlive) {
+    Fixture f(/*max_active=*/4, /*max_idle=*/0);
+    f.run([&]() -> asio::awaitable<void> {
+        boost::system::error_code ec;
+        auto a = co_await f.pool->acquire(ec);
+        f.pool->release(std::move(a.conn), true);
+        EXPECT_EQ(f.pool->open(), 0u);
+        auto b = co_await f.pool->acquire(ec);
+        EXPECT_FALSE(b.reused);
+        f.pool->release(std::move(b.conn), false);
+    });
+    EXPECT_EQ(f.pool->snapshot().connects, 2u);
+}
+
+TEST(UpstreamPoolTest, AFreshOnlyWaiterTakesTheSlotNotTheKeptAliveConnection) {
+    // A write (or a retry) must not meet a kept-alive connection, not even
+    // one handed over at the active cap: it gets a new one in its place.
+    Fixture f(/*max_active=*/1);
+    f.run([&]() -> asio::awaitable<void> {
+        boost::system::error_code ec;
+        auto a = co_await f.pool->acquire(ec);
+        bool got = false;
+        asio::co_spawn(f.ioc, [&]() -> asio::awaitable<void> {
+            boost::system::error_code wec;
+            auto w = co_await f.pool->acquire(wec, /*fresh_only=*/true);
+            EXPECT_FALSE(wec) << wec.message();
+            EXPECT_FALSE(w.reused);  // a new connection (counted in connects below)
+            got = true;
+            f.pool->release(std::move(w.conn), false);
+        }, asio::detached);
+        asio::steady_timer t(f.ioc, 20ms);
+        co_await t.async_wait(asio::use_awaitable);
+        f.pool->release(std::move(a.conn), true);
+        for (int i = 0; i < 100 && !got; ++i) co_await asio::post(f.ioc, asio::use_awaitable);
+        EXPECT_TRUE(got);
+    });
+    const auto s = f.pool->snapshot();
+    EXPECT_EQ(s.connects, 2u);
+    EXPECT_EQ(s.exhausted, 0u);
+    EXPECT_EQ(f.pool->open(), 0u);
+}
+
+TEST(UpstreamPoolTest, LimitsAreSplitOverWorkersRoundedUp) {
+    config::UpstreamConfig cfg;
+    cfg.max_connections = 4096;
+    cfg.max_idle_connections = 32;
+    auto l = PoolLimits::per_worker(cfg, 3);
+    EXPECT_EQ(l.max_active, 1366u);
+    EXPECT_EQ(l.max_idle, 11u);
+    cfg.max_connections = 0;  // no cap stays no cap
+    cfg.max_idle_connections = 1;
+    l = PoolLimits::per_worker(cfg, 8);
+    EXPECT_EQ(l.max_active, 0u);
+    EXPECT_EQ(l.max_idle, 1u);
+}
+
+// ------------------------------------------------------------------ health from connects
+
+TEST(UpstreamPoolTest, AFailedConnectMarksTheUpstreamDownAndTheNextSuccessfulOneMarksItUp) {
+    asio::io_context ioc{1};
+    config::UpstreamConfig cfg;
+    cfg.connect_timeout = 300ms;
+    cfg.health_interval = 100ms;
+    UpstreamHealth health;
+    // A port nothing listens on (bound, then closed), reopened later.
+    tcp::acceptor probe(ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    const auto endpoint = probe.local_endpoint();
+    probe.close();
+    Pool pool(ioc.get_executor(), cfg, endpoint, PoolLimits{.max_active = 4, .max_idle = 4}, health);
+    bool done = false;
+    asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+        boost::system::error_code ec;
+        co_await pool.acquire(ec);
+        EXPECT_EQ(ec, http_errors::errc::upstream_unavailable) << ec.message();
+        EXPECT_TRUE(health.is_down(std::chrono::steady_clock::now()));
+        // While down: a 502 at once, without another connect.
+        co_await pool.acquire(ec);
+        EXPECT_EQ(ec, http_errors::errc::upstream_unavailable);
+        EXPECT_EQ(pool.snapshot().connect_errors, 1u);
+        // The upstream comes back; once the down window has passed, the next
+        // request connects, and that connect marks it up.
+        tcp::acceptor back(ioc);
+        back.open(endpoint.protocol());
+        back.set_option(asio::socket_base::reuse_address(true));
+        back.bind(endpoint);
+        back.listen();
+        asio::steady_timer t(ioc, 150ms);
+        co_await t.async_wait(asio::use_awaitable);
+        auto lease = co_await pool.acquire(ec);
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_FALSE(health.is_down(std::chrono::steady_clock::now()));
+        pool.release(std::move(lease.conn), false);
+        done = true;
+    }, asio::detached);
+    ioc.run_for(5s);
+    EXPECT_TRUE(done);
+    EXPECT_EQ(pool.snapshot().connects, 1u);
+}
+
+// ------------------------------------------------------------------ read size
+
+/// Passes reads through to the connection's stream, recording how much each asks for.
+struct RecordingStream {
+    boost::beast::tcp_stream& next;
+    std::vector<std::size_t>& asked;
+    using executor_type = boost::beast::tcp_stream::executor_type;
+    executor_type get_executor() { return next.get_executor(); }
+    template <class Buffers, class Token>
+    auto async_read_some(const Buffers& buffers, Token&& token) {
+        asked.push_back(asio::buffer_size(buffers));
+        return next.async_read_some(buffers, std::forward<Token>(token));
+    }
+    template <class Buffers, class Token>
+    auto async_write_some(const Buffers& buffers, Token&& token) {
+        return next.async_write_some(buffers, std::forward<Token>(token));
+    }
+};
+
+TEST(UpstreamPoolTest, BodyReadsAskForLargePieces) {
+    // Beast reads max(512, capacity - size) bytes into a dynamic buffer: an
+    // unreserved buffer moved a download 512 bytes per recv().
+    namespace bhttp = boost::beast::http;
+    constexpr std::size_t kBody = 1024 * 1024;
+    Fixture f(/*max_active=*/1);
+    std::vector<std::size_t> asked;
+    std::size_t received = 0;
+    f.run([&]() -> asio::awaitable<void> {
+        boost::system::error_code ec;
+        auto lease = co_await f.pool->acquire(ec);
+        EXPECT_FALSE(ec);
+        EXPECT_GE(boost::beast::read_size(lease.conn->buffer, 65536), 16u * 1024);
+        co_await f.accepted(1);
+        const std::string response =
+            "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n" + std::string(kBody, 'x');
+        asio::async_write(f.peers[0], asio::buffer(response), [](boost::system::error_code, std::size_t) {});
+        bhttp::response_parser<bhttp::buffer_body> parser;
+        parser.body_limit(boost::none);
+        RecordingStream rs{lease.conn->stream, asked};
+        std::vector<char> piece(32 * 1024);  // the session's relay buffer
+        for (int i = 0; i < 100000 && !parser.is_done(); ++i) {
+            parser.get().body().data = piece.data();
+            parser.get().body().size = piece.size();
+            auto [rec, n] = co_await bhttp::async_read_some(rs, lease.conn->buffer, parser,
+                                                            asio::as_tuple(asio::use_awaitable));
+            if (rec == bhttp::error::need_buffer) rec = {};
+            EXPECT_FALSE(rec) << rec.message();
+            if (rec) break;
+            if (parser.is_header_done()) received += piece.size() - parser.get().body().size;
+        }
+        f.pool->release(std::move(lease.conn), false);
+    });
+    EXPECT_EQ(received, kBody);
+    ASSERT_FALSE(asked.empty());
+    for (std::size_t i = 0; i < asked.size(); ++i)
+        EXPECT_GE(asked[i], 16u * 1024) << "read " << i << " of " << asked.size() << " asked for " << asked[i];
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 /// URL ("http://HOST:PORT"). Parsed strictly, formatted back for describe().
 /// Pure functions: no I/O, no exceptions.
 
-#include "config/config.hpp"
+#include "yaml/config_error.hpp"
 
 #include <chrono>
 #include <cstddef>

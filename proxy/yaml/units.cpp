@@ -1,4 +1,4 @@
-#include "config/units.hpp"
+#include "yaml/units.hpp"
 
 #include "util/ascii.hpp"
 

@@ -1,6 +1,6 @@
-#include "config/yaml_reader.hpp"
+#include "yaml/yaml_reader.hpp"
 
-#include "config/units.hpp"
+#include "yaml/units.hpp"
 
 #include <yaml-cpp/eventhandler.h>
 

@@ -4,7 +4,7 @@
 /// the next worker's io_context, round-robin (Asio's io_context_pool shape).
 /// A connection then lives on that worker's thread and needs no lock.
 
-#include "app/worker.hpp"
+#include "core/worker.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-namespace cacheproxy::net {
+namespace cacheproxy::app {
 
 /// Opens, binds and listens.
 boost::asio::ip::tcp::acceptor open_acceptor(boost::asio::io_context& ioc,
@@ -31,4 +31,4 @@ boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& accepto
 /// Runs on the acceptor's thread.
 void accept_pending(boost::asio::ip::tcp::acceptor& acceptor, std::vector<std::unique_ptr<app::Worker>>& workers);
 
-}  // namespace cacheproxy::net
+}  // namespace cacheproxy::app

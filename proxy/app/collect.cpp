@@ -1,25 +1,12 @@
-/// collect(): the report gathered from the workers and the shared state.
+#include "app/collect.hpp"
 
-#include "app/worker.hpp"
 #include "stats/process_info.hpp"
-#include "stats/report.hpp"
 
 #include <algorithm>
 
-namespace cacheproxy::stats {
+namespace cacheproxy::app {
 
-SlotTotals Report::totals() const {
-    SlotTotals t;
-    for (const auto& s : slots) t += s;
-    return t;
-}
-
-double hit_ratio(const SlotTotals& slot) {
-    const auto n = slot.total();
-    if (n == 0) return 0;
-    const auto served = slot.by_cache(CacheLabel::hit) + slot.by_cache(CacheLabel::stale);
-    return std::min(1.0, static_cast<double>(served) / static_cast<double>(n));
-}
+using namespace stats;
 
 Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<app::Worker>>& workers) {
     Report r;
@@ -58,10 +45,12 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
         t.name = r.layout[t.slot].kind == SlotKind::trigger && r.layout[t.slot].index == i ? r.layout[t.slot].label
                                                                                           : triggers[i].name;
         t.invalidates = triggers[i].invalidate;
-        const auto& c = cc->trigger_counters[i];
-#define CACHEPROXY_TRIGGER_COPY(name, description) t.counters.name = c.name.load(std::memory_order_relaxed);
-        CACHEPROXY_TRIGGER_COUNTERS(CACHEPROXY_TRIGGER_COPY)
+        for (const auto& w : workers) {
+            const auto& c = w->trigger_counters[i];
+#define CACHEPROXY_TRIGGER_COPY(name, description) t.counters.name += c.name.load(std::memory_order_relaxed);
+            CACHEPROXY_TRIGGER_COUNTERS(CACHEPROXY_TRIGGER_COPY)
 #undef CACHEPROXY_TRIGGER_COPY
+        }
         r.triggers.push_back(std::move(t));
     }
     for (std::size_t i = 0; i < routes.size(); ++i) {
@@ -70,10 +59,13 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
         rr.name = r.layout[rr.slot].kind == SlotKind::route && r.layout[rr.slot].index == i ? r.layout[rr.slot].label
                                                                                           : routes[i].name;
         rr.per_user = routes[i].key.identity && !routes[i].shared;
-        const auto& c = cc->counters[i];
-#define CACHEPROXY_ROUTE_COPY(name, description) rr.counters.name = c.name.load(std::memory_order_relaxed);
-        CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COPY)
+        for (const auto& w : workers) {
+            const auto& c = w->route_counters[i];
+#define CACHEPROXY_ROUTE_COPY(name, description) rr.counters.name += c.name.load(std::memory_order_relaxed);
+            CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COPY)
 #undef CACHEPROXY_ROUTE_COPY
+        }
+        rr.counters.purged += cc->purged[i].load(std::memory_order_relaxed);
         rr.store = cc->cache.store_stats(i);
         for (std::size_t t = 0; t < triggers.size(); ++t)
             if (std::find(triggers[t].invalidate.begin(), triggers[t].invalidate.end(), routes[i].name) !=
@@ -86,4 +78,4 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
     return r;
 }
 
-}  // namespace cacheproxy::stats
+}  // namespace cacheproxy::app

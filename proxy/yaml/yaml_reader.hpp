@@ -5,7 +5,7 @@
 /// ("upstream.connect_timeout", "routes[1].ttl"). Errors are recorded, not thrown;
 /// the loaders still catch whatever yaml-cpp might throw.
 
-#include "config/config.hpp"
+#include "yaml/config_error.hpp"
 
 #include <yaml-cpp/yaml.h>
 

@@ -3,8 +3,9 @@
 /// io_context, upstream pool and stats (no lock needed), and the process-wide
 /// shared context (read-only config and atomics).
 
-#include "app/cache_context.hpp"
+#include "core/cache_context.hpp"
 #include "config/config.hpp"
+#include "http/trusted_proxies.hpp"
 #include "stats/process_info.hpp"
 #include "stats/worker_stats.hpp"
 #include "upstream/upstream_health.hpp"
@@ -33,6 +34,9 @@ struct ServerContext {
     std::unique_ptr<CacheContext> cache;       ///< null when no route is cached
     std::atomic<std::size_t> client_connections{0};
     std::atomic<bool> draining{false};         ///< SIGTERM seen: finish, then close
+    /// Upgraded connections open now, all workers (bounded by tunnel.max_open;
+    /// touched when a tunnel opens or closes, never per request).
+    std::atomic<std::size_t> tunnels_open{0};
     upstream::UpstreamHealth health;
     /// The stats slots: pass-through, the cached routes, the triggers (names as the matchers hold them).
     const stats::Layout stats_layout;
@@ -40,6 +44,9 @@ struct ServerContext {
     const std::string config_version;
     /// "host:port" of the upstream ("[v6]:port"): the Host an HTTP/1.0 request without one is sent with.
     const std::string upstream_authority;
+    /// server.trusted_proxies, parsed: a session asks trusted_proxies.contains(peer address)
+    /// once per connection and passes the answer as ForwardContext::trusted_peer.
+    const http::TrustedProxies trusted_proxies{cfg.server.trusted_proxies};
     const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     const std::chrono::system_clock::time_point started_wall = std::chrono::system_clock::now();
 
@@ -70,19 +77,39 @@ protected:
 
 /// One worker thread's world. Connections accepted here stay here.
 struct Worker {
-    Worker(ServerContext& context, boost::asio::ip::tcp::endpoint upstream_endpoint, std::size_t pool_max)
+    Worker(ServerContext& context, boost::asio::ip::tcp::endpoint upstream_endpoint, upstream::PoolLimits pool_limits)
         : ctx(context),
-          pool(ioc.get_executor(), context.cfg.upstream, upstream_endpoint, pool_max, context.health),
-          stats(context.stats_layout) {}
+          pool(ioc.get_executor(), context.cfg.upstream, upstream_endpoint, pool_limits, context.health),
+          stats(context.stats_layout),
+          route_counters(std::make_unique<RouteCounters[]>(context.cache ? context.cache->rules.routes.size() : 0)),
+          trigger_counters(
+              std::make_unique<TriggerCounters[]>(context.cache ? context.cache->rules.triggers.size() : 0)) {}
+
+    /// The time every cache decision on this worker is made at: the steady
+    /// clock, or a test's clock (tests/session/).
+    cache::TimePoint now() const { return now_fn(); }
+    cache::TimePoint (*now_fn)() = &cache::Clock::now;
 
     boost::asio::io_context ioc{1};   ///< concurrency hint 1: this thread only
     ServerContext& ctx;
     upstream::Pool pool;
     stats::WorkerStats stats;         ///< written by this thread only; merged by the admin when read
+    /// This thread's cache counters, indexed like the rules' routes and
+    /// triggers: written by this thread only, summed by app::collect().
+    std::unique_ptr<RouteCounters[]> route_counters;
+    std::unique_ptr<TriggerCounters[]> trigger_counters;
     /// Requests this thread is handling now. Written by this thread only (a
     /// relaxed load and store, no locked instruction, no cache line shared
     /// with other workers); summed by in_flight() for the drain and /stats.
     std::atomic<std::size_t> inflight{0};
+    /// This thread's tunnels (session/tunnel.cpp): written by this thread only (stats::bump).
+    struct TunnelCounters {
+        std::atomic<std::uint64_t> opened{0};     ///< 101s relayed: tunnels started
+        std::atomic<std::uint64_t> refused{0};    ///< upgrades refused: tunnel.max_open reached (503)
+        std::atomic<std::uint64_t> idle_closed{0};  ///< closed by tunnel.idle_timeout
+        std::atomic<std::uint64_t> bytes_up{0};   ///< client -> upstream
+        std::atomic<std::uint64_t> bytes_down{0}; ///< upstream -> client
+    } tunnels;
     /// This thread's client connections (for the drain); unlinked by their destructors.
     boost::intrusive::list<Drainable, boost::intrusive::constant_time_size<false>> sessions;
 };

@@ -1,19 +1,13 @@
 #pragma once
-/// Everything the cached flows share across workers: the rules, the route and
-/// trigger matchers, the identity hasher, the cache (cache/cache.hpp: store,
-/// coalescer and generations behind one face), and the per-route counters.
-
-#include "cache/cache.hpp"
-#include "cache/identity.hpp"
-#include "cache/route_matcher.hpp"
-#include "invalidation/trigger_matcher.hpp"
-#include "rules/route_rule.hpp"
+/// The cache's counters per route and per trigger, declared once (X-macros:
+/// the fields, the report's copies and the /stats and /metrics names all come
+/// from these lists). One set per worker (core/worker.hpp), written by that
+/// worker's thread only with bump(), summed when read (app/collect.cpp).
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
 
-namespace cacheproxy::app {
+namespace cacheproxy::stats {
 
 /// Every per-route cache counter, declared once: X(name, description).
 #define CACHEPROXY_ROUTE_COUNTERS(X)                                                          \
@@ -39,40 +33,25 @@ namespace cacheproxy::app {
     X(widened, "invalidations widened to all of the writer's entries (scope field missing)") \
     X(entries_dropped, "cache entries dropped")
 
-/// Per-route counters (relaxed atomics).
+/// Per-route counters, one set per worker (app::Worker::route_counters):
+/// written by that worker's thread only (app::bump), summed when read.
 struct RouteCounters {
 #define CACHEPROXY_ROUTE_COUNTER_FIELD(name, description) std::atomic<std::uint64_t> name{0};
     CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COUNTER_FIELD)
 #undef CACHEPROXY_ROUTE_COUNTER_FIELD
 };
 
-/// Per-trigger counters.
+/// Per-trigger counters, one set per worker, like RouteCounters.
 struct TriggerCounters {
 #define CACHEPROXY_TRIGGER_COUNTER_FIELD(name, description) std::atomic<std::uint64_t> name{0};
     CACHEPROXY_TRIGGER_COUNTERS(CACHEPROXY_TRIGGER_COUNTER_FIELD)
 #undef CACHEPROXY_TRIGGER_COUNTER_FIELD
 };
 
-struct CacheContext {
-    explicit CacheContext(const rules::RuleSet& r)
-        : rules(r), matcher(r), cache(r), counters(std::make_unique<RouteCounters[]>(r.routes.size())), triggers(r),
-          trigger_counters(std::make_unique<TriggerCounters[]>(r.triggers.size())) {}
+/// Adds `n` to a counter only one thread writes: a relaxed load and store,
+/// never a locked read-modify-write.
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 
-    const rules::RuleSet& rules;
-    cache::RouteMatcher matcher;
-    cache::IdentityHasher hasher;                ///< random key per process
-    cache::Cache cache;                          ///< store, coalescer, generations: the one face
-    std::unique_ptr<RouteCounters[]> counters;   ///< indexed like rules.routes
-    invalidation::TriggerMatcher triggers;       ///< writes that make entries stale
-    std::unique_ptr<TriggerCounters[]> trigger_counters;  ///< indexed like rules.triggers
-
-    /// Index of the route named `name`, or npos.
-    std::size_t route_index(std::string_view name) const {
-        const auto& routes = matcher.routes();
-        for (std::size_t i = 0; i < routes.size(); ++i)
-            if (routes[i].name == name) return i;
-        return static_cast<std::size_t>(-1);
-    }
-};
-
-}  // namespace cacheproxy::app
+}  // namespace cacheproxy::stats

@@ -1,4 +1,4 @@
-#include "net/listener.hpp"
+#include "app/listener.hpp"
 
 #include "session/client_session.hpp"
 
@@ -11,7 +11,7 @@
 #include <spdlog/spdlog.h>
 
 
-namespace cacheproxy::net {
+namespace cacheproxy::app {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -110,4 +110,4 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<std::uniq
     }
 }
 
-}  // namespace cacheproxy::net
+}  // namespace cacheproxy::app

@@ -1,0 +1,51 @@
+#pragma once
+/// The relayed response's header as the client gets it: pure decisions, no
+/// I/O (unit-tested in tests/session/client_head_test.cpp).
+
+#include "config/config.hpp"
+#include "session/request_record.hpp"
+
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
+
+#include <cstdint>
+#include <optional>
+
+namespace cacheproxy::session {
+
+namespace bhttp = boost::beast::http;
+
+/// True when the request's Accept-Encoding picks gzip (RFC 9110 12.5.3).
+bool accepts_gzip(const bhttp::request_header<>& req);
+
+/// What happens to a relayed body on its way through.
+enum class Transform { none, gzip, gunzip };
+
+/// Picks the body transform for a pass-through response and adds `Vary:
+/// Accept-Encoding` when the answer depends on it.
+Transform choose_transform(bhttp::response_header<>& res, const bhttp::request_header<>& req,
+                           const config::CompressionConfig& compression);
+
+/// What prepare_client_head() needs to know.
+struct ClientHeadInput {
+    const bhttp::request_header<>& req;
+    const config::CompressionConfig& compression;
+    std::optional<std::uint64_t> content_length;  ///< the upstream's, from the parse (none: chunked or close-delimited)
+    CacheResult label = CacheResult::none;        ///< X-Cache / Cache-Status for a cached route's forwarded request
+};
+
+/// What it decided.
+struct ClientHead {
+    Transform transform = Transform::none;
+    bool has_body = true;    ///< not a HEAD, 1xx, 204 or 304
+    bool keep_alive = true;  ///< false when the body must be close-delimited (HTTP/1.0 client, unknown length)
+};
+
+/// Rewrites the upstream's response header `res` for the client: hop-by-hop
+/// fields out, a canonical Content-Length (from the parse), the transform
+/// (Content-Length out, ETag weakened, Content-Encoding set or removed),
+/// framing for the client's version (chunked, or close-delimited for
+/// HTTP/1.0), Via joined, the cache labels, version and keep-alive.
+ClientHead prepare_client_head(bhttp::response<bhttp::buffer_body>& res, const ClientHeadInput& in, bool keep_alive);
+
+}  // namespace cacheproxy::session

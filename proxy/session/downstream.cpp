@@ -1,0 +1,131 @@
+#include "session/downstream.hpp"
+
+#include "http/hop_by_hop.hpp"
+#include "net/send_now.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <array>
+#include <charconv>
+#include <tuple>
+
+namespace cacheproxy::session {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<bool> Downstream::write_entry(const cache::CachedResponse& entry, EntryAnswer a) {
+    const std::string_view body = a.gzip ? entry.gzip_body() : entry.body();
+    // Only these few bytes are made per hit; head and body are the stored ones.
+    auto append_number = [this](std::uint64_t n) {
+        char digits[24];
+        const auto r = std::to_chars(digits, digits + sizeof digits, n);
+        head_.append(digits, r.ptr);
+    };
+    head_.clear();
+    if (a.gzip) head_.append("Content-Encoding: gzip\r\n");
+    if (!entry.gzip_body().empty()) head_.append("Vary: Accept-Encoding\r\n");
+    if (!entry.etag().empty()) head_.append("ETag: ").append(a.gzip ? entry.weak_etag() : entry.etag()).append("\r\n");
+    head_.append("Content-Length: ");
+    append_number(body.size());
+    head_.append("\r\nAge: ");
+    append_number(a.age);
+    head_.append("\r\nX-Cache: ").append(a.x_cache);
+    head_.append("\r\nCache-Status: ").append(a.cache_status).append(a.status_detail);
+    head_.append("\r\nVia: 1.1 cacheproxy\r\n");
+    if (!a.keep_alive)
+        head_.append("Connection: close\r\n");
+    else if (a.version == 10)
+        head_.append("Connection: keep-alive\r\n");
+    head_.append("\r\n");
+
+    const std::array<asio::const_buffer, 3> buffers{asio::buffer(entry.head()), asio::buffer(head_),
+                                                    a.head ? asio::const_buffer{} : asio::buffer(body)};
+    // Sent at once if the socket takes it all (the usual case); suspended only for the rest.
+    error_code ec;
+    const std::size_t sent = net::send_now(stream_.socket(), buffers, ec);
+    if (!ec && sent < asio::buffer_size(buffers))
+        std::tie(ec, std::ignore) = co_await net::send_rest(stream_, buffers, sent, limits_.body_timeout);
+    co_return !ec && a.keep_alive;
+}
+
+asio::awaitable<error_code> Downstream::reply(bhttp::response<bhttp::string_body>& res, bool head) {
+    stream_.expires_after(limits_.body_timeout);
+    if (head) {
+        bhttp::response_serializer<bhttp::string_body> sr{res};
+        auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, tuple_awaitable);
+        co_return ec;
+    }
+    auto [ec, n] = co_await bhttp::async_write(stream_, res, tuple_awaitable);
+    co_return ec;
+}
+
+asio::awaitable<error_code> Downstream::send_error(unsigned status, std::string_view reason, bool keep_alive,
+                                                   bool head) {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+    res.set(bhttp::field::via, http::via_token(11));
+    res.body() = std::to_string(status) + " " + std::string(bhttp::obsolete_reason(res.result())) + ": " +
+                 std::string(reason) + "\n";
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    // A HEAD's answer carries no body, ours included: the next response on the
+    // connection would be read as one.
+    co_return co_await reply(res, head);
+}
+
+asio::awaitable<error_code> Downstream::send_error(unsigned status, error_code ec, bool keep_alive, bool head) {
+    const std::string reason = ec.message();  // named: see the note on send_error
+    co_return co_await send_error(status, reason, keep_alive, head);
+}
+
+asio::awaitable<error_code> Downstream::send_continue() {
+    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+    stream_.expires_after(limits_.body_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(cont), tuple_awaitable);
+    co_return ec;
+}
+
+std::size_t Downstream::write_now(std::span<const asio::const_buffer> buffers, error_code& ec) {
+    return net::send_now(stream_.socket(), buffers, ec);
+}
+
+asio::awaitable<error_code> Downstream::write_rest(std::span<const asio::const_buffer> buffers, std::size_t sent) {
+    auto [ec, n] = co_await net::send_rest(stream_, buffers, sent, limits_.body_timeout);
+    co_return ec;
+}
+
+asio::awaitable<error_code> Downstream::write_header(bhttp::response_serializer<bhttp::buffer_body>& sr) {
+    stream_.expires_after(limits_.body_timeout);
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, tuple_awaitable);
+    co_return ec;
+}
+
+asio::awaitable<error_code> Downstream::write_some(bhttp::response_serializer<bhttp::buffer_body>& sr) {
+    stream_.expires_after(limits_.body_timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream_, sr, tuple_awaitable);
+    co_return ec == bhttp::error::need_buffer ? error_code{} : ec;
+}
+
+asio::awaitable<void> Downstream::close() {
+    error_code ec;
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    if (!ec) {
+        stream_.expires_after(std::chrono::milliseconds(500));
+        std::size_t drained = 0;
+        char sink[4096];
+        while (drained < 256 * 1024) {
+            auto [rec, n] = co_await stream_.async_read_some(asio::buffer(sink), tuple_awaitable);
+            if (rec) break;
+            drained += n;
+        }
+    }
+    stream_.socket().close(ec);
+}
+
+}  // namespace cacheproxy::session
