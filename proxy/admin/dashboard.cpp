@@ -259,7 +259,8 @@ constexpr std::string_view kDashboard = R"HTML(<!doctype html>
     let entries = 0, bytes = 0; for (const r of s.routes) { entries += r.entries; bytes += r.bytes; }
     $("t-entries").textContent = fmtNum(entries);
     $("t-bytes").textContent = "entries \u00b7 " + fmtBytes(bytes) + " \u00b7 " + s.coalescer.in_flight + " fills in flight";
-    $("meta").textContent = "v" + s.version + " \u00b7 config " + s.config_version + " \u00b7 up " + fmtNum(s.uptime_seconds, 0) + " s \u00b7 RSS " + fmtBytes(s.rss_bytes) + " \u00b7 " + s.totals.client_connections + " client connections";
+    $("meta").textContent = "v" + s.version + " \u00b7 config " + s.config_version + " \u00b7 up " + fmtNum(s.uptime_seconds, 0) + " s \u00b7 RSS " + fmtBytes(s.rss_bytes) + " \u00b7 " + s.totals.client_connections + " client connections" +
+      (s.tunnels ? " \u00b7 " + s.tunnels.open + " tunnels open (" + fmtBytes(s.tunnels.bytes_up + s.tunnels.bytes_down) + ")" : "");
 
     // Table.
     const rows = rowData.map(({e, rps}) => {

@@ -31,7 +31,14 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
         w->stats.merge_into(r.slots);
         r.pool += w->pool.snapshot();
         r.gateway_timeouts += w->stats.gateway_timeouts();
+        const auto& t = w->tunnels;
+        r.tunnels.opened += t.opened.load(std::memory_order_relaxed);
+        r.tunnels.refused += t.refused.load(std::memory_order_relaxed);
+        r.tunnels.idle_closed += t.idle_closed.load(std::memory_order_relaxed);
+        r.tunnels.bytes_up += t.bytes_up.load(std::memory_order_relaxed);
+        r.tunnels.bytes_down += t.bytes_down.load(std::memory_order_relaxed);
     }
+    r.tunnels.open = ctx.tunnels_open.load(std::memory_order_relaxed);
 
     const app::CacheContext* cc = ctx.cache.get();
     r.cache_enabled = cc != nullptr;

@@ -43,6 +43,26 @@ void read_server(YamlReader server, ServerConfig& out) {
     server.finish();
 }
 
+void read_timeouts(YamlReader& top, std::vector<PathTimeouts>& out) {
+    for (auto& t : top.children("timeouts")) {
+        PathTimeouts p;
+        t.require("prefix");
+        t.read_string("prefix", p.prefix);
+        if (t.has("response")) {
+            Duration d{};
+            t.read_duration("response", d);
+            p.response = d;
+        }
+        if (t.has("body")) {
+            Duration d{};
+            t.read_duration("body", d);
+            p.body = d;
+        }
+        t.finish();
+        out.push_back(std::move(p));
+    }
+}
+
 void read_tunnel(YamlReader tunnel, TunnelConfig& out) {
     tunnel.read_string_list("protocols", out.protocols);
     tunnel.read_duration("idle_timeout", out.idle_timeout);
@@ -53,10 +73,12 @@ void read_tunnel(YamlReader tunnel, TunnelConfig& out) {
 void read_limits(YamlReader limits, LimitsConfig& out) {
     limits.read_size("max_header_bytes", out.max_header_bytes);
     limits.read_size("max_body_bytes", out.max_body_bytes);
+    limits.read_size("max_pass_through_body_bytes", out.max_pass_through_body_bytes);
     limits.read_size("max_chunk_extension_bytes", out.max_chunk_extension_bytes);
     limits.read_duration("header_timeout", out.header_timeout);
     limits.read_duration("idle_timeout", out.idle_timeout);
     limits.read_duration("body_timeout", out.body_timeout);
+    limits.read_duration("stream_timeout", out.stream_timeout);
     limits.read_unsigned("max_client_connections", out.max_client_connections);
     limits.read_duration("drain_timeout", out.drain_timeout);
     limits.read_size("request_buffer_bytes", out.request_buffer_bytes);
@@ -171,6 +193,7 @@ std::optional<ConfigError> load_config(const std::string& path, Config& out) {
         read_compression(top.child("compression"), cfg.compression);
         read_admin(top.child("admin"), cfg.admin);
         read_tunnel(top.child("tunnel"), cfg.tunnel);
+        read_timeouts(top, cfg.timeouts);
         if (top.has("rules")) {
             std::string rules;
             top.read_string("rules", rules);
@@ -210,6 +233,17 @@ std::optional<ConfigError> validate(const Config& cfg) {
     }
     if (cfg.tunnel.idle_timeout < Duration::zero() || cfg.tunnel.idle_timeout > std::chrono::hours(24 * 366))
         return problem("tunnel.idle_timeout", "must be 0 (never) .. 1 year, got " + format_duration(cfg.tunnel.idle_timeout));
+    for (std::size_t i = 0; i < cfg.timeouts.size(); ++i) {
+        const auto& t = cfg.timeouts[i];
+        const std::string at = "timeouts[" + std::to_string(i) + "]";
+        if (t.prefix.empty() || t.prefix.front() != '/') return problem(at + ".prefix", "must start with '/'");
+        if (t.response && (*t.response <= Duration::zero() || *t.response > std::chrono::hours(24 * 366)))
+            return problem(at + ".response", "must be > 0 and at most 1 year");
+        if (t.body && (*t.body < Duration::zero() || *t.body > std::chrono::hours(24 * 366)))
+            return problem(at + ".body", "must be 0 (none) .. 1 year");
+    }
+    if (cfg.limits.stream_timeout < Duration::zero() || cfg.limits.stream_timeout > std::chrono::hours(24 * 366))
+        return problem("limits.stream_timeout", "must be 0 (none) .. 1 year");
     if (cfg.tunnel.max_open == 0 || cfg.tunnel.max_open > 1'000'000)
         return problem("tunnel.max_open", "must be 1..1000000, got " + std::to_string(cfg.tunnel.max_open));
 
@@ -247,6 +281,7 @@ std::optional<ConfigError> validate(const Config& cfg) {
         {"upstream.max_idle_connections", up.max_idle_connections, 0, 100000, true},
         {"limits.max_header_bytes", cfg.limits.max_header_bytes, 256, 1 * MiB},
         {"limits.max_body_bytes", cfg.limits.max_body_bytes, 1, 64 * GiB},
+        {"limits.max_pass_through_body_bytes", cfg.limits.max_pass_through_body_bytes, 0, 1024 * 1024 * GiB},
         {"limits.max_chunk_extension_bytes", cfg.limits.max_chunk_extension_bytes, 0, 64 * KiB},
         {"limits.max_client_connections", cfg.limits.max_client_connections, 1, 1000000, true},
         {"limits.request_buffer_bytes", cfg.limits.request_buffer_bytes, 0, 64 * MiB},
@@ -322,6 +357,8 @@ std::string describe(const Config& cfg) {
       << "limits:\n"
       << "  max_header_bytes: " << format_size(lim.max_header_bytes) << "\n"
       << "  max_body_bytes: " << format_size(lim.max_body_bytes) << "\n"
+      << "  max_pass_through_body_bytes: " << format_size(lim.max_pass_through_body_bytes)
+      << (lim.max_pass_through_body_bytes == 0 ? "   # no limit" : "") << "\n"
       << "  max_chunk_extension_bytes: " << format_size(lim.max_chunk_extension_bytes) << "\n"
       << "  header_timeout: " << format_duration(lim.header_timeout) << "\n"
       << "  idle_timeout: " << format_duration(lim.idle_timeout) << "\n"

@@ -29,7 +29,7 @@ struct UpstreamConfig {
     std::size_t max_idle_connections = 32;
     Duration idle_timeout = std::chrono::seconds(300);
     Duration connect_timeout = std::chrono::seconds(3);
-    Duration response_timeout = std::chrono::seconds(30);  ///< request sent -> response done; 504
+    Duration response_timeout = std::chrono::seconds(60);  ///< request sent -> response head (a fill: whole); 504 (nginx proxy_read_timeout)
     /// Active check (opt-in): GET this path every health_interval; "" = off.
     /// Only a probe's failed connect marks the upstream down (see health_checker.hpp).
     std::string health_path;
@@ -41,11 +41,15 @@ struct UpstreamConfig {
 /// Bounds on every client connection.
 struct LimitsConfig {
     std::size_t max_header_bytes = 16 * 1024;     ///< request header section -> 431
-    std::size_t max_body_bytes = 1024 * 1024;     ///< request body -> 413
+    std::size_t max_body_bytes = 1024 * 1024;     ///< request body held (cached and watched routes) -> 413
+    std::size_t max_pass_through_body_bytes = 0;  ///< request body streamed through (0 = no limit) -> 413
     std::size_t max_chunk_extension_bytes = 256;  ///< per chunk -> 400
     Duration header_timeout = std::chrono::seconds(10);  ///< first byte -> end of header (slowloris)
     Duration idle_timeout = std::chrono::seconds(60);    ///< keep-alive wait for the next request
-    Duration body_timeout = std::chrono::seconds(30);    ///< no progress reading/writing a body
+    Duration body_timeout = std::chrono::seconds(60);    ///< no progress reading/writing a body
+    /// Between reads of an event stream (a text/event-stream answer) relayed
+    /// from the upstream; 0 = none (a quiet stream is never cut).
+    Duration stream_timeout{0};
     std::size_t max_client_connections = 10000;
     Duration drain_timeout = std::chrono::seconds(30);   ///< SIGTERM: in-flight requests get this long
     /// A request body up to this size is read whole before an upstream
@@ -95,6 +99,14 @@ struct ServerConfig {
 
 /// Upgraded connections (WebSocket): after the upstream's 101 the connection
 /// is a byte tunnel both ways, on an upstream connection of its own.
+/// Timeouts of the pass-through requests under one path prefix (the longest
+/// matching prefix wins; cached routes and watched writes keep the globals).
+struct PathTimeouts {
+    std::string prefix;                ///< "/api/reports" (matched against the path)
+    std::optional<Duration> response;  ///< replaces upstream.response_timeout
+    std::optional<Duration> body;      ///< replaces limits.body_timeout and stream_timeout for upstream reads (0 = none)
+};
+
 struct TunnelConfig {
     /// Upgrade tokens forwarded (case-insensitive); any other Upgrade is
     /// ignored, as an HTTP/1.1 server may: the request goes on without it.
@@ -114,6 +126,7 @@ struct Config {
     CompressionConfig compression;
     AdminConfig admin;
     TunnelConfig tunnel;
+    std::vector<PathTimeouts> timeouts;  ///< per path prefix (pass-through)
     std::string rules_path;              ///< resolved against the config file's folder
     rules::RuleSet rules;                ///< loaded from rules_path
 };

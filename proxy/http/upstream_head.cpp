@@ -157,6 +157,7 @@ void append_upstream_head(const bhttp::request_header<>& req, const ForwardConte
         const auto r = std::to_chars(digits, digits + sizeof digits, *body_length);
         out.append("Content-Length: ").append(digits, r.ptr).append("\r\n");
     }
+    if (ctx.chunked && !body_length) out.append("Transfer-Encoding: chunked\r\n");
     if (!ctx.upgrade.empty()) out.append("Connection: upgrade\r\nUpgrade: ").append(ctx.upgrade).append("\r\n");
     out.append("\r\n");
 }

@@ -50,6 +50,9 @@ struct ForwardContext {
     /// `Connection: upgrade` + `Upgrade: <token>` (the client's own hop-by-hop
     /// fields are never copied). Only the tunnel's request sets it.
     std::string_view upgrade = {};
+    /// The body follows chunked (a large chunked upload streamed through:
+    /// `Transfer-Encoding: chunked`, with no body_length).
+    bool chunked = false;
 };
 
 /// Appends the upstream request head for `req` to `out`: `body_length` is the

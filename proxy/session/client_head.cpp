@@ -103,14 +103,20 @@ Transform choose_transform(bhttp::response_header<>& res, const bhttp::request_h
 ClientHead prepare_client_head(bhttp::response<bhttp::buffer_body>& res, const ClientHeadInput& in, bool keep_alive) {
     ClientHead out;
     const unsigned client_version = in.req.version();
-    out.has_body = in.req.method() != bhttp::verb::head && !status_has_no_body(res.result_int());
+    const bool head = in.req.method() == bhttp::verb::head;
+    const bool no_body_status = status_has_no_body(res.result_int());
+    out.has_body = !head && !no_body_status;
     http::strip_hop_by_hop(res);
     // Framing the client sees comes from the parse: a Content-Length such
-    // as "010" goes on canonical.
-    if (in.content_length && out.has_body) canonical_content_length(res, *in.content_length);
-    out.transform = choose_transform(res, in.req, in.compression);
-    if (out.transform != Transform::none) changes_representation(res, out.transform);
-    if (out.has_body && (!in.content_length || out.transform != Transform::none)) {
+    // as "010" goes on canonical (a HEAD's too: it is its GET's length).
+    if (in.content_length && !no_body_status) canonical_content_length(res, *in.content_length);
+    // A HEAD is decided as its GET (the same fields: Content-Length, type,
+    // Accept-Encoding) and labelled the same; only its empty body is not run
+    // through the transform.
+    const auto transform = choose_transform(res, in.req, in.compression);
+    if (transform != Transform::none) changes_representation(res, transform);
+    out.transform = out.has_body ? transform : Transform::none;
+    if (out.has_body && (!in.content_length || transform != Transform::none)) {
         // Chunked or close-delimited upstream body: chunk it for an
         // HTTP/1.1 client, close-delimit it for an HTTP/1.0 one.
         if (client_version == 11)
@@ -118,6 +124,7 @@ ClientHead prepare_client_head(bhttp::response<bhttp::buffer_body>& res, const C
         else
             keep_alive = false;
     }
+    if (!in.date.empty()) res.set(bhttp::field::date, in.date);
     const auto via = res.find(bhttp::field::via);
     if (via == res.end()) {
         res.set(bhttp::field::via, http::via_token(11));

@@ -132,7 +132,9 @@ http::Verdict ClientSession::parse_header(std::size_t end) {
     parser_.emplace();
     parser_->eager(false);
     parser_->header_limit(static_cast<std::uint32_t>(lim.max_header_bytes + 4));
-    parser_->body_limit(lim.max_body_bytes);
+    // No limit yet: a pass-through body streams, however large; the routes
+    // that hold bodies set theirs once the request is matched (handle_request).
+    parser_->body_limit(boost::none);
     parser_->on_chunk_header(chunk_ext_limit_);
     error_code ec;
     const auto used = parser_->put(asio::buffer(section.data(), section.size()), ec);
@@ -143,6 +145,13 @@ http::Verdict ClientSession::parse_header(std::size_t end) {
     }
     buffer_.consume(used);
     return http::check_request(parser_->get(), expect_continue_, peer_.identity_header);
+}
+
+bool ClientSession::body_within_limit(std::size_t limit) {
+    if (limit == 0) return true;
+    if (const auto declared = parser_->content_length(); declared && *declared > limit) return false;
+    parser_->body_limit(limit);  // a chunked body is counted as it comes
+    return true;
 }
 
 asio::awaitable<bool> ClientSession::handle_request() {
@@ -162,7 +171,11 @@ asio::awaitable<bool> ClientSession::handle_request() {
         trigger = cache->triggers.match(req.method_string(), write_target_);
     }
     bool keep_alive = false;
-    if (rule) {
+    if (!body_within_limit(rule || trigger ? cfg_.limits.max_body_bytes : cfg_.limits.max_pass_through_body_bytes)) {
+        // A cached or watched route holds its body (limits.max_body_bytes); a
+        // pass-through one streams (limits.max_pass_through_body_bytes, 0 = none).
+        co_await ex.send_error(413, "request body too large", false);
+    } else if (rule) {
         const auto index = cache->matcher.index_of(rule);
         record.route = rule->name;
         record.slot = worker_.ctx.stats_layout.route_slot(index);

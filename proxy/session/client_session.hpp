@@ -52,6 +52,9 @@ private:
     boost::asio::awaitable<http::Verdict> read_header(bool& closed);
     /// Parses and checks the header section, the first `end` bytes of buffer_.
     http::Verdict parse_header(std::size_t end);
+    /// The request's body limit (0 = none): false when the declared length
+    /// passes it; else the parser counts a chunked body against it.
+    bool body_within_limit(std::size_t limit);
     /// Hands the request in parser_ to its handler; returns whether the connection stays open.
     boost::asio::awaitable<bool> handle_request();
 

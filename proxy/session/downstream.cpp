@@ -1,5 +1,6 @@
 #include "session/downstream.hpp"
 
+#include "http/date.hpp"
 #include "http/hop_by_hop.hpp"
 #include "net/send_now.hpp"
 
@@ -9,6 +10,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <tuple>
@@ -28,9 +30,14 @@ asio::awaitable<bool> Downstream::write_entry(const cache::CachedResponse& entry
         head_.append(digits, r.ptr);
     };
     head_.clear();
+    // The stored head holds no Date (cache/stored_head.cpp): this one is now's,
+    // formatted at most once a second per thread (http/date.hpp).
+    head_.append(http::current_date_line());
     if (a.gzip) head_.append("Content-Encoding: gzip\r\n");
     if (!entry.gzip_body().empty()) head_.append("Vary: Accept-Encoding\r\n");
-    if (!entry.etag().empty()) head_.append("ETag: ").append(a.gzip ? entry.weak_etag() : entry.etag()).append("\r\n");
+    // The gzip variant's ETag is the weak one; none when it could not be weakened.
+    if (const auto etag = a.gzip ? entry.weak_etag() : entry.etag(); !etag.empty())
+        head_.append("ETag: ").append(etag).append("\r\n");
     head_.append("Content-Length: ");
     append_number(body.size());
     head_.append("\r\nAge: ");
@@ -55,6 +62,9 @@ asio::awaitable<bool> Downstream::write_entry(const cache::CachedResponse& entry
 }
 
 asio::awaitable<error_code> Downstream::reply(bhttp::response<bhttp::string_body>& res, bool head) {
+    // Ours in place of the upstream's (a fill's or a write's answer), and on
+    // the proxy's own errors (send_error comes here).
+    res.set(bhttp::field::date, http::current_date());
     stream_.expires_after(limits_.body_timeout);
     if (head) {
         bhttp::response_serializer<bhttp::string_body> sr{res};
@@ -113,13 +123,23 @@ asio::awaitable<error_code> Downstream::write_some(bhttp::response_serializer<bh
 }
 
 asio::awaitable<void> Downstream::close() {
+    // Lingering close (nginx's lingering_close): after our FIN, what the
+    // client still sends (the rest of a refused body, say) is read and
+    // dropped, so its last answer is not destroyed by a reset before the
+    // client reads it. Bounded: 1 s without a byte, 5 s and 64 MiB in all.
+    constexpr auto quiet = std::chrono::seconds(1);
+    constexpr auto total = std::chrono::seconds(5);
+    constexpr std::size_t most = 64u << 20;
     error_code ec;
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
     if (!ec) {
-        stream_.expires_after(std::chrono::milliseconds(500));
+        const auto until = std::chrono::steady_clock::now() + total;
         std::size_t drained = 0;
-        char sink[4096];
-        while (drained < 256 * 1024) {
+        char sink[16 * 1024];
+        while (drained < most) {
+            const auto left = until - std::chrono::steady_clock::now();
+            if (left <= std::chrono::steady_clock::duration::zero()) break;
+            stream_.expires_after(std::min<std::chrono::steady_clock::duration>(quiet, left));
             auto [rec, n] = co_await stream_.async_read_some(asio::buffer(sink), tuple_awaitable);
             if (rec) break;
             drained += n;

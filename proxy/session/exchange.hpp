@@ -33,7 +33,7 @@ struct Peer {
 /// Buffers a connection reuses from request to request; none is shared with
 /// another connection. The handlers borrow them for one request.
 struct Scratch {
-    static constexpr std::size_t relay_size = 32 * 1024;
+    static constexpr std::size_t relay_size = 64 * 1024;  ///< one read of a relayed body (as the upstream read buffer)
     /// The body relay buffer, made on first use.
     char* relay() {
         if (!relay_) relay_ = std::make_unique<char[]>(relay_size);

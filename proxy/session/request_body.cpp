@@ -8,6 +8,7 @@
 #include <boost/beast/http/read.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 
 namespace cacheproxy::session {
@@ -22,9 +23,30 @@ asio::awaitable<error_code> RequestBody::send_continue() {
     co_return co_await down_.send_continue();
 }
 
+asio::awaitable<error_code> RequestBody::read_raw(char* dst, std::size_t size, std::size_t& got) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(size, remaining_));
+    if (want == 0) co_return error_code{};
+    if (buffer_.size() > 0) {  // what came with the header first
+        got = std::min(want, buffer_.size());
+        std::memcpy(dst, buffer_.data().data(), got);
+        buffer_.consume(got);
+    } else {
+        stream_.expires_after(limits_.body_timeout);
+        auto [ec, n] = co_await stream_.async_read_some(asio::buffer(dst, want), tuple_awaitable);
+        got = n;
+        if (ec) {
+            remaining_ -= got;
+            co_return ec == asio::error::eof ? make_error_code(bhttp::error::partial_message) : ec;
+        }
+    }
+    remaining_ -= got;
+    co_return error_code{};
+}
+
 asio::awaitable<error_code> RequestBody::read_piece(char* dst, std::size_t size, std::size_t& got) {
     got = 0;
     if (auto ec = co_await send_continue(); ec) co_return ec;
+    if (raw_) co_return co_await read_raw(dst, size, got);
     auto& body = parser_->get().body();
     while (got == 0 && !parser_->is_done()) {
         body.data = dst;
@@ -38,42 +60,49 @@ asio::awaitable<error_code> RequestBody::read_piece(char* dst, std::size_t size,
     co_return error_code{};
 }
 
-asio::awaitable<error_code> RequestBody::read_prefix(std::string& into, std::optional<std::uint64_t>& length,
-                                                     bool& whole) {
+asio::awaitable<error_code> RequestBody::read_prefix(std::string& into, Prefix& prefix) {
     into.clear();
-    whole = true;
-    length.reset();
-    if (parser_->chunked()) {
-        if (auto ec = co_await read_chunked(into); ec) co_return ec;
-        length = into.size();
-        co_return error_code{};
-    }
+    prefix = Prefix{};
+    const bool chunked = parser_->chunked();
     const auto declared = parser_->content_length();
-    if (!declared) co_return error_code{};  // neither Content-Length nor chunked: no body
-    length = *declared;
-    if (parser_->is_done()) co_return error_code{};
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(*declared, limits_.request_buffer_bytes));
+    if (!chunked && !declared) co_return error_code{};  // neither Content-Length nor chunked: no body
+    if (!chunked) prefix.length = *declared;
+    if (is_done()) co_return error_code{};
+    const auto& req = parser_->get();
+    const auto fields_before = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
+    const auto want = chunked ? limits_.request_buffer_bytes
+                              : static_cast<std::size_t>(std::min<std::uint64_t>(*declared, limits_.request_buffer_bytes));
     into.resize(want);
     std::size_t have = 0;
     error_code ec;
-    while (!ec && have < want && !parser_->is_done()) {
+    while (!ec && have < want && !is_done()) {
         std::size_t got = 0;
         ec = co_await read_piece(into.data() + have, want - have, got);
         have += got;
     }
     into.resize(have);
-    whole = parser_->is_done();
-    co_return ec;
+    prefix.whole = is_done();
+    if (ec || !chunked) co_return ec;
+    if (!prefix.whole) {
+        prefix.chunked = true;  // the rest streams on chunked; trailers, if any, are dropped
+        co_return error_code{};
+    }
+    // Read whole: checked as a whole (Beast merges trailer fields into the
+    // header: any new field is a trailer), then sent with a Content-Length.
+    if (static_cast<std::size_t>(std::distance(req.begin(), req.end())) != fields_before)
+        co_return make_error_code(http_errors::errc::trailers_not_allowed);
+    prefix.length = into.size();
+    co_return error_code{};
 }
 
 asio::awaitable<error_code> RequestBody::read_whole(std::string& into) {
     into.clear();
     if (parser_->chunked()) co_return co_await read_chunked(into);
     const auto declared = parser_->content_length();
-    if (!declared || parser_->is_done()) co_return error_code{};
+    if (!declared || is_done()) co_return error_code{};
     into.resize(static_cast<std::size_t>(*declared));
     std::size_t have = 0;
-    while (!parser_->is_done()) {
+    while (!is_done()) {
         std::size_t got = 0;
         if (auto ec = co_await read_piece(into.data() + have, into.size() - have, got); ec) co_return ec;
         have += got;

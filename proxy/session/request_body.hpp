@@ -35,9 +35,15 @@ public:
     void reset(RequestParser& parser, bool expect_continue) {
         parser_ = &parser;
         expect_continue_ = expect_continue;
+        // A Content-Length body is read raw, straight into the caller's
+        // buffer (no parser copy, reads as large as the buffer); a chunked
+        // one goes through the parser, which checks its framing.
+        const auto length = parser.content_length();
+        raw_ = !parser.chunked() && length.has_value();
+        remaining_ = raw_ ? *length : 0;
     }
 
-    bool is_done() const { return parser_->is_done(); }
+    bool is_done() const { return raw_ ? remaining_ == 0 : parser_->is_done(); }
     bool chunked() const { return parser_->chunked(); }
     std::optional<std::uint64_t> content_length() const {
         const auto n = parser_->content_length();
@@ -50,12 +56,17 @@ public:
     /// unless the body is complete. `got` = the bytes written.
     boost::asio::awaitable<boost::system::error_code> read_piece(char* dst, std::size_t size, std::size_t& got);
 
-    /// Reads, before an upstream connection is taken, a chunked body whole and
-    /// a Content-Length one up to limits.request_buffer_bytes into `into`.
-    /// `length` = the length to announce upstream (none: no body); `whole` =
-    /// nothing of the body is left to stream.
-    boost::asio::awaitable<boost::system::error_code> read_prefix(std::string& into,
-                                                                  std::optional<std::uint64_t>& length, bool& whole);
+    /// What read_prefix() read.
+    struct Prefix {
+        std::optional<std::uint64_t> length;  ///< the length to announce upstream (none: no body, or chunked)
+        bool whole = true;                    ///< nothing of the body is left to stream
+        bool chunked = false;                 ///< the rest streams chunked (a chunked body larger than the prefix)
+    };
+    /// Reads, before an upstream connection is taken, the body up to
+    /// limits.request_buffer_bytes into `into`. A chunked body read whole is
+    /// checked (no trailers) and goes on with a Content-Length; a longer one
+    /// streams on chunked.
+    boost::asio::awaitable<boost::system::error_code> read_prefix(std::string& into, Prefix& prefix);
 
     /// Reads the whole body into `into` (a chunked one bounded by the
     /// parser's body limit, a Content-Length one of exactly its length).
@@ -71,8 +82,13 @@ private:
     boost::beast::flat_buffer& buffer_;
     const config::LimitsConfig& limits_;
     Downstream& down_;
+    /// A raw read of a Content-Length body (reset()).
+    boost::asio::awaitable<boost::system::error_code> read_raw(char* dst, std::size_t size, std::size_t& got);
+
     RequestParser* parser_ = nullptr;
     bool expect_continue_ = false;
+    bool raw_ = false;            ///< a Content-Length body, read raw
+    std::uint64_t remaining_ = 0; ///< of a raw body, bytes still to read
 };
 
 }  // namespace cacheproxy::session

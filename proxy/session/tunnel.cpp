@@ -1,5 +1,6 @@
 #include "session/tunnel.hpp"
 
+#include "http/date.hpp"
 #include "http/hop_by_hop.hpp"
 #include "http/wire.hpp"
 #include "util/ascii.hpp"
@@ -171,10 +172,11 @@ asio::awaitable<bool> tunnel(Exchange& ex, upstream::Pool::Lease lease, std::str
     ex.record.status = 101;
 
     // The 101 as the client sees it: the upstream's fields less hop-by-hop,
-    // the upgrade itself, our Via.
+    // the upgrade itself, our Date and Via.
     http::strip_hop_by_hop(res);
     res.set(bhttp::field::connection, "upgrade");
     res.set(bhttp::field::upgrade, upgrade);
+    res.set(bhttp::field::date, http::current_date());
     res.set(bhttp::field::via, http::via_token(11));
     res.version(11);
     auto& head = ex.scratch.wire_head;

@@ -45,6 +45,18 @@ void write_traffic(JsonWriter& w, const SlotTotals& t) {
     w.end_object();
 }
 
+/// Upgraded connections (WebSocket tunnels): open now, started, refused, idle-closed, bytes each way.
+void write_tunnels(JsonWriter& w, const TunnelReport& t) {
+    w.begin_object();
+    w.member("open", t.open);
+    w.member("opened", t.opened);
+    w.member("refused", t.refused);
+    w.member("idle_closed", t.idle_closed);
+    w.member("bytes_up", t.bytes_up);
+    w.member("bytes_down", t.bytes_down);
+    w.end_object();
+}
+
 const SlotTotals& slot_or_empty(const Report& r, std::size_t slot) {
     static const SlotTotals empty;
     return slot < r.slots.size() ? r.slots[slot] : empty;
@@ -154,6 +166,9 @@ std::string render_json(const Report& r) {
 #undef CACHEPROXY_POOL_JSON
     w.member("timeouts", r.gateway_timeouts);
     w.end_object();
+
+    w.key("tunnels");
+    write_tunnels(w, r.tunnels);
 
     w.end_object();
     return w.take();

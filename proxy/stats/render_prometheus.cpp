@@ -3,8 +3,9 @@
 /// Names follow Prometheus' conventions: a cacheproxy_ prefix, base units
 /// (seconds, bytes), _total on counters, one # HELP and # TYPE per family.
 /// Label values are rule names ([a-z0-9_], unique per slot), status classes
-/// (1xx..5xx, other) and cache outcomes (HIT, MISS, STALE, BYPASS, none):
-/// nothing a client chooses, so the series are bounded by the rules file.
+/// (1xx..5xx, other), cache outcomes (HIT, MISS, STALE, BYPASS, none) and a
+/// tunnel's direction (up, down): nothing a client chooses, so the series are
+/// bounded by the rules file.
 
 #include "stats/report.hpp"
 
@@ -75,6 +76,45 @@ std::string seconds_text(std::uint64_t us) {
     while (s.back() == '0') s.pop_back();
     if (s.back() == '.') s.pop_back();
     return s;
+}
+
+/// The upstream: health, the pools (summed over threads), timeouts.
+void write_upstream(PromWriter& p, const Report& r) {
+    p.single("cacheproxy_upstream_up", "gauge",
+             "1 when the upstream is believed up (not marked down by a failure, last active check passed), else 0.",
+             r.upstream_up ? 1 : 0);
+    p.single("cacheproxy_upstream_pool_max_connections", "gauge",
+             "Upstream connections allowed, all threads.", r.pool.max);
+    p.single("cacheproxy_upstream_connections_open", "gauge",
+             "Upstream connections open now (active + idle).", r.pool.open);
+    p.single("cacheproxy_upstream_connections_active", "gauge",
+             "Upstream connections leased to a request or connecting.", r.pool.active());
+    p.single("cacheproxy_upstream_connections_idle", "gauge",
+             "Upstream connections kept alive, unused.", r.pool.idle);
+    p.single("cacheproxy_upstream_waiting_requests", "gauge",
+             "Requests queued for an upstream connection.", r.pool.waiting);
+#define CACHEPROXY_POOL_PROM(field, description) \
+    p.single("cacheproxy_upstream_" #field "_total", "counter", "Upstream pool: " description ".", r.pool.field);
+    CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_PROM)
+#undef CACHEPROXY_POOL_PROM
+    p.single("cacheproxy_upstream_timeouts_total", "counter",
+             "Requests answered 504: the upstream did not connect or answer in time.", r.gateway_timeouts);
+}
+
+/// Upgraded connections (WebSocket tunnels).
+void write_tunnels(PromWriter& p, const TunnelReport& t) {
+    p.single("cacheproxy_tunnels_open", "gauge",
+             "Upgraded connections (WebSocket tunnels) open now, all threads.", t.open);
+    p.single("cacheproxy_tunnels_total", "counter",
+             "Upgraded connections started: 101 Switching Protocols relayed to the client.", t.opened);
+    p.single("cacheproxy_tunnels_refused_total", "counter",
+             "Upgrade requests answered 503 because tunnel.max_open tunnels were open.", t.refused);
+    p.single("cacheproxy_tunnels_idle_closed_total", "counter",
+             "Tunnels closed by the proxy after tunnel.idle_timeout without a byte either way.", t.idle_closed);
+    p.family("cacheproxy_tunnel_bytes_total", "counter",
+             "Bytes carried by tunnels after the 101, by direction (up: client to upstream, down: upstream to client).");
+    p.sample("cacheproxy_tunnel_bytes_total", {{"direction", "up"}}, t.bytes_up);
+    p.sample("cacheproxy_tunnel_bytes_total", {{"direction", "down"}}, t.bytes_down);
 }
 
 }  // namespace
@@ -162,26 +202,8 @@ std::string render_prometheus(const Report& r) {
                  "Cache fills in flight now.", r.coalescer_in_flight);
     }
 
-    // ---------------------------------------------------------------- upstream
-    p.single("cacheproxy_upstream_up", "gauge",
-             "1 when the upstream is believed up (not marked down by a failure, last active check passed), else 0.",
-             r.upstream_up ? 1 : 0);
-    p.single("cacheproxy_upstream_pool_max_connections", "gauge",
-             "Upstream connections allowed, all threads.", r.pool.max);
-    p.single("cacheproxy_upstream_connections_open", "gauge",
-             "Upstream connections open now (active + idle).", r.pool.open);
-    p.single("cacheproxy_upstream_connections_active", "gauge",
-             "Upstream connections leased to a request or connecting.", r.pool.active());
-    p.single("cacheproxy_upstream_connections_idle", "gauge",
-             "Upstream connections kept alive, unused.", r.pool.idle);
-    p.single("cacheproxy_upstream_waiting_requests", "gauge",
-             "Requests queued for an upstream connection.", r.pool.waiting);
-#define CACHEPROXY_POOL_PROM(field, description) \
-    p.single("cacheproxy_upstream_" #field "_total", "counter", "Upstream pool: " description ".", r.pool.field);
-    CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_PROM)
-#undef CACHEPROXY_POOL_PROM
-    p.single("cacheproxy_upstream_timeouts_total", "counter",
-             "Requests answered 504: the upstream did not connect or answer in time.", r.gateway_timeouts);
+    write_upstream(p, r);
+    write_tunnels(p, r.tunnels);
 
     // ---------------------------------------------------------------- process
     p.single("cacheproxy_client_connections", "gauge", "Client connections open now.", r.client_connections);

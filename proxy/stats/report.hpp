@@ -9,6 +9,7 @@
 ///   per trigger               CACHEPROXY_TRIGGER_COUNTERS (stats/cache_counters.hpp)
 ///   coalescer                 CACHEPROXY_COALESCER_COUNTERS (cache/coalescer.hpp)
 ///   upstream pools            CACHEPROXY_POOL_COUNTERS (upstream/upstream_pool.hpp), summed over threads
+///   tunnels (WebSocket)       app::Worker::tunnels summed over threads + ServerContext::tunnels_open
 
 #include "stats/cache_counters.hpp"
 #include "cache/cache_store.hpp"
@@ -60,6 +61,16 @@ struct TriggerReport {
     TriggerCounterValues counters;
 };
 
+/// Upgraded connections (session/tunnel.cpp), all workers.
+struct TunnelReport {
+    std::uint64_t open = 0;         ///< tunnels open now (gauge)
+    std::uint64_t opened = 0;       ///< 101s relayed: tunnels started
+    std::uint64_t refused = 0;      ///< upgrades refused with a 503: tunnel.max_open reached
+    std::uint64_t idle_closed = 0;  ///< tunnels closed by tunnel.idle_timeout
+    std::uint64_t bytes_up = 0;     ///< client -> upstream, after the 101
+    std::uint64_t bytes_down = 0;   ///< upstream -> client, after the 101
+};
+
 /// The whole picture at one moment.
 struct Report {
     std::string version;               ///< CACHEPROXY_VERSION
@@ -78,6 +89,7 @@ struct Report {
     upstream::PoolSnapshot pool;       ///< summed over the worker threads
     /// Requests answered 504: the upstream did not connect or answer in time.
     std::uint64_t gateway_timeouts = 0;
+    TunnelReport tunnels;              ///< upgraded connections (WebSocket)
 
     Layout layout;                     ///< slot labels and kinds
     std::vector<SlotTotals> slots;     ///< merged over the workers, like layout
@@ -99,8 +111,9 @@ double hit_ratio(const SlotTotals& slot);
 std::string render_json(const Report& report);
 
 /// The report in Prometheus' text exposition format 0.0.4 (GET /metrics).
-/// Labels hold only rule names, status classes and cache outcomes: never a
-/// user, a token or a raw path, so the number of series stays bounded.
+/// Labels hold only rule names, status classes, cache outcomes and a tunnel's
+/// direction: never a user, a token or a raw path, so the number of series
+/// stays bounded.
 std::string render_prometheus(const Report& report);
 
 }  // namespace cacheproxy::stats

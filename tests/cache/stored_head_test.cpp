@@ -39,6 +39,12 @@ TEST(StoredHeadTest, ReasonFallbackAndUnsafeBytes) {
     EXPECT_EQ(build_stored_head(203, "x\r\ny", {}), "HTTP/1.1 203 Non-Authoritative Information\r\n");
 }
 
+TEST(StoredHeadTest, NoDateIsStoredWhateverItsCase) {
+    // Every answer from the entry gets the Date of its own second (Downstream::write_entry).
+    const HeaderList fields{{"date", "Mon, 01 Jan 2024 00:00:00 GMT"}, {"X-A", "1"}, {"DATE", "x"}, {"Date", ""}};
+    EXPECT_EQ(build_stored_head(200, "OK", fields.fields()), "HTTP/1.1 200 OK\r\nX-A: 1\r\n");
+}
+
 TEST(StoredHeadTest, NeverStoredNames) {
     for (const char* n : {"age", "DATE", "Connection", "keep-alive", "Transfer-Encoding", "set-cookie", "X-Cache",
                           "cache-status", "proxy-connection", "Proxy-Authorization"})

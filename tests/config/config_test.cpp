@@ -421,7 +421,7 @@ TEST(ConfigTest, DescribeShowsEffectiveValuesAndMasksTheToken) {
     EXPECT_EQ(text.find("s3cret-token"), std::string::npos) << text;
     EXPECT_NE(text.find("token: \"***\""), std::string::npos) << text;
     EXPECT_NE(text.find("connect_timeout: 1500ms"), std::string::npos) << text;
-    EXPECT_NE(text.find("response_timeout: 30s"), std::string::npos) << text;
+    EXPECT_NE(text.find("response_timeout: 1m"), std::string::npos) << text;
     EXPECT_NE(text.find("max_header_bytes: 16KiB"), std::string::npos) << text;
     EXPECT_NE(text.find("listen: 0.0.0.0:9901"), std::string::npos) << text;
     EXPECT_NE(text.find("  - ticker: GET /api/trading/ticker, ttl 5s, shared"), std::string::npos) << text;

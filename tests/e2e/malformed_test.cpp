@@ -123,7 +123,10 @@ TEST_F(Malformed, HeaderSectionOverLimitGets431) {
 }
 
 TEST_F(Malformed, DeclaredBodyOverLimitGets413) {
-    auto proxy = StartProxy();  // limits.max_body_bytes: 1MiB
+    // A pass-through body has no limit by default (it streams, as direct): set one.
+    auto proxy = StartProxy(Proxy::Options{.configure = [](ProxyConfig& c) {
+        c.set("limits.max_pass_through_body_bytes", "1MiB");
+    }});
 
     // client: a head announcing 1.5 MiB (the body is not sent: the length alone is too big)
     RawClient c(proxy->port());
@@ -145,7 +148,9 @@ TEST_F(Malformed, DeclaredBodyOverLimitGets413) {
 }
 
 TEST_F(Malformed, ChunkedBodyOverLimitGets413) {
-    auto proxy = StartProxy();  // limits.max_body_bytes: 1MiB
+    auto proxy = StartProxy(Proxy::Options{.configure = [](ProxyConfig& c) {
+        c.set("limits.max_pass_through_body_bytes", "1MiB");
+    }});
 
     // client: a chunked body, 64 KiB per chunk, up to 1.5 MiB, stopping as soon as the proxy answers
     RawClient c(proxy->port());

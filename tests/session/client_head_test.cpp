@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace cacheproxy::session {
 namespace {
 
@@ -21,6 +25,36 @@ bhttp::response<bhttp::buffer_body> response(unsigned status = 200) {
     res.version(11);
     return res;
 }
+
+bhttp::request_header<> head_request(std::string_view accept_encoding = "") {
+    auto req = get(11, accept_encoding);
+    req.method(bhttp::verb::head);
+    return req;
+}
+
+/// A static file as Starlette serves it (HEAD and GET alike): unquoted ETag.
+bhttp::response<bhttp::buffer_body> static_file(std::string_view type = "application/javascript",
+                                                std::string_view coding = "") {
+    auto res = response();
+    res.set(bhttp::field::content_type, type);
+    res.set(bhttp::field::content_length, "5000");
+    res.set(bhttp::field::etag, "5d4c2a1b0f9e8d7c-5000");
+    res.set(bhttp::field::last_modified, "Sun, 06 Nov 1994 08:49:37 GMT");
+    res.set(bhttp::field::date, "Sun, 06 Nov 1994 08:49:00 GMT");  // fixed when the upstream connection opened
+    if (!coding.empty()) res.set(bhttp::field::content_encoding, coding);
+    return res;
+}
+
+/// The fields as the client gets them, in order, less `skip`.
+std::vector<std::pair<std::string, std::string>> fields_of(const bhttp::response_header<>& res,
+                                                           bhttp::field skip = bhttp::field::unknown) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& f : res)
+        if (skip == bhttp::field::unknown || f.name() != skip) out.emplace_back(f.name_string(), f.value());
+    return out;
+}
+
+constexpr std::string_view now = "Sun, 06 Nov 1994 08:49:37 GMT";
 
 config::CompressionConfig compression() {
     config::CompressionConfig c;
@@ -58,14 +92,16 @@ TEST(ClientHead, AnUnknownLengthIsChunkedForHttp11AndCloseDelimitedForHttp10) {
     {
         auto res = response();
         const auto req = get(11);
-        const auto head = prepare_client_head(res, {.req = req, .compression = compression()}, true);
+        const auto head =
+            prepare_client_head(res, {.req = req, .compression = compression(), .content_length = {}}, true);
         EXPECT_TRUE(res.chunked());
         EXPECT_TRUE(head.keep_alive);
     }
     {
         auto res = response();
         const auto req = get(10);
-        const auto head = prepare_client_head(res, {.req = req, .compression = compression()}, true);
+        const auto head =
+            prepare_client_head(res, {.req = req, .compression = compression(), .content_length = {}}, true);
         EXPECT_FALSE(res.chunked());
         EXPECT_FALSE(head.keep_alive);
         EXPECT_EQ(res.version(), 10u);
@@ -101,7 +137,7 @@ TEST(ClientHead, AnUpstreamGzipIsDecodedForAClientWithoutIt) {
 TEST(ClientHead, NoBodyStatusesAndHeadGetNoFraming) {
     auto res = response(304);
     const auto req = get();
-    const auto head = prepare_client_head(res, {.req = req, .compression = compression()}, true);
+    const auto head = prepare_client_head(res, {.req = req, .compression = compression(), .content_length = {}}, true);
     EXPECT_FALSE(head.has_body);
     EXPECT_FALSE(res.chunked());
 }
@@ -116,6 +152,106 @@ TEST(ClientHead, ACachedRoutesForwardedAnswerCarriesItsLabels) {
                         true);
     EXPECT_EQ(res["X-Cache"], "BYPASS");
     EXPECT_EQ(res["Cache-Status"], "cacheproxy; fwd=bypass; detail=no-identity");
+}
+
+TEST(ClientHead, TheUpstreamsDateIsReplacedByOurs) {
+    auto res = static_file("image/png");
+    const auto req = get();
+    prepare_client_head(res, {.req = req, .compression = compression(), .content_length = 5000, .date = now}, true);
+    EXPECT_EQ(res[bhttp::field::date], now);
+    EXPECT_EQ(res.count(bhttp::field::date), 1u);
+}
+
+TEST(ClientHead, AnAnswerWithoutADateGetsOurs) {
+    for (const unsigned status : {200u, 204u, 304u, 404u, 502u}) {
+        auto res = response(status);
+        const auto req = get();
+        prepare_client_head(res, {.req = req, .compression = compression(), .content_length = {}, .date = now}, true);
+        EXPECT_EQ(res[bhttp::field::date], now) << status;
+    }
+}
+
+TEST(ClientHead, AnEmptyDateLeavesTheUpstreamsAsItIs) {
+    auto res = static_file("image/png");
+    const auto req = get();
+    prepare_client_head(res, {.req = req, .compression = compression(), .content_length = 5000, .date = {}}, true);
+    EXPECT_EQ(res[bhttp::field::date], "Sun, 06 Nov 1994 08:49:00 GMT");
+}
+
+TEST(ClientHead, ByDefaultTheDateIsThisThreadsCurrentOne) {
+    auto res = static_file("image/png");
+    const auto req = get();
+    prepare_client_head(res, {.req = req, .compression = compression(), .content_length = 5000}, true);
+    EXPECT_EQ(res[bhttp::field::date].size(), http::imf_fixdate_size);
+    EXPECT_NE(res[bhttp::field::date], "Sun, 06 Nov 1994 08:49:00 GMT");
+}
+
+TEST(ClientHead, AnUnquotedEtagIsWeakenedThroughGzip) {
+    auto res = static_file();
+    const auto req = get(11, "gzip");
+    const auto head = prepare_client_head(res, {.req = req, .compression = compression(), .content_length = 5000}, true);
+    EXPECT_EQ(head.transform, Transform::gzip);
+    EXPECT_EQ(res[bhttp::field::etag], "W/\"5d4c2a1b0f9e8d7c-5000\"");
+}
+
+TEST(ClientHead, AnEtagThatCannotBeWeakenedIsDroppedThroughGzip) {
+    auto res = static_file();
+    res.set(bhttp::field::etag, "W/abc");
+    const auto req = get(11, "gzip");
+    prepare_client_head(res, {.req = req, .compression = compression(), .content_length = 5000}, true);
+    EXPECT_EQ(res.find(bhttp::field::etag), res.end());
+}
+
+/// GET and HEAD of the same file with the same Accept-Encoding: the HEAD's
+/// header is the GET's but for the framing of the body it does not carry.
+void expect_head_as_its_get(std::string_view accept_encoding, std::string_view type, std::string_view coding) {
+    SCOPED_TRACE(std::string(accept_encoding) + " " + std::string(type) + " " + std::string(coding));
+    auto g = static_file(type, coding);
+    const auto greq = get(11, accept_encoding);
+    const auto ghead =
+        prepare_client_head(g, {.req = greq, .compression = compression(), .content_length = 5000, .date = now}, true);
+    auto h = static_file(type, coding);
+    const auto hreq = head_request(accept_encoding);
+    const auto hhead =
+        prepare_client_head(h, {.req = hreq, .compression = compression(), .content_length = 5000, .date = now}, true);
+    EXPECT_TRUE(ghead.has_body);
+    EXPECT_FALSE(hhead.has_body);
+    EXPECT_EQ(hhead.transform, Transform::none);  // no body to run through it
+    EXPECT_FALSE(h.chunked());                   // a HEAD's answer ends at its header
+    EXPECT_EQ(hhead.keep_alive, ghead.keep_alive);
+    EXPECT_EQ(fields_of(h), fields_of(g, bhttp::field::transfer_encoding));
+    EXPECT_EQ(h.result_int(), g.result_int());
+    EXPECT_EQ(h.version(), g.version());
+}
+
+TEST(ClientHead, AHeadGetsTheHeaderOfItsGet) {
+    expect_head_as_its_get("gzip", "application/javascript", "");  // GET gzipped: chunked, weak ETag, Vary
+    expect_head_as_its_get("", "application/javascript", "");      // GET identity, Vary, Content-Length
+    expect_head_as_its_get("gzip", "image/png", "");               // not compressible: as the upstream said
+    expect_head_as_its_get("", "text/html", "gzip");               // GET gunzipped for a client without gzip
+    expect_head_as_its_get("gzip", "text/html", "gzip");           // the upstream's gzip, as it is
+}
+
+TEST(ClientHead, AGzippedHeadIsLabelledAsItsGet) {
+    auto res = static_file();
+    const auto req = head_request("gzip");
+    const auto head =
+        prepare_client_head(res, {.req = req, .compression = compression(), .content_length = 5000, .date = now}, true);
+    EXPECT_EQ(head.transform, Transform::none);
+    EXPECT_EQ(res[bhttp::field::content_encoding], "gzip");
+    EXPECT_EQ(res[bhttp::field::vary], "Accept-Encoding");
+    EXPECT_EQ(res[bhttp::field::etag], "W/\"5d4c2a1b0f9e8d7c-5000\"");
+    EXPECT_EQ(res.find(bhttp::field::content_length), res.end());  // the GET's length is the gzip's: unknown
+    EXPECT_EQ(res.find(bhttp::field::transfer_encoding), res.end());
+    EXPECT_EQ(res[bhttp::field::date], now);
+}
+
+TEST(ClientHead, AHeadsNonCanonicalContentLengthIsRewrittenAsItsGets) {
+    auto res = static_file("image/png");
+    res.set(bhttp::field::content_length, "05000");
+    const auto req = head_request();
+    prepare_client_head(res, {.req = req, .compression = compression(), .content_length = 5000}, true);
+    EXPECT_EQ(res[bhttp::field::content_length], "5000");
 }
 
 TEST(RequestRecordText, EveryResultHasOneLabelAndAStatsLabel) {

@@ -58,6 +58,12 @@ struct Fixture {
         report.pool.max = 50;
         report.pool.open = 3;
         report.pool.idle = 2;
+        report.tunnels.open = 2;
+        report.tunnels.opened = 5;
+        report.tunnels.refused = 1;
+        report.tunnels.idle_closed = 3;
+        report.tunnels.bytes_up = 1234;
+        report.tunnels.bytes_down = 56789;
     }
 };
 
@@ -77,7 +83,7 @@ std::map<std::string, Family> parse_exposition(const std::string& text) {
         R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-z_]+="(?:[^"\\\n]|\\.)*"(?:,[a-z_]+="(?:[^"\\\n]|\\.)*")*)\})? (\S+)$)");
     static const std::regex label_re(R"(([a-z_]+)=")");
     static const std::set<std::string> allowed_labels{"route", "status_class", "cache", "le", "trigger", "version",
-                                                      "config_version"};
+                                                      "config_version", "direction"};
     std::istringstream in(text);
     std::string line, current;
     while (std::getline(in, line)) {
@@ -131,7 +137,9 @@ TEST(RenderPrometheusTest, FollowsTheTextFormatsRules) {
                                  "cacheproxy_upstream_connections_active", "cacheproxy_upstream_connects_total",
                                  "cacheproxy_upstream_connect_errors_total", "cacheproxy_upstream_timeouts_total",
                                  "cacheproxy_client_connections", "cacheproxy_uptime_seconds",
-                                 "process_resident_memory_bytes", "cacheproxy_config_info"})
+                                 "process_resident_memory_bytes", "cacheproxy_config_info",
+                                 "cacheproxy_tunnels_open", "cacheproxy_tunnels_total", "cacheproxy_tunnels_refused_total",
+                                 "cacheproxy_tunnels_idle_closed_total", "cacheproxy_tunnel_bytes_total"})
         EXPECT_TRUE(families.count(expected)) << expected;
 }
 
@@ -177,6 +185,30 @@ TEST(RenderPrometheusTest, LabelsAreRuleNamesStatusClassesAndOutcomesOnly) {
     EXPECT_NE(text.find(R"(cacheproxy_trigger_fired_total{trigger="balance_2"} 1)"), std::string::npos);
 }
 
+TEST(RenderPrometheusTest, TunnelFamilies) {
+    Fixture f;
+    const auto text = render_prometheus(f.report);
+    const auto families = parse_exposition(text);
+    EXPECT_EQ(families.at("cacheproxy_tunnels_open").type, "gauge");
+    for (const char* counter : {"cacheproxy_tunnels_total", "cacheproxy_tunnels_refused_total",
+                                "cacheproxy_tunnels_idle_closed_total", "cacheproxy_tunnel_bytes_total"})
+        EXPECT_EQ(families.at(counter).type, "counter") << counter;
+    EXPECT_NE(text.find("\ncacheproxy_tunnels_open 2\n"), std::string::npos);
+    EXPECT_NE(text.find("\ncacheproxy_tunnels_total 5\n"), std::string::npos);
+    EXPECT_NE(text.find("\ncacheproxy_tunnels_refused_total 1\n"), std::string::npos);
+    EXPECT_NE(text.find("\ncacheproxy_tunnels_idle_closed_total 3\n"), std::string::npos);
+    EXPECT_NE(text.find(R"(cacheproxy_tunnel_bytes_total{direction="up"} 1234)"), std::string::npos);
+    EXPECT_NE(text.find(R"(cacheproxy_tunnel_bytes_total{direction="down"} 56789)"), std::string::npos);
+    EXPECT_EQ(families.at("cacheproxy_tunnel_bytes_total").samples.size(), 2u);
+
+    // Without a tunnel ever opened every family is still there, at 0 (a rate() has its series from the start).
+    Report empty;
+    const auto zero = render_prometheus(empty);
+    EXPECT_NE(zero.find("\ncacheproxy_tunnels_open 0\n"), std::string::npos);
+    EXPECT_NE(zero.find(R"(cacheproxy_tunnel_bytes_total{direction="down"} 0)"), std::string::npos);
+    parse_exposition(zero);
+}
+
 TEST(RenderPrometheusTest, LabelValuesAreEscaped) {
     Fixture f;
     f.report.version = "a\"b\\c\nd";
@@ -205,6 +237,13 @@ TEST(RenderJsonTest, ShapeAndNumbers) {
     EXPECT_EQ(j.at("triggers").at(0).at("requests").as_int64(), 1);
     EXPECT_EQ(j.at("passthrough").at("requests").as_int64(), 1);
     EXPECT_EQ(j.at("upstream").at("active").as_int64(), 1);
+    const auto& tunnels = j.at("tunnels");
+    EXPECT_EQ(tunnels.at("open").as_int64(), 2);
+    EXPECT_EQ(tunnels.at("opened").as_int64(), 5);
+    EXPECT_EQ(tunnels.at("refused").as_int64(), 1);
+    EXPECT_EQ(tunnels.at("idle_closed").as_int64(), 3);
+    EXPECT_EQ(tunnels.at("bytes_up").as_int64(), 1234);
+    EXPECT_EQ(tunnels.at("bytes_down").as_int64(), 56789);
 }
 
 TEST(RenderJsonTest, HitRatioIsServedFromCacheOverRequests) {

@@ -15,8 +15,6 @@ import pytest
 
 from clients import curl, get, httpx_client
 
-UPLOAD_XFAIL = pytest.mark.xfail(strict=True, reason="issue 13 #8: limits.max_body_bytes (1 MiB) applies to "
-                                                     "pass-through uploads: 413")
 
 
 def targets(xfail=None):
@@ -63,7 +61,7 @@ def test_download_50mb_generated_stream_identical(app, proxy, info, target):
     assert n == 50 * 1000 * 1000 and digest.hexdigest() == info["stream_sha256"]
 
 
-@pytest.mark.parametrize("target", targets(UPLOAD_XFAIL))
+@pytest.mark.parametrize("target", targets())
 def test_upload_50mb_raw_with_curl_identical(app, proxy, big_upload, target):
     path, sha, size = big_upload
     r = curl(base_of(app, proxy, target) + "/upload/raw", "--data-binary", f"@{path}",
@@ -73,7 +71,7 @@ def test_upload_50mb_raw_with_curl_identical(app, proxy, big_upload, target):
     print(f"\n{target}: 50 MB upload {size / r.seconds / 1e6:.0f} MB/s")
 
 
-@pytest.mark.parametrize("target", targets(UPLOAD_XFAIL))
+@pytest.mark.parametrize("target", targets())
 def test_upload_5mib_multipart_with_httpx(app, proxy, target):
     data = os.urandom(5 << 20)
     with httpx_client(base_of(app, proxy, target), timeout=60) as c:
@@ -82,7 +80,7 @@ def test_upload_5mib_multipart_with_httpx(app, proxy, target):
     assert r.json() == {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "filename": "photo.jpg"}
 
 
-@pytest.mark.parametrize("target", targets(UPLOAD_XFAIL))
+@pytest.mark.parametrize("target", targets())
 def test_upload_5mib_chunked_with_aiohttp(app, proxy, target):
     """No Content-Length: aiohttp sends an async generator's body chunked."""
     blocks = [os.urandom(256 << 10) for _ in range(20)]
@@ -115,8 +113,6 @@ def test_upload_512kib_multipart_with_curl(app, proxy, tmp_path, target):
     assert r.json()["bytes"] == len(data) and r.json()["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 #8: the proxy closes without draining the refused body: "
-                                       "httpx gets a broken pipe / reset instead of the 413")
 def test_refused_body_413_is_readable_by_httpx(make_proxy):
     """A watched write (POST /api/trading/order), where the body limit stays (1 MiB, set here
     explicitly): an 8 MiB body is refused, and httpx, which sends the whole body before it

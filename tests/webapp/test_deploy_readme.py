@@ -191,8 +191,6 @@ def test_readme_setup_through_the_proxy(stack):
     assert seen.json()["client"][0] == CLIENT_ADDR and seen.json()["scheme"] == "http"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 #3/#5/#6: with the README's setup behind a TLS front the "
-                                       "app gets 502s (health), and then http and the front's address")
 def test_readme_setup_behind_a_tls_front(stack, make_front):
     """TLS front (the README's nginx location if it has one) -> installed proxy -> app."""
     loc = nginx_location(readme_text())
