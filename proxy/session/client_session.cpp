@@ -196,6 +196,10 @@ asio::awaitable<bool> ClientSession::handle_request() {
     } else {
         keep_alive = co_await pass_through(ex);
     }
+    // Whatever the handler decided: bytes of this request's body left unread
+    // would be parsed as the next request. Only a request read to its end
+    // keeps the connection.
+    if (keep_alive && !body_.is_done()) keep_alive = false;
     scratch_.trim();
     const auto elapsed = Clock::now() - t0;
     const auto text = text_of(record.cache);
