@@ -6,6 +6,7 @@
 #include "core/cache_context.hpp"
 #include "config/config.hpp"
 #include "http/trusted_proxies.hpp"
+#include "net/splice.hpp"
 #include "stats/process_info.hpp"
 #include "stats/worker_stats.hpp"
 #include "upstream/upstream_health.hpp"
@@ -110,6 +111,8 @@ struct Worker {
         std::atomic<std::uint64_t> bytes_up{0};   ///< client -> upstream
         std::atomic<std::uint64_t> bytes_down{0}; ///< upstream -> client
     } tunnels;
+    /// Empty kernel pipes for the splice relay of large bodies (net/splice.hpp), reused.
+    net::PipePool pipes;
     /// This thread's client connections (for the drain); unlinked by their destructors.
     boost::intrusive::list<Drainable, boost::intrusive::constant_time_size<false>> sessions;
 };

@@ -122,6 +122,13 @@ asio::awaitable<error_code> Downstream::write_some(bhttp::response_serializer<bh
     co_return ec == bhttp::error::need_buffer ? error_code{} : ec;
 }
 
+asio::awaitable<net::Spliced> Downstream::splice_from(asio::ip::tcp::socket& from, std::uint64_t length,
+                                                      net::SplicePipe& pipe,
+                                                      std::chrono::steady_clock::duration read_timeout) {
+    co_return co_await net::splice_copy(from, stream_.socket(), length, pipe,
+                                        {.read_timeout = read_timeout, .write_timeout = limits_.body_timeout});
+}
+
 asio::awaitable<void> Downstream::close() {
     // Lingering close (nginx's lingering_close): after our FIN, what the
     // client still sends (the rest of a refused body, say) is read and

@@ -8,6 +8,7 @@
 
 #include "cache/cached_response.hpp"
 #include "config/config.hpp"
+#include "net/splice.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
@@ -81,6 +82,13 @@ public:
         bhttp::response_serializer<bhttp::buffer_body>& sr);
     /// What the serializer has next (a chunk of a relayed body); need_buffer is no error.
     boost::asio::awaitable<boost::system::error_code> write_some(bhttp::response_serializer<bhttp::buffer_body>& sr);
+
+    /// The rest of a relayed body, `length` bytes still on `from` (the
+    /// upstream), moved to the client by splice(2) through `pipe`, no copy
+    /// (net/splice.hpp): `read_timeout` on the upstream, limits.body_timeout on the client.
+    boost::asio::awaitable<net::Spliced> splice_from(boost::asio::ip::tcp::socket& from, std::uint64_t length,
+                                                     net::SplicePipe& pipe,
+                                                     std::chrono::steady_clock::duration read_timeout);
 
     /// Sends FIN, then discards what the client still sends for a moment, so
     /// the last response is not destroyed by a reset; closes.

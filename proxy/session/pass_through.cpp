@@ -49,6 +49,10 @@ std::string_view chunk_header(std::size_t n, char (&buf)[24]) {
     return {buf, static_cast<std::size_t>(r.ptr + 2 - buf)};
 }
 
+/// A body with at least this much left goes by splice(2), socket to socket
+/// (net/splice.hpp), both ways; smaller ones through the relay buffer.
+constexpr std::uint64_t splice_from_bytes = 256 * 1024;
+
 /// Step 2: sends the prepared head and the body read so far, then streams the
 /// rest of the body from the client (at limits.min_body_rate at least); a
 /// `chunked` stream is framed as chunks, the last one empty. Returns the
@@ -70,6 +74,16 @@ asio::awaitable<std::pair<error_code, error_code>> send_request(Exchange& ex, up
     const auto t0 = Clock::now();
     std::uint64_t streamed = 0;
     while (!ec && !ex.body.is_done()) {
+        if (ex.body.on_socket() >= splice_from_bytes) {  // a large upload's rest: socket to socket
+            auto pipe = ex.worker.pipes.take();
+            if (pipe.is_open()) {
+                const auto spliced = co_await ex.body.splice_to(up.stream.socket(), pipe, lim.body_timeout);
+                ex.worker.pipes.give_back(std::move(pipe));
+                if (spliced.from) co_return std::pair{spliced.to, spliced.from};
+                ec = spliced.to;
+                break;
+            }
+        }
         std::size_t got = 0;
         if (auto rec = co_await ex.body.read_piece(s.relay(), Scratch::relay_size, got); rec)
             co_return std::pair{ec, rec};
@@ -265,7 +279,8 @@ struct Relayed {
 /// Step 5 for the usual download: a body of known length, relayed as it is
 /// (no transform, no chunks). Raw reads straight into the relay buffer, as
 /// large as it is, and no parser in between; the head goes with the first
-/// bytes. Reads exactly `length` bytes, so the connection stays reusable.
+/// bytes; a large body's rest is spliced, never entering our buffers. Reads
+/// exactly `length` bytes, so the connection stays reusable.
 asio::awaitable<Relayed> relay_raw(Exchange& ex, upstream::Connection& up, std::uint64_t length,
                                    config::Duration read_timeout) {
     auto& s = ex.scratch;
@@ -285,6 +300,19 @@ asio::awaitable<Relayed> relay_raw(Exchange& ex, upstream::Connection& up, std::
     out.head_sent = true;
     up.buffer.consume(buffered);
     std::uint64_t left = length - buffered;
+    if (left >= splice_from_bytes) {
+        auto pipe = ex.worker.pipes.take();
+        if (pipe.is_open()) {
+            const auto spliced = co_await ex.down.splice_from(up.stream.socket(), left, pipe, read_timeout);
+            ex.worker.pipes.give_back(std::move(pipe));
+            out.client_failed = static_cast<bool>(spliced.to);
+            if (spliced.from && !spliced.to)
+                out.upstream = spliced.from == asio::error::eof ? make_error_code(bhttp::error::partial_message)
+                                                                : spliced.from;
+            out.complete = !spliced.from && !spliced.to;
+            co_return out;
+        }
+    }
     while (left > 0) {
         expire(up.stream, read_timeout);
         const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(Scratch::relay_size, left));

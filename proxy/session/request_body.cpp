@@ -43,6 +43,23 @@ asio::awaitable<error_code> RequestBody::read_raw(char* dst, std::size_t size, s
     co_return error_code{};
 }
 
+asio::awaitable<net::Spliced> RequestBody::splice_to(asio::ip::tcp::socket& to, net::SplicePipe& pipe,
+                                                    std::chrono::steady_clock::duration write_timeout) {
+    net::Spliced out;
+    if (auto ec = co_await send_continue(); ec) {
+        out.from = ec;
+        co_return out;
+    }
+    out = co_await net::splice_copy(stream_.socket(), to, on_socket(), pipe,
+                                    {.read_timeout = limits_.body_timeout,
+                                     .write_timeout = write_timeout,
+                                     .min_rate = limits_.min_body_rate,
+                                     .grace = config::min_body_rate_grace});
+    remaining_ -= out.moved;
+    if (out.from == asio::error::eof) out.from = make_error_code(bhttp::error::partial_message);
+    co_return out;
+}
+
 asio::awaitable<error_code> RequestBody::read_piece(char* dst, std::size_t size, std::size_t& got) {
     got = 0;
     if (auto ec = co_await send_continue(); ec) co_return ec;

@@ -72,6 +72,16 @@ public:
     /// parser's body limit, a Content-Length one of exactly its length).
     boost::asio::awaitable<boost::system::error_code> read_whole(std::string& into);
 
+    /// Bytes of a Content-Length body still on the socket with none of it
+    /// buffered: what splice_to() can move (0 for a chunked body).
+    std::uint64_t on_socket() const { return raw_ && buffer_.size() == 0 ? remaining_ : 0; }
+    /// Moves the on_socket() bytes to `to` by splice(2) through `pipe`, no copy
+    /// (net/splice.hpp), under limits.body_timeout and limits.min_body_rate
+    /// on the client's side and `write_timeout` on `to`'s. The client's end
+    /// before the last byte is a partial_message in `from`.
+    boost::asio::awaitable<net::Spliced> splice_to(boost::asio::ip::tcp::socket& to, net::SplicePipe& pipe,
+                                                   std::chrono::steady_clock::duration write_timeout);
+
     /// "100 Continue" once, if the request asked for it (before its body is read).
     boost::asio::awaitable<boost::system::error_code> send_continue();
 

@@ -23,19 +23,6 @@ protected:
     static void TearDownTestSuite() { StopSharedSimulator(); }
 };
 
-/// A body with every byte value, CR/LF and NUL included, not the simulator's pattern.
-std::string binary_body(std::size_t n) {
-    std::string s(n, '\0');
-    std::uint32_t x = 2463534242u;
-    for (std::size_t i = 0; i < n; ++i) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        s[i] = static_cast<char>(x & 0xFF);
-    }
-    return s;
-}
-
 std::string lower(std::string s) {
     for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     return s;

@@ -54,6 +54,18 @@ std::string sim_bytes(std::size_t n, std::size_t offset) {
     return out;
 }
 
+std::string binary_body(std::size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    std::uint32_t x = 2463534242u * seed;
+    for (std::size_t i = 0; i < n; ++i) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        s[i] = static_cast<char>(x & 0xFF);
+    }
+    return s;
+}
+
 std::size_t first_sim_bytes_mismatch(const std::string& body, std::size_t offset) {
     for (std::size_t i = 0; i < body.size(); ++i)
         if (static_cast<unsigned char>(body[i]) != ((offset + i) * 31 + 7) % 251) return i;

@@ -50,6 +50,9 @@ private:
 std::string sim_bytes(std::size_t n, std::size_t offset = 0);
 /// Index of the first byte of `body` that differs from sim_bytes(), or npos.
 std::size_t first_sim_bytes_mismatch(const std::string& body, std::size_t offset = 0);
+/// `n` bytes of every value (CR/LF and NUL included), not periodic at any
+/// power of two and not the simulator's pattern; `seed` picks the sequence.
+std::string binary_body(std::size_t n, unsigned seed = 1);
 /// Lower-case hex SHA-256.
 std::string sha256_hex(const std::string& data);
 
