@@ -18,19 +18,53 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace cacheproxy::app {
 
+/// What the SIGHUP reloads did: counters and the last error (app/reload.cpp
+/// writes, the admin reads; never touched by a request).
+struct ReloadStatus {
+    std::atomic<std::uint64_t> ok{0};
+    std::atomic<std::uint64_t> failed{0};
+    struct Text {
+        std::string last_error;       ///< "" until a reload fails; kept after a later success
+        std::string running_version;  ///< config_version of the files running now
+        double last_unix = 0;         ///< wall time of the last reload attempt (0 = none)
+        bool last_ok = true;          ///< the last attempt was applied (true before any)
+    };
+    Text text() const {
+        std::lock_guard lock(mu);
+        return text_;
+    }
+    void set(Text t) {
+        std::lock_guard lock(mu);
+        text_ = std::move(t);
+    }
+
+private:
+    mutable std::mutex mu;
+    Text text_;
+};
+
 /// Process-wide state shared by all workers: immutable config plus atomics.
 struct ServerContext {
     explicit ServerContext(const config::Config& c)
-        : cfg(c), cache(c.rules.routes.empty() ? nullptr : std::make_unique<CacheContext>(c.rules)),
-          stats_layout(make_layout(cache.get())), config_version(stats::config_version(c)),
-          upstream_authority(authority_of(c.upstream)) {}
+        : cfg(c), config_version(stats::config_version(c)),
+          cache(c.rules.routes.empty() ? nullptr : std::make_unique<CacheContext>(c.rules, config_version)),
+          stats_layout(make_layout(cache.get())), upstream_authority(authority_of(c.upstream)) {
+        reloads.set({.last_error = "", .running_version = config_version, .last_unix = 0, .last_ok = true});
+    }
+    /// The configuration the process started with. A reload changes only its
+    /// rules (in CacheContext's snapshots: never read the rules from here).
     const config::Config& cfg;
+    /// stats::config_version() of the configuration this process started
+    /// with (the running one: CacheContext::current()->config_version, or
+    /// ReloadStatus::running_version).
+    const std::string config_version;
     std::unique_ptr<CacheContext> cache;       ///< null when no route is cached
     std::atomic<std::size_t> client_connections{0};
     std::atomic<bool> draining{false};         ///< SIGTERM seen: finish, then close
@@ -38,10 +72,11 @@ struct ServerContext {
     /// touched when a tunnel opens or closes, never per request).
     std::atomic<std::size_t> tunnels_open{0};
     upstream::UpstreamHealth health;
-    /// The stats slots: pass-through, the cached routes, the triggers (names as the matchers hold them).
+    /// The stats slots: pass-through, the cached routes, the triggers (names
+    /// as the first snapshot's matchers hold them; a reload keeps the names).
     const stats::Layout stats_layout;
-    /// stats::config_version() of the configuration this process runs.
-    const std::string config_version;
+    /// What the reloads did (app/reload.cpp), for /stats and /metrics.
+    ReloadStatus reloads;
     /// "host:port" of the upstream ("[v6]:port"): the Host an HTTP/1.0 request without one is sent with.
     const std::string upstream_authority;
     /// server.trusted_proxies, parsed: a session asks trusted_proxies.contains(peer address)
@@ -58,8 +93,8 @@ private:
     static stats::Layout make_layout(const CacheContext* cache) {
         if (!cache) return stats::Layout{};
         std::vector<std::string_view> routes, triggers;
-        for (const auto& r : cache->matcher.routes()) routes.emplace_back(r.name);
-        for (const auto& t : cache->triggers.triggers()) triggers.emplace_back(t.name);
+        for (const auto& r : cache->initial->matcher.routes()) routes.emplace_back(r.name);
+        for (const auto& t : cache->initial->triggers.triggers()) triggers.emplace_back(t.name);
         return stats::Layout(routes, triggers);
     }
 };
@@ -81,9 +116,9 @@ struct Worker {
         : ctx(context),
           pool(ioc.get_executor(), context.cfg.upstream, upstream_endpoint, pool_limits, context.health),
           stats(context.stats_layout),
-          route_counters(std::make_unique<RouteCounters[]>(context.cache ? context.cache->rules.routes.size() : 0)),
-          trigger_counters(
-              std::make_unique<TriggerCounters[]>(context.cache ? context.cache->rules.triggers.size() : 0)) {}
+          snapshot(context.cache ? context.cache->current()->copy() : nullptr),
+          route_counters(std::make_unique<RouteCounters[]>(snapshot ? snapshot->rules.routes.size() : 0)),
+          trigger_counters(std::make_unique<TriggerCounters[]>(snapshot ? snapshot->rules.triggers.size() : 0)) {}
 
     /// The time every cache decision on this worker is made at: the steady
     /// clock, or a test's clock (tests/session/).
@@ -94,6 +129,10 @@ struct Worker {
     ServerContext& ctx;
     upstream::Pool pool;
     stats::WorkerStats stats;         ///< written by this thread only; merged by the admin when read
+    /// This thread's copy of the running rules (null when nothing is cached):
+    /// read and replaced on this thread only (a reload posts the new copy).
+    /// A request copies it once and runs on that copy to its end.
+    std::shared_ptr<const RuleSnapshot> snapshot;
     /// This thread's cache counters, indexed like the rules' routes and
     /// triggers: written by this thread only, summed by app::collect().
     std::unique_ptr<RouteCounters[]> route_counters;

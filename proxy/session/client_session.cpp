@@ -160,9 +160,11 @@ asio::awaitable<bool> ClientSession::handle_request() {
     RequestRecord record;
     const auto& req = parser_->get();
     body_.reset(*parser_, expect_continue_);
-    Exchange ex{req, body_, down_, worker_, peer_, scratch_, record, stream_, buffer_};
+    // This request's rules, held to its end: a reload meanwhile changes the
+    // worker's copy, never this one.
+    Exchange ex{req, body_, down_, worker_, peer_, scratch_, record, stream_, buffer_, worker_.snapshot};
+    const app::RuleSnapshot* cache = ex.rules.get();
 
-    const auto* cache = worker_.ctx.cache.get();
     const rules::RouteRule* rule = cache ? cache->matcher.match(req.method_string(), req.target()) : nullptr;
     const rules::TriggerRule* trigger = nullptr;
     if (!rule && cache && !cache->triggers.triggers().empty() && req.method() != bhttp::verb::get &&

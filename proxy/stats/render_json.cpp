@@ -69,6 +69,13 @@ std::string render_json(const Report& r) {
     w.begin_object();
     w.member("version", r.version);
     w.member("config_version", r.config_version);
+    w.key("reloads").begin_object();
+    w.member("ok", r.reloads.ok);
+    w.member("failed", r.reloads.failed);
+    w.member("last_error", r.reloads.last_error);
+    w.member("last_unix", r.reloads.last_unix);
+    w.member("last_ok", r.reloads.last_ok);
+    w.end_object();
     w.member("uptime_seconds", r.uptime_seconds);
     w.member("start_time_unix", r.start_time_unix);
     w.member("rss_bytes", r.rss_bytes);
