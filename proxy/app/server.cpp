@@ -161,11 +161,19 @@ void Server::begin_drain() {
                 acceptor_->close(ignored);
                 if (admin_acceptor_) admin_acceptor_->close(ignored);
             }
-            for (auto& session : workers_[i]->sessions) session.on_drain();
+            for (auto& session : workers_[i]->sessions) session.on_drain(false);
             workers_[i]->pool.close_idle();
             drain_pending_.fetch_sub(1);
         });
     }
+}
+
+void Server::close_fresh() {
+    ctx_.drain_fresh_too.store(true);
+    for (auto& w : workers_)
+        asio::post(w->ioc, [&worker = *w] {
+            for (auto& session : worker.sessions) session.on_drain(true);
+        });
 }
 
 int Server::run() {
@@ -185,8 +193,9 @@ int Server::run() {
     }
 
     asio::steady_timer poll(main_ioc_);
-    std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point deadline, fresh_deadline;
     std::function<void(const error_code&)> check_drained = [&](const error_code&) {
+        if (!ctx_.drain_fresh_too.load() && std::chrono::steady_clock::now() >= fresh_deadline) close_fresh();
         // Done when no request is in flight and every connection has closed
         // (idle ones close at once; the others after their answer).
         const auto left = in_flight(workers_);
@@ -209,6 +218,7 @@ int Server::run() {
                      in_flight(workers_), cfg_.limits.drain_timeout.count());
         begin_drain();
         deadline = std::chrono::steady_clock::now() + cfg_.limits.drain_timeout;
+        fresh_deadline = std::chrono::steady_clock::now() + kFreshGrace;
         check_drained({});
     });
     main_ioc_.run();

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,6 +42,10 @@ public:
 
 private:
     void begin_drain();
+    /// The second pass of the drain: connections still waiting for their first request close too.
+    void close_fresh();
+    /// How long a connection accepted before the drain has to send its first request.
+    static constexpr std::chrono::milliseconds kFreshGrace{500};
     void wait_for_reload();
     std::optional<std::string> open_listener(const boost::asio::ip::tcp::endpoint& listen_ep);
 

@@ -68,6 +68,8 @@ struct ServerContext {
     std::unique_ptr<CacheContext> cache;       ///< null when no route is cached
     std::atomic<std::size_t> client_connections{0};
     std::atomic<bool> draining{false};         ///< SIGTERM seen: finish, then close
+    /// The drain's grace for connections that have not sent a request yet is over (Drainable).
+    std::atomic<bool> drain_fresh_too{false};
     /// Upgraded connections open now, all workers (bounded by tunnel.max_open;
     /// touched when a tunnel opens or closes, never per request).
     std::atomic<std::size_t> tunnels_open{0};
@@ -101,10 +103,14 @@ private:
 
 /// A client connection its worker can tell that the process is draining
 /// (SIGTERM): an idle one closes gracefully, one with a request waiting
-/// answers it, then closes. Touched only on its worker's thread.
+/// answers it, then closes. A connection that has not sent its first request
+/// yet is left alone by the first pass and closed by the second, a grace
+/// later (`fresh_too`): a client that connected just before the drain still
+/// gets its answer (a restart through socket activation drops nothing).
+/// Touched only on its worker's thread.
 struct Drainable
     : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
-    virtual void on_drain() = 0;
+    virtual void on_drain(bool fresh_too) = 0;
 
 protected:
     ~Drainable() = default;
