@@ -55,9 +55,8 @@ std::string trading_rules(const std::string& positions_ttl, bool rekeyed = false
                       per_user_route("orders", "/api/trading/orders", "60s") + "triggers:\n" + order_triggers());
 }
 
-/// Replaces the proxy's rules file whole (write, then rename: a reload never reads half a file).
-void rewrite_rules(const Proxy& proxy, const std::string& text) {
-    const std::string path = proxy.dir() + "/rules.yaml";
+/// Replaces a file whole (write, then rename: a reload never reads half a file).
+void replace_file(const std::string& path, const std::string& text) {
     {
         std::ofstream out(path + ".new", std::ios::binary | std::ios::trunc);
         out << text;
@@ -65,14 +64,12 @@ void rewrite_rules(const Proxy& proxy, const std::string& text) {
     std::filesystem::rename(path + ".new", path);
 }
 
-void rewrite_config(Proxy& proxy, const std::function<void(ProxyConfig&)>& change) {
+void rewrite_rules(const Proxy& proxy, const std::string& text) { replace_file(proxy.dir() + "/rules.yaml", text); }
+
+void rewrite_config(const Proxy& proxy, const std::function<void(ProxyConfig&)>& change) {
     ProxyConfig c = proxy.config();
     change(c);
-    {
-        std::ofstream out(proxy.config_path() + ".new", std::ios::binary | std::ios::trunc);
-        out << c.to_yaml();
-    }
-    std::filesystem::rename(proxy.config_path() + ".new", proxy.config_path());
+    replace_file(proxy.config_path(), c.to_yaml());
 }
 
 Json stats_of(const Proxy& proxy) {
