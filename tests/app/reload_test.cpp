@@ -1,6 +1,8 @@
 #include "app/reload.hpp"
 #include "app/socket_activation.hpp"
 
+#include "cache/header_list.hpp"
+
 #include <gtest/gtest.h>
 
 namespace cacheproxy::app {
@@ -45,6 +47,106 @@ TEST(Reload, AConfigChangeIsRefusedNamingItsKey) {
               "timeouts: changed: needs a restart");
     EXPECT_EQ(refusal([](config::Config& c) { c.rules_path.clear(); }),
               "rules: turning the cache on or off needs a restart");
+}
+
+/// A running process without threads: the context, one worker whose posts
+/// the test runs by hand, the rules balance (per user) and ticker (shared).
+struct Running {
+    static config::Config rules_config() {
+        config::Config c;
+        rules::RouteRule balance, ticker;
+        balance.name = "balance";
+        balance.path = "/balance";
+        balance.key.identity = true;
+        balance.key.query = {"k"};
+        balance.ttl = std::chrono::seconds(60);
+        ticker.name = "ticker";
+        ticker.path = "/ticker";
+        ticker.shared = true;
+        ticker.key.query = {"k"};
+        ticker.ttl = std::chrono::seconds(60);
+        c.rules.routes = {balance, ticker};
+        return c;
+    }
+    Running() : cfg(rules_config()), ctx(cfg) {
+        workers.push_back(std::make_unique<Worker>(
+            ctx, boost::asio::ip::tcp::endpoint(boost::asio::ip::address_v4::loopback(), 1),
+            upstream::PoolLimits{.max_active = 4, .max_idle = 4}));
+    }
+    void run_posts() {
+        workers[0]->ioc.restart();
+        workers[0]->ioc.poll();
+    }
+    /// Stores an entry for `k` on route `index` of the running rules, as a fill would.
+    void put(std::size_t index, const std::string& k) {
+        const auto running = ctx.cache->current();
+        const auto& rule = running->rules.routes[index];
+        auto key = *cache::build_key(rule, running->slot(index), rule.path + "?k=" + k,
+                                     std::optional<std::string_view>("Bearer u1"), running->hasher,
+                                     cache::HeaderList{});
+        const auto now = cache::Clock::now();
+        const auto g = running->cache.lookup(key, rule, now, true).generation;
+        auto fill = running->cache.join(key, g, now);
+        const auto e = cache::CachedResponse::make(
+            {.head = "HTTP/1.1 200 OK\r\n", .body = "{}", .stored_at = now, .ttl = rule.ttl, .generation = g});
+        running->cache.publish(fill, {e, cache::FillResult::Outcome::stored}, now);
+    }
+    std::size_t entries(std::size_t slot) const { return ctx.cache->cache.store_stats(slot).entries; }
+
+    config::Config cfg;
+    ServerContext ctx;
+    std::vector<std::unique_ptr<Worker>> workers;
+};
+
+TEST(Reload, KeptRoutesKeepTheirSlotReKeyedOnesGetANewOneAndWorkersGetTheRulesByAPost) {
+    Running p;
+    p.put(0, "a");
+    p.put(1, "a");
+    ASSERT_EQ(p.entries(0), 1u);
+    ASSERT_EQ(p.entries(1), 1u);
+
+    auto next = p.cfg;
+    next.rules.routes[0].key.query = {"k", "x"};            // balance re-keyed
+    next.rules.routes[1].ttl = std::chrono::seconds(5);     // ticker retuned
+    const auto out = apply_reload(p.ctx, p.workers, next);
+    ASSERT_TRUE(out.applied) << out.message;
+    EXPECT_NE(out.message.find("0 kept, 1 retuned, 1 rekeyed"), std::string::npos) << out.message;
+    EXPECT_EQ(p.workers[0]->snapshot->version, 1u);  // the worker's copy changes on its own thread
+    p.run_posts();
+    const auto& snap = *p.workers[0]->snapshot;
+    EXPECT_EQ(snap.version, 2u);
+    EXPECT_EQ(snap.slot(1), 1u);  // ticker: same slot, its entry kept
+    EXPECT_EQ(snap.slot(0), 2u);  // balance: a new slot; the old one retired and emptied
+    EXPECT_EQ(snap.rules.routes[1].ttl, std::chrono::seconds(5));
+    EXPECT_EQ(p.entries(1), 1u);
+    EXPECT_EQ(p.entries(0), 0u);
+    EXPECT_EQ(p.ctx.cache->current()->version, 2u);
+    EXPECT_EQ(p.ctx.reloads.ok.load(), 1u);
+    EXPECT_TRUE(p.ctx.reloads.text().last_ok);
+}
+
+TEST(Reload, ARefusedReloadChangesNothing) {
+    Running p;
+    p.put(1, "a");
+    auto fewer = p.cfg;
+    fewer.rules.routes.pop_back();
+    auto moved = p.cfg;
+    moved.listen.port = 1;
+    for (const auto* next : {&fewer, &moved}) {
+        const auto out = apply_reload(p.ctx, p.workers, *next);
+        EXPECT_FALSE(out.applied);
+        p.run_posts();
+        EXPECT_EQ(p.workers[0]->snapshot->version, 1u);
+        EXPECT_EQ(p.ctx.cache->current()->version, 1u);
+    }
+    EXPECT_EQ(p.ctx.reloads.failed.load(), 2u);
+    const auto text = p.ctx.reloads.text();
+    EXPECT_EQ(text.last_error, "listen: changed: needs a restart");
+    EXPECT_FALSE(text.last_ok);
+    EXPECT_EQ(text.running_version, p.ctx.config_version);
+    EXPECT_EQ(p.entries(1), 1u);
+    EXPECT_EQ(refuse_reload(p.ctx, "rules.yaml:3:5: routes[0].ttl: bad").message, "rules.yaml:3:5: routes[0].ttl: bad");
+    EXPECT_EQ(p.ctx.reloads.failed.load(), 3u);
 }
 
 TEST(SocketActivation, TheSocketIsFd3WhenPassedToThisProcess) {
