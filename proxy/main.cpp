@@ -43,7 +43,11 @@ int main(int argc, char** argv) {
     }
 
     log::setup(cfg.logging);
-    app::Server server(cfg);
+    // SIGHUP re-reads the same files, with the same command-line overrides.
+    app::Server server(cfg, [cli](config::Config& next) -> std::optional<config::ConfigError> {
+        if (auto err = config::load_config(cli.config_path, next)) return err;
+        return config::apply_overrides(cli, next);
+    });
     if (auto err = server.start()) {
         spdlog::critical("cannot start: {}", *err);
         return 1;

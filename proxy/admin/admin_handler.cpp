@@ -104,7 +104,9 @@ void purge(const Request& req, std::string_view query, AdminContext& admin, Resp
             return set_body(res, bhttp::status::bad_request, kJson, error_json("X-Purge-Credential is empty"));
     }
 
-    app::CacheContext* cc = admin.ctx.cache.get();
+    app::CacheContext* shared = admin.ctx.cache.get();
+    const auto running = shared ? shared->current() : nullptr;  // the rules running now
+    const app::RuleSnapshot* cc = running.get();
     std::size_t first = 0, last = 0;  // routes [first, last)
     if (q->route) {
         const std::size_t idx = cc ? cc->route_index(*q->route) : static_cast<std::size_t>(-1);
@@ -128,11 +130,11 @@ void purge(const Request& req, std::string_view query, AdminContext& admin, Resp
             if (identity) {
                 if (!cache::per_user(cc->matcher.routes()[i])) continue;
                 // As a widened write does: a fill of this user already in flight is then never stored.
-                n = cc->cache.invalidate({*identity, {}, {i}});
+                n = cc->cache.invalidate({*identity, {}, {cc->slot(i)}});
             } else {
-                n = cc->cache.purge_route(i);
+                n = cc->cache.purge_route(cc->slot(i));
             }
-            cc->purged[i].fetch_add(n, std::memory_order_relaxed);
+            shared->purged[i].fetch_add(n, std::memory_order_relaxed);
             dropped += n;
         }
     }
@@ -185,7 +187,7 @@ Response handle(const Request& req, AdminContext& admin) {
             w.begin_object()
                 .member("status", up ? "ready" : "not ready")
                 .member("config", "loaded")
-                .member("config_version", admin.ctx.config_version)
+                .member("config_version", admin.ctx.reloads.text().running_version)
                 .member("upstream", up ? "up" : "down")
                 .end_object();
             set_body(res, up ? bhttp::status::ok : bhttp::status::service_unavailable, kJson, w.take());

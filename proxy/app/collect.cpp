@@ -11,7 +11,9 @@ using namespace stats;
 Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<app::Worker>>& workers) {
     Report r;
     r.version = CACHEPROXY_VERSION;
-    r.config_version = ctx.config_version;
+    const auto reload = ctx.reloads.text();
+    r.config_version = reload.running_version;
+    r.reloads = {ctx.reloads.ok.load(), ctx.reloads.failed.load(), reload.last_error, reload.last_unix, reload.last_ok};
     const auto now = std::chrono::steady_clock::now();
     r.uptime_seconds = std::chrono::duration<double>(now - ctx.started).count();
     r.start_time_unix = std::chrono::duration<double>(ctx.started_wall.time_since_epoch()).count();
@@ -40,9 +42,11 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
     }
     r.tunnels.open = ctx.tunnels_open.load(std::memory_order_relaxed);
 
-    const app::CacheContext* cc = ctx.cache.get();
-    r.cache_enabled = cc != nullptr;
-    if (!cc) return r;
+    const app::CacheContext* shared = ctx.cache.get();
+    r.cache_enabled = shared != nullptr;
+    if (!shared) return r;
+    const auto running = shared->current();  // the rules running now (names as at start)
+    const app::RuleSnapshot* cc = running.get();
 
     const auto& routes = cc->matcher.routes();
     const auto& triggers = cc->triggers.triggers();
@@ -72,8 +76,8 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
             CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COPY)
 #undef CACHEPROXY_ROUTE_COPY
         }
-        rr.counters.purged += cc->purged[i].load(std::memory_order_relaxed);
-        rr.store = cc->cache.store_stats(i);
+        rr.counters.purged += shared->purged[i].load(std::memory_order_relaxed);
+        rr.store = cc->cache.store_stats(cc->slot(i));
         for (std::size_t t = 0; t < triggers.size(); ++t)
             if (std::find(triggers[t].invalidate.begin(), triggers[t].invalidate.end(), routes[i].name) !=
                 triggers[t].invalidate.end())

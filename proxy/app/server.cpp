@@ -3,6 +3,8 @@
 #include "admin/admin_server.hpp"
 #include "app/listener.hpp"
 #include "app/collect.hpp"
+#include "app/reload.hpp"
+#include "app/socket_activation.hpp"
 #include "upstream/health_checker.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -13,6 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include <exception>
+
+#include <sys/socket.h>
 
 namespace cacheproxy::app {
 
@@ -46,7 +50,7 @@ std::optional<tcp::endpoint> resolve(const std::string& host, std::uint16_t port
 
 }  // namespace
 
-Server::Server(const config::Config& cfg) : cfg_(cfg), ctx_(cfg) {}
+Server::Server(const config::Config& cfg, Loader load) : cfg_(cfg), ctx_(cfg), load_(std::move(load)) {}
 
 Server::~Server() {
     for (auto& w : workers_) w->ioc.stop();
@@ -68,11 +72,9 @@ std::optional<std::string> Server::start() {
     // SIGTERM/SIGINT are caught from before the first port opens: a signal
     // that arrives early still drains and exits 0.
     signals_ = std::make_unique<asio::signal_set>(main_ioc_, SIGTERM, SIGINT);
+    hup_ = std::make_unique<asio::signal_set>(main_ioc_, SIGHUP);  // never the default action (exit)
 
-    error_code ec;
-    acceptor_ = std::make_unique<tcp::acceptor>(open_acceptor(workers_[0]->ioc, *listen_ep, ec));
-    if (ec)
-        return "cannot listen on " + cfg_.listen.host + ":" + std::to_string(cfg_.listen.port) + ": " + ec.message();
+    if (auto failed = open_listener(*listen_ep)) return failed;
     const auto bound = acceptor_->local_endpoint();
     spdlog::info("cacheproxy {} listening on {}:{} with {} worker thread(s), upstream {}", CACHEPROXY_VERSION,
                  bound.address().to_string(), bound.port(), n, cfg_.upstream.url);
@@ -108,6 +110,44 @@ std::optional<std::string> Server::start() {
     return std::nullopt;
 }
 
+std::optional<std::string> Server::open_listener(const tcp::endpoint& listen_ep) {
+    error_code ec;
+    std::string err;
+    if (const auto fd = take_activated_socket(err)) {
+        // Socket activation: the socket is systemd's (or a parent's); listen.host/port are its business.
+        sockaddr_storage addr{};
+        socklen_t len = sizeof addr;
+        ::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
+        acceptor_->assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), *fd, ec);
+        if (ec) return "cannot use the passed socket (LISTEN_FDS): " + ec.message();
+        spdlog::info("socket activation: serving on the passed socket (fd {})", *fd);
+        return std::nullopt;
+    }
+    if (!err.empty()) return err;
+    acceptor_ = std::make_unique<tcp::acceptor>(open_acceptor(workers_[0]->ioc, listen_ep, ec));
+    if (ec)
+        return "cannot listen on " + cfg_.listen.host + ":" + std::to_string(cfg_.listen.port) + ": " + ec.message();
+    return std::nullopt;
+}
+
+void Server::wait_for_reload() {
+    hup_->async_wait([this](const error_code& ec, int) {
+        if (ec) return;
+        if (ctx_.draining.load()) return;  // shutting down: no more reloads
+        spdlog::info("signal SIGHUP: reloading {}", cfg_.source_path.empty() ? "(built-in defaults)" : cfg_.source_path);
+        config::Config next;
+        if (!load_) {
+            refuse_reload(ctx_, "no configuration file to re-read");
+        } else if (auto err = load_(next)) {
+            refuse_reload(ctx_, err->to_string());
+        } else {
+            apply_reload(ctx_, workers_, next);
+        }
+        wait_for_reload();
+    });
+}
+
 void Server::begin_drain() {
     ctx_.draining.store(true);
     stop_health_.store(true);
@@ -121,11 +161,19 @@ void Server::begin_drain() {
                 acceptor_->close(ignored);
                 if (admin_acceptor_) admin_acceptor_->close(ignored);
             }
-            for (auto& session : workers_[i]->sessions) session.on_drain();
+            for (auto& session : workers_[i]->sessions) session.on_drain(false);
             workers_[i]->pool.close_idle();
             drain_pending_.fetch_sub(1);
         });
     }
+}
+
+void Server::close_fresh() {
+    ctx_.drain_fresh_too.store(true);
+    for (auto& w : workers_)
+        asio::post(w->ioc, [&worker = *w] {
+            for (auto& session : worker.sessions) session.on_drain(true);
+        });
 }
 
 int Server::run() {
@@ -145,8 +193,9 @@ int Server::run() {
     }
 
     asio::steady_timer poll(main_ioc_);
-    std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point deadline, fresh_deadline;
     std::function<void(const error_code&)> check_drained = [&](const error_code&) {
+        if (!ctx_.drain_fresh_too.load() && std::chrono::steady_clock::now() >= fresh_deadline) close_fresh();
         // Done when no request is in flight and every connection has closed
         // (idle ones close at once; the others after their answer).
         const auto left = in_flight(workers_);
@@ -161,12 +210,15 @@ int Server::run() {
         poll.expires_after(std::chrono::milliseconds(20));
         poll.async_wait(check_drained);
     };
+    wait_for_reload();
     signals_->async_wait([&](const error_code& ec, int signo) {
         if (ec) return;
+        hup_->cancel();
         spdlog::info("signal {}: no new connections; draining {} in-flight request(s) (at most {} ms)", signo,
                      in_flight(workers_), cfg_.limits.drain_timeout.count());
         begin_drain();
         deadline = std::chrono::steady_clock::now() + cfg_.limits.drain_timeout;
+        fresh_deadline = std::chrono::steady_clock::now() + kFreshGrace;
         check_drained({});
     });
     main_ioc_.run();

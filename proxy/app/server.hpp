@@ -1,6 +1,8 @@
 #pragma once
 /// The process: worker threads (one io_context each), their listeners, the
-/// admin listener, the health checker, and SIGTERM/SIGINT draining.
+/// admin listener, the health checker, SIGTERM/SIGINT draining and SIGHUP
+/// reloads (app/reload.hpp). The client listener is the socket passed by
+/// systemd when there is one (app/socket_activation.hpp).
 
 #include "core/worker.hpp"
 #include "config/config.hpp"
@@ -8,6 +10,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,7 +26,11 @@ namespace cacheproxy::app {
 
 class Server {
 public:
-    explicit Server(const config::Config& cfg);
+    /// Re-reads the configuration files for a reload: the new configuration, or why not.
+    using Loader = std::function<std::optional<config::ConfigError>(config::Config&)>;
+
+    /// `load` is asked on every SIGHUP; without one SIGHUP is refused.
+    explicit Server(const config::Config& cfg, Loader load = {});
     ~Server();
 
     /// Resolves the upstream and binds every listener; an error message on failure.
@@ -34,12 +42,20 @@ public:
 
 private:
     void begin_drain();
+    /// The second pass of the drain: connections still waiting for their first request close too.
+    void close_fresh();
+    /// How long a connection accepted before the drain has to send its first request.
+    static constexpr std::chrono::milliseconds kFreshGrace{500};
+    void wait_for_reload();
+    std::optional<std::string> open_listener(const boost::asio::ip::tcp::endpoint& listen_ep);
 
     const config::Config& cfg_;
     ServerContext ctx_;
     std::vector<std::unique_ptr<Worker>> workers_;
     boost::asio::io_context main_ioc_;                        ///< signals and the drain timer
+    Loader load_;
     std::unique_ptr<boost::asio::signal_set> signals_;       ///< installed before any port opens
+    std::unique_ptr<boost::asio::signal_set> hup_;           ///< SIGHUP: reload (installed with signals_)
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;  ///< on worker 0, hands out round-robin
     std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
     std::unique_ptr<admin::AdminContext> admin_;             ///< what the admin API reads (stats over workers_)

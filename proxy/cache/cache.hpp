@@ -40,7 +40,8 @@ namespace cacheproxy::cache {
 
 class Cache {
 public:
-    /// A store sized from `rules`' routes. `rules` must outlive the cache.
+    /// A store sized from `rules`' routes (slots 0..n-1). `rules` must outlive
+    /// the cache; its coalesce settings are the ones a reload may not change.
     explicit Cache(const rules::RuleSet& rules);
     Cache(const Cache&) = delete;
     Cache& operator=(const Cache&) = delete;
@@ -99,6 +100,19 @@ public:
 
     /// Admin purge of a whole route: drops its entries (one user's: invalidate()).
     std::size_t purge_route(std::size_t route_index);
+
+    /// A reload (app/reload.cpp), one at a time. `route_index` here is a
+    /// store slot (CacheKey::route_index): a route keeps its slot, and so its
+    /// entries and generations, for as long as its fingerprint
+    /// (rules/rule_diff.hpp) stays the same.
+    /// A new empty slot for `rule`; nullopt when none is left.
+    std::optional<std::size_t> add_route(const rules::RouteRule& rule) { return store_->add_route(rule); }
+    /// The route's TTL and stale windows are now `rule`'s.
+    void retune_route(std::size_t route_index, const rules::RouteRule& rule) {
+        store_->retune_route(route_index, rule);
+    }
+    /// Nothing is found or stored in the slot any more; its entries are dropped.
+    std::size_t retire_route(std::size_t route_index) { return store_->retire_route(route_index); }
 
     /// Observers, for /stats.
     RouteStoreStats store_stats(std::size_t route_index) const { return store_->stats(route_index); }

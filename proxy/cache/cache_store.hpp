@@ -10,9 +10,11 @@
 #include "cache/cached_response.hpp"
 #include "cache/clock.hpp"
 #include "cache/identity.hpp"
+#include "rules/route_rule.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 namespace cacheproxy::cache {
 
@@ -54,6 +56,17 @@ public:
 
     /// A route's counts (zeros for an unknown route).
     virtual RouteStoreStats stats(std::size_t route_index) const = 0;
+
+    // A reload (app/reload.cpp), from one thread at a time:
+    /// A new, empty partition for `rule`: its slot (the CacheKey::route_index
+    /// of its keys), never one used before; nullopt when no slot is left.
+    virtual std::optional<std::size_t> add_route(const rules::RouteRule& rule) = 0;
+    /// The route's TTL and stale windows changed: its entries are kept until
+    /// past the longer of the windows they were stored with and the new ones.
+    virtual void retune_route(std::size_t route_index, const rules::RouteRule& rule) = 0;
+    /// The route is gone or re-keyed: from now on nothing is found or stored
+    /// in its partition; its entries are dropped. Returns how many.
+    virtual std::size_t retire_route(std::size_t route_index) = 0;
 };
 
 }  // namespace cacheproxy::cache

@@ -147,20 +147,58 @@ struct MemoryStore::Shard {
 struct MemoryStore::Route {
     std::vector<std::unique_ptr<Shard>> shards;
     std::size_t count = 1;  ///< a power of two
+    /// ttl + max(stale windows) of the route's current rule (a reload may
+    /// change it: retune_route); read relaxed, written by the reload alone.
+    std::atomic<Clock::rep> keep{0};
+    /// Re-keyed or removed by a reload: nothing found, nothing stored.
+    std::atomic<bool> retired{false};
 
     Shard& shard_for(std::uint64_t hash) const { return *shards[(hash >> 32) & (count - 1)]; }
+
+    /// Of no use at `now`: past the windows it was stored with and past the route's current ones.
+    bool useless(const CachedResponse& e, TimePoint now) const {
+        return e.drop_at() <= now && e.stored_at() + Clock::duration(keep.load(std::memory_order_relaxed)) <= now;
+    }
+    void set_keep(const rules::RouteRule& rule) {
+        const auto keep_for = rule.ttl + std::max(rule.stale_while_revalidate, rule.stale_if_error);
+        keep.store(std::chrono::duration_cast<Clock::duration>(keep_for).count(), std::memory_order_relaxed);
+    }
 };
 
-MemoryStore::MemoryStore(const rules::RuleSet& rules) {
-    routes_.reserve(rules.routes.size());
-    for (const auto& rule : rules.routes) {
-        auto route = std::make_unique<Route>();
-        route->count = shards_for(rule);
-        route->shards.reserve(route->count);
-        for (std::size_t i = 0; i < route->count; ++i)
-            route->shards.push_back(std::make_unique<Shard>(rule.max_entries / route->count, rule.max_bytes / route->count));
-        routes_.push_back(std::move(route));
-    }
+std::unique_ptr<MemoryStore::Route> MemoryStore::make_route(const rules::RouteRule& rule) {
+    auto route = std::make_unique<Route>();
+    route->count = shards_for(rule);
+    route->shards.reserve(route->count);
+    for (std::size_t i = 0; i < route->count; ++i)
+        route->shards.push_back(std::make_unique<Shard>(rule.max_entries / route->count, rule.max_bytes / route->count));
+    route->set_keep(rule);
+    return route;
+}
+
+MemoryStore::MemoryStore(const rules::RuleSet& rules) : slots_(std::make_unique<std::atomic<Route*>[]>(kMaxRoutes)) {
+    for (std::size_t i = 0; i < kMaxRoutes; ++i) slots_[i].store(nullptr, std::memory_order_relaxed);
+    for (const auto& rule : rules.routes) add_route(rule);
+}
+
+std::optional<std::size_t> MemoryStore::add_route(const rules::RouteRule& rule) {
+    std::lock_guard lock(grow_mu_);
+    if (used_ >= kMaxRoutes) return std::nullopt;
+    owned_.push_back(make_route(rule));
+    slots_[used_].store(owned_.back().get(), std::memory_order_release);
+    return used_++;
+}
+
+void MemoryStore::retune_route(std::size_t route_index, const rules::RouteRule& rule) {
+    if (Route* r = route(route_index)) r->set_keep(rule);
+}
+
+std::size_t MemoryStore::retire_route(std::size_t route_index) {
+    Route* r = route(route_index);
+    if (!r) return 0;
+    // The flag first: an insert that takes a shard lock after erase_route
+    // has emptied that shard sees it, and a lookup from then on finds nothing.
+    r->retired.store(true, std::memory_order_seq_cst);
+    return erase_route(route_index);
 }
 
 MemoryStore::~MemoryStore() = default;
@@ -182,18 +220,20 @@ std::size_t MemoryStore::charge_of(const CacheKey& key, const CachedResponse& en
 }
 
 std::size_t MemoryStore::shard_count(std::size_t route_index) const {
-    return route_index < routes_.size() ? routes_[route_index]->count : 0;
+    const Route* r = route(route_index);
+    return r ? r->count : 0;
 }
 
 EntryPtr MemoryStore::lookup(const CacheKey& key, TimePoint now) {
-    if (key.route_index >= routes_.size()) return nullptr;
-    Shard& s = routes_[key.route_index]->shard_for(key.hash);
+    const Route* r = route(key.route_index);
+    if (!r || r->retired.load(std::memory_order_seq_cst)) return nullptr;
+    Shard& s = r->shard_for(key.hash);
     Grave grave;  // declared before the lock: freed after it is released
     std::lock_guard lock(s.mu);
     const auto it = s.index.find(KeyRef{key.bytes, key.hash}, KeyHash{}, KeyEq{});
     if (it == s.index.end()) return nullptr;
     Node& node = *it;
-    if (node.entry->drop_at() <= now) {
+    if (r->useless(*node.entry, now)) {
         ++s.expired;
         s.remove(node, grave);
         return nullptr;
@@ -203,11 +243,12 @@ EntryPtr MemoryStore::lookup(const CacheKey& key, TimePoint now) {
 }
 
 void MemoryStore::insert(const CacheKey& key, EntryPtr entry, TimePoint now) {
-    if (key.route_index >= routes_.size() || !entry) return;
-    if (entry->drop_at() <= now) return;  // already useless
+    const Route* r = route(key.route_index);
+    if (!r || !entry) return;
+    if (r->useless(*entry, now)) return;  // already useless
     // erase_identity reads the identity back from the key bytes: a key that does not end with it is never stored.
     if (key.has_identity && !ends_with_identity(key.bytes, key.identity)) return;
-    Shard& s = routes_[key.route_index]->shard_for(key.hash);
+    Shard& s = r->shard_for(key.hash);
     const std::size_t charge = charge_of(key, *entry);
     if (s.max_entries == 0 || charge > s.max_bytes) return;  // can never fit
 
@@ -218,6 +259,10 @@ void MemoryStore::insert(const CacheKey& key, EntryPtr entry, TimePoint now) {
     Grave grave;   // nodes leaving the store, freed after the lock is released
     EntryPtr old;  // a replaced entry, released after the lock too
     std::lock_guard lock(s.mu);
+    if (r->retired.load(std::memory_order_seq_cst)) {  // under the lock: retire_route empties this shard after
+        grave.bury(*fresh);
+        return;
+    }
 
     const auto found = s.index.find(KeyRef{key.bytes, key.hash}, KeyHash{}, KeyEq{});
     if (found != s.index.end()) {
@@ -247,7 +292,7 @@ void MemoryStore::insert(const CacheKey& key, EntryPtr entry, TimePoint now) {
     auto it = s.lru.end();
     for (std::size_t i = 0; i < kReclaimPerInsert && it != s.lru.begin(); ++i) {
         --it;
-        if (it->entry->drop_at() <= now) expired[n_expired++] = &*it;
+        if (r->useless(*it->entry, now)) expired[n_expired++] = &*it;
     }
     for (std::size_t i = 0; i < n_expired; ++i) {  // removing one node leaves the others linked
         ++s.expired;
@@ -266,8 +311,9 @@ void MemoryStore::insert(const CacheKey& key, EntryPtr entry, TimePoint now) {
 }
 
 bool MemoryStore::erase(const CacheKey& key) {
-    if (key.route_index >= routes_.size()) return false;
-    Shard& s = routes_[key.route_index]->shard_for(key.hash);
+    const Route* r = route(key.route_index);
+    if (!r) return false;
+    Shard& s = r->shard_for(key.hash);
     Grave grave;
     std::lock_guard lock(s.mu);
     const auto it = s.index.find(KeyRef{key.bytes, key.hash}, KeyHash{}, KeyEq{});
@@ -277,8 +323,9 @@ bool MemoryStore::erase(const CacheKey& key) {
 }
 
 std::size_t MemoryStore::erase_route(std::size_t route_index) {
-    if (route_index >= routes_.size()) return 0;
-    const Route& r = *routes_[route_index];
+    const Route* found = route(route_index);
+    if (!found) return 0;
+    const Route& r = *found;
     std::size_t removed = 0;
     for (std::size_t i = 0; i < r.count; ++i) {
         Shard& s = *r.shards[i];
@@ -293,8 +340,9 @@ std::size_t MemoryStore::erase_route(std::size_t route_index) {
 }
 
 std::size_t MemoryStore::erase_identity(std::size_t route_index, const IdentityHash& identity) {
-    if (route_index >= routes_.size()) return 0;
-    const Route& r = *routes_[route_index];
+    const Route* found = route(route_index);
+    if (!found) return 0;
+    const Route& r = *found;
     std::size_t removed = 0;
     for (std::size_t i = 0; i < r.count; ++i) {
         Shard& s = *r.shards[i];
@@ -313,14 +361,15 @@ std::size_t MemoryStore::erase_identity(std::size_t route_index, const IdentityH
 
 std::size_t MemoryStore::clear() {
     std::size_t removed = 0;
-    for (std::size_t i = 0; i < routes_.size(); ++i) removed += erase_route(i);
+    for (std::size_t i = 0; route(i); ++i) removed += erase_route(i);
     return removed;
 }
 
 RouteStoreStats MemoryStore::stats(std::size_t route_index) const {
     RouteStoreStats out;
-    if (route_index >= routes_.size()) return out;
-    const Route& r = *routes_[route_index];
+    const Route* found = route(route_index);
+    if (!found) return out;
+    const Route& r = *found;
     for (std::size_t i = 0; i < r.count; ++i) {
         const Shard& s = *r.shards[i];
         std::lock_guard lock(s.mu);

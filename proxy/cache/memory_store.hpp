@@ -29,8 +29,11 @@
 #include "cache/cache_store.hpp"
 #include "rules/route_rule.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 namespace cacheproxy::cache {
@@ -41,8 +44,12 @@ public:
     static constexpr std::size_t kMaxShards = 16;           ///< shards per route, at most (a power of two)
     static constexpr std::size_t kMinEntriesPerShard = 64;  ///< fewer shards rather than tiny LRUs
     static constexpr std::size_t kReclaimPerInsert = 2;     ///< expired tail entries looked at per insert
+    /// Partitions a process can ever have: the routes at start plus every
+    /// route added or re-keyed by a reload (a slot is never reused).
+    static constexpr std::size_t kMaxRoutes = 1024;
 
-    /// One partition per route of `rules`, in rule order (CacheKey::route_index).
+    /// One partition per route of `rules`, in rule order (CacheKey::route_index
+    /// is the partition's slot: 0..n-1 for these).
     explicit MemoryStore(const rules::RuleSet& rules);
     /// Frees every entry (shared ones live on with their last holder).
     ~MemoryStore() override;
@@ -61,6 +68,12 @@ public:
     std::size_t clear() override;
     /// See CacheStore::stats (sums the shards, one lock at a time).
     RouteStoreStats stats(std::size_t route_index) const override;
+    /// See CacheStore::add_route (nullopt past kMaxRoutes).
+    std::optional<std::size_t> add_route(const rules::RouteRule& rule) override;
+    /// See CacheStore::retune_route.
+    void retune_route(std::size_t route_index, const rules::RouteRule& rule) override;
+    /// See CacheStore::retire_route.
+    std::size_t retire_route(std::size_t route_index) override;
 
     /// How many shards a route has (tests, reports).
     std::size_t shard_count(std::size_t route_index) const;
@@ -80,7 +93,17 @@ public:
 private:
     struct Shard;
     struct Route;
-    std::vector<std::unique_ptr<Route>> routes_;
+    /// The partition in `slot`, or null. Slots are filled once (before the
+    /// rules naming them are published to the workers) and never emptied.
+    Route* route(std::size_t slot) const {
+        return slot < kMaxRoutes ? slots_[slot].load(std::memory_order_acquire) : nullptr;
+    }
+    static std::unique_ptr<Route> make_route(const rules::RouteRule& rule);
+
+    std::unique_ptr<std::atomic<Route*>[]> slots_;  ///< kMaxRoutes, null past `used_`
+    std::mutex grow_mu_;                           ///< add_route (the reload thread)
+    std::size_t used_ = 0;                         ///< guarded by grow_mu_
+    std::vector<std::unique_ptr<Route>> owned_;    ///< guarded by grow_mu_; freed with the store
 };
 
 }  // namespace cacheproxy::cache

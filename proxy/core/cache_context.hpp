@@ -1,7 +1,8 @@
 #pragma once
-/// Everything the cached flows share across workers: the rules, the route and
-/// trigger matchers, the identity hasher, the cache (cache/cache.hpp: store,
-/// coalescer and generations behind one face), and the admin purge counts.
+/// Everything the cached flows share across workers: the identity hasher, the
+/// cache (cache/cache.hpp: store, coalescer and generations behind one face),
+/// the admin purge counts, and the running rules (RuleSnapshot), which a
+/// reload replaces (app/reload.cpp) while the cache and the hasher stay.
 
 #include "cache/cache.hpp"
 #include "cache/identity.hpp"
@@ -13,6 +14,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace cacheproxy::app {
 
@@ -20,19 +25,32 @@ using stats::bump;
 using stats::RouteCounters;
 using stats::TriggerCounters;
 
-struct CacheContext {
-    explicit CacheContext(const rules::RuleSet& r)
-        : rules(r), matcher(r), cache(r), triggers(r),
-          purged(std::make_unique<std::atomic<std::uint64_t>[]>(r.routes.size())) {}
+/// One version of the rules: what a request runs on from start to finish.
+/// Immutable. Each worker holds its own copy (Worker::snapshot, its own
+/// reference count: taking it per request writes no cache line another
+/// thread writes); a request, its coalesced wait and its background refresh
+/// hold a reference, so a reload never changes the rules under them.
+struct RuleSnapshot {
+    RuleSnapshot(rules::RuleSet r, std::vector<std::size_t> slot_of, std::uint64_t v, std::string config_v,
+                 cache::Cache& c, const cache::IdentityHasher& h)
+        : rules(std::move(r)), matcher(rules), triggers(rules), slots(std::move(slot_of)), version(v),
+          config_version(std::move(config_v)), cache(c), hasher(h) {}
+    RuleSnapshot(const RuleSnapshot&) = delete;
+    RuleSnapshot& operator=(const RuleSnapshot&) = delete;
 
-    const rules::RuleSet& rules;
-    cache::RouteMatcher matcher;
-    cache::IdentityHasher hasher;                ///< random key per process
-    cache::Cache cache;                          ///< store, coalescer, generations: the one face
-    invalidation::TriggerMatcher triggers;       ///< writes that make entries stale
-    /// Entries dropped by the admin purge API, per route (the admin thread's
-    /// counter: RouteCounters::purged of the workers stays 0).
-    std::unique_ptr<std::atomic<std::uint64_t>[]> purged;
+    const rules::RuleSet rules;
+    cache::RouteMatcher matcher;                 ///< over rules.routes
+    invalidation::TriggerMatcher triggers;       ///< over rules.triggers
+    /// Per route (rules order): its store slot, the CacheKey::route_index of
+    /// its keys. Kept across reloads while the route's fingerprint is.
+    const std::vector<std::size_t> slots;
+    const std::uint64_t version;                 ///< 1 at start, +1 per applied reload
+    const std::string config_version;            ///< stats::config_version() of the files it came from
+    cache::Cache& cache;                         ///< the process's one cache (outlives every snapshot)
+    const cache::IdentityHasher& hasher;         ///< the process's one key (outlives every snapshot)
+
+    /// The store slot of route `route_index`.
+    std::size_t slot(std::size_t route_index) const { return slots[route_index]; }
 
     /// Index of the route named `name`, or npos.
     std::size_t route_index(std::string_view name) const {
@@ -41,6 +59,56 @@ struct CacheContext {
             if (routes[i].name == name) return i;
         return static_cast<std::size_t>(-1);
     }
+
+    /// An equal snapshot with a reference count of its own (one per worker).
+    std::shared_ptr<const RuleSnapshot> copy() const {
+        return std::make_shared<const RuleSnapshot>(rules, slots, version, config_version, cache, hasher);
+    }
+};
+
+struct CacheContext {
+    /// The cache for `r`'s routes (slots 0..n-1) and the first snapshot. `r`
+    /// must outlive the context (cache::Cache keeps its coalesce settings).
+    CacheContext(const rules::RuleSet& r, std::string config_version)
+        : cache(r), purged(std::make_unique<std::atomic<std::uint64_t>[]>(r.routes.size())),
+          initial(std::make_shared<const RuleSnapshot>(r, identity_slots(r.routes.size()), 1,
+                                                       std::move(config_version), cache, hasher)),
+          current_(initial), version_(1) {}
+
+    cache::IdentityHasher hasher;                ///< random key per process: survives every reload
+    cache::Cache cache;                          ///< store, coalescer, generations: the one face
+    /// Entries dropped by the admin purge API, per route index (the admin
+    /// thread's counter: RouteCounters::purged of the workers stays 0). A
+    /// reload keeps route names and their order (rules/rule_diff.hpp).
+    std::unique_ptr<std::atomic<std::uint64_t>[]> purged;
+    /// The snapshot the process started with, kept for its whole life: the
+    /// stats layout points at its names.
+    const std::shared_ptr<const RuleSnapshot> initial;
+
+    /// The running rules (the admin, the reload, a write that checks for a
+    /// newer version). Takes a lock: never called per cached read.
+    std::shared_ptr<const RuleSnapshot> current() const {
+        std::lock_guard lock(mu_);
+        return current_;
+    }
+    /// current()->version without the lock.
+    std::uint64_t version() const { return version_.load(std::memory_order_seq_cst); }
+    /// Makes `s` the running rules (before any worker is handed a copy).
+    void publish(std::shared_ptr<const RuleSnapshot> s) {
+        std::lock_guard lock(mu_);
+        version_.store(s->version, std::memory_order_seq_cst);
+        current_ = std::move(s);
+    }
+
+private:
+    static std::vector<std::size_t> identity_slots(std::size_t n) {
+        std::vector<std::size_t> v(n);
+        for (std::size_t i = 0; i < n; ++i) v[i] = i;
+        return v;
+    }
+    mutable std::mutex mu_;
+    std::shared_ptr<const RuleSnapshot> current_;  ///< guarded by mu_
+    std::atomic<std::uint64_t> version_;
 };
 
 }  // namespace cacheproxy::app

@@ -19,30 +19,67 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace cacheproxy::app {
 
+/// What the SIGHUP reloads did: counters and the last error (app/reload.cpp
+/// writes, the admin reads; never touched by a request).
+struct ReloadStatus {
+    std::atomic<std::uint64_t> ok{0};
+    std::atomic<std::uint64_t> failed{0};
+    struct Text {
+        std::string last_error;       ///< "" until a reload fails; kept after a later success
+        std::string running_version;  ///< config_version of the files running now
+        double last_unix = 0;         ///< wall time of the last reload attempt (0 = none)
+        bool last_ok = true;          ///< the last attempt was applied (true before any)
+    };
+    Text text() const {
+        std::lock_guard lock(mu);
+        return text_;
+    }
+    void set(Text t) {
+        std::lock_guard lock(mu);
+        text_ = std::move(t);
+    }
+
+private:
+    mutable std::mutex mu;
+    Text text_;
+};
+
 /// Process-wide state shared by all workers: immutable config plus atomics.
 struct ServerContext {
     explicit ServerContext(const config::Config& c)
-        : cfg(c), cache(c.rules.routes.empty() ? nullptr : std::make_unique<CacheContext>(c.rules)),
-          stats_layout(make_layout(cache.get())), config_version(stats::config_version(c)),
-          upstream_authority(authority_of(c.upstream)) {}
+        : cfg(c), config_version(stats::config_version(c)),
+          cache(c.rules.routes.empty() ? nullptr : std::make_unique<CacheContext>(c.rules, config_version)),
+          stats_layout(make_layout(cache.get())), upstream_authority(authority_of(c.upstream)) {
+        reloads.set({.last_error = "", .running_version = config_version, .last_unix = 0, .last_ok = true});
+    }
+    /// The configuration the process started with. A reload changes only its
+    /// rules (in CacheContext's snapshots: never read the rules from here).
     const config::Config& cfg;
+    /// stats::config_version() of the configuration this process started
+    /// with (the running one: CacheContext::current()->config_version, or
+    /// ReloadStatus::running_version).
+    const std::string config_version;
     std::unique_ptr<CacheContext> cache;       ///< null when no route is cached
     std::atomic<std::size_t> client_connections{0};
     std::atomic<bool> draining{false};         ///< SIGTERM seen: finish, then close
+    /// The drain's grace for connections that have not sent a request yet is over (Drainable).
+    std::atomic<bool> drain_fresh_too{false};
     /// Upgraded connections open now, all workers (bounded by tunnel.max_open;
     /// touched when a tunnel opens or closes, never per request).
     std::atomic<std::size_t> tunnels_open{0};
     upstream::UpstreamHealth health;
-    /// The stats slots: pass-through, the cached routes, the triggers (names as the matchers hold them).
+    /// The stats slots: pass-through, the cached routes, the triggers (names
+    /// as the first snapshot's matchers hold them; a reload keeps the names).
     const stats::Layout stats_layout;
-    /// stats::config_version() of the configuration this process runs.
-    const std::string config_version;
+    /// What the reloads did (app/reload.cpp), for /stats and /metrics.
+    ReloadStatus reloads;
     /// "host:port" of the upstream ("[v6]:port"): the Host an HTTP/1.0 request without one is sent with.
     const std::string upstream_authority;
     /// server.trusted_proxies, parsed: a session asks trusted_proxies.contains(peer address)
@@ -59,18 +96,22 @@ private:
     static stats::Layout make_layout(const CacheContext* cache) {
         if (!cache) return stats::Layout{};
         std::vector<std::string_view> routes, triggers;
-        for (const auto& r : cache->matcher.routes()) routes.emplace_back(r.name);
-        for (const auto& t : cache->triggers.triggers()) triggers.emplace_back(t.name);
+        for (const auto& r : cache->initial->matcher.routes()) routes.emplace_back(r.name);
+        for (const auto& t : cache->initial->triggers.triggers()) triggers.emplace_back(t.name);
         return stats::Layout(routes, triggers);
     }
 };
 
 /// A client connection its worker can tell that the process is draining
 /// (SIGTERM): an idle one closes gracefully, one with a request waiting
-/// answers it, then closes. Touched only on its worker's thread.
+/// answers it, then closes. A connection that has not sent its first request
+/// yet is left alone by the first pass and closed by the second, a grace
+/// later (`fresh_too`): a client that connected just before the drain still
+/// gets its answer (a restart through socket activation drops nothing).
+/// Touched only on its worker's thread.
 struct Drainable
     : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
-    virtual void on_drain() = 0;
+    virtual void on_drain(bool fresh_too) = 0;
 
 protected:
     ~Drainable() = default;
@@ -82,9 +123,9 @@ struct Worker {
         : ctx(context),
           pool(ioc.get_executor(), context.cfg.upstream, upstream_endpoint, pool_limits, context.health),
           stats(context.stats_layout),
-          route_counters(std::make_unique<RouteCounters[]>(context.cache ? context.cache->rules.routes.size() : 0)),
-          trigger_counters(
-              std::make_unique<TriggerCounters[]>(context.cache ? context.cache->rules.triggers.size() : 0)) {}
+          snapshot(context.cache ? context.cache->current()->copy() : nullptr),
+          route_counters(std::make_unique<RouteCounters[]>(snapshot ? snapshot->rules.routes.size() : 0)),
+          trigger_counters(std::make_unique<TriggerCounters[]>(snapshot ? snapshot->rules.triggers.size() : 0)) {}
 
     /// The time every cache decision on this worker is made at: the steady
     /// clock, or a test's clock (tests/session/).
@@ -95,6 +136,10 @@ struct Worker {
     ServerContext& ctx;
     upstream::Pool pool;
     stats::WorkerStats stats;         ///< written by this thread only; merged by the admin when read
+    /// This thread's copy of the running rules (null when nothing is cached):
+    /// read and replaced on this thread only (a reload posts the new copy).
+    /// A request copies it once and runs on that copy to its end.
+    std::shared_ptr<const RuleSnapshot> snapshot;
     /// This thread's cache counters, indexed like the rules' routes and
     /// triggers: written by this thread only, summed by app::collect().
     std::unique_ptr<RouteCounters[]> route_counters;

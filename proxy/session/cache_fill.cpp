@@ -52,9 +52,10 @@ void count_published(app::RouteCounters& counters, cache::Cache::Published publi
         app::bump(counters.invalidated_in_flight);
 }
 
-boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::size_t route_index, cache::Cache::Fill fill,
+boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::shared_ptr<const app::RuleSnapshot> rules,
+                                                   std::size_t route_index, cache::Cache::Fill fill,
                                                    std::shared_ptr<FillRequest> request, bool had_credentials) {
-    auto& cc = *worker.ctx.cache;
+    auto& cc = *rules;
     const auto& rule = cc.matcher.routes()[route_index];
     auto& counters = worker.route_counters[route_index];
     app::bump(counters.refreshes);

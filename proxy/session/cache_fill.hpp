@@ -40,8 +40,10 @@ cache::GzipPolicy gzip_policy(const config::CompressionConfig& compression);
 void count_published(app::RouteCounters& counters, cache::Cache::Published published);
 
 /// Refreshes a key in the background (refresh-ahead, stale-while-revalidate)
-/// as the leader of `fill`; publishes what it got.
-boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::size_t route_index, cache::Cache::Fill fill,
+/// as the leader of `fill`, on the rules of the request that started it
+/// (`rules`, held to the end); publishes what it got.
+boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::shared_ptr<const app::RuleSnapshot> rules,
+                                                   std::size_t route_index, cache::Cache::Fill fill,
                                                    std::shared_ptr<FillRequest> request, bool had_credentials);
 
 }  // namespace cacheproxy::session

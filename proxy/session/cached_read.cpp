@@ -104,7 +104,7 @@ asio::awaitable<bool> answer_unshared(Exchange& ex, bhttp::response<bhttp::strin
 /// publishes it (stored only if no write intervened), answers.
 asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app::RouteCounters& counters,
                                 cache::Cache::Fill& fill, const cache::EntryPtr& stale, bool had_credentials) {
-    auto& cc = *ex.worker.ctx.cache;
+    auto& cc = *ex.rules;
     bump(counters.misses);
     ex.record.cache = CacheResult::miss_stored;
     const auto request = make_fill_request(ex.req, rule, cc.rules.identity, ex.peer.ip, ex.worker.ctx.upstream_authority,
@@ -148,7 +148,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
 }  // namespace
 
 asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, std::size_t route_index) {
-    auto& cc = *ex.worker.ctx.cache;
+    auto& cc = *ex.rules;  // this request's rules (app::RuleSnapshot), to its end
     auto& counters = ex.worker.route_counters[route_index];
     const auto& req = ex.req;
     const cache::BeastHeaderView headers(req);
@@ -175,7 +175,7 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
     // (`by%62it`, `a+b`) could outlive the write that made it stale: not cached.
     std::optional<cache::CacheKey> key;
     if (!ex.body.is_done() || length_or_range ||
-        !(key = cache::build_key(rule, route_index, req.target(), credential, cc.hasher, headers)) ||
+        !(key = cache::build_key(rule, cc.slot(route_index), req.target(), credential, cc.hasher, headers)) ||
         (cache::per_user(rule) && !key->canonical_values)) {
         bump(counters.bypass_uncacheable);
         co_return co_await pass_through(ex, {.label = CacheResult::bypass_uncacheable});
@@ -193,7 +193,7 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
         if (freshness == Freshness::fresh_refresh_ahead || freshness == Freshness::stale_revalidate) {
             if (auto refresh = cc.cache.lead_if_idle(*key, generation, now); refresh.leader()) {
                 asio::co_spawn(ex.worker.ioc,
-                               refresh_in_background(ex.worker, route_index, std::move(refresh),
+                               refresh_in_background(ex.worker, ex.rules, route_index, std::move(refresh),
                                                      make_fill_request(req, rule, cc.rules.identity, ex.peer.ip,
                                                                        ex.worker.ctx.upstream_authority, ex.peer.trusted),
                                                      had_credentials),
@@ -204,7 +204,7 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
             case Freshness::fresh:
             case Freshness::fresh_refresh_ahead: {
                 bump(counters.hits);
-                const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(cache::remaining_ttl(*found.entry, now));
+                const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(cache::remaining_ttl(*found.entry, rule, now));
                 char digits[24];
                 const auto r = std::to_chars(digits, digits + sizeof digits, ttl.count());
                 co_return co_await answer_entry(ex, *found.entry, CacheResult::hit, {digits, r.ptr});

@@ -55,8 +55,9 @@ ClientSession::ClientSession(asio::ip::tcp::socket socket, app::Worker& worker)
     worker_.sessions.push_back(*this);
 }
 
-void ClientSession::on_drain() {
-    if (!idle_wait_) return;  // mid-request: it closes after the answer
+void ClientSession::on_drain(bool fresh_too) {
+    if (!idle_wait_) return;           // mid-request: it closes after the answer
+    if (fresh_ && !fresh_too) return;  // just connected: its request is likely on its way
     error_code ec;
     if (stream_.socket().available(ec) == 0 || ec) stream_.cancel();
 }
@@ -75,6 +76,7 @@ asio::awaitable<void> ClientSession::run() {
             co_await down_.send_error(verdict.status, verdict.reason, false, head);
             break;
         }
+        fresh_ = false;
         if (!co_await handle_request()) break;
         if (worker_.ctx.draining.load()) break;
     }
@@ -98,7 +100,7 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
             stream_.expires_after(started ? lim.header_timeout : lim.idle_timeout);
             armed = true;
         }
-        if (!started && worker_.ctx.draining.load()) {
+        if (!started && worker_.ctx.draining.load() && (!fresh_ || worker_.ctx.drain_fresh_too.load())) {
             // Draining: a request already sent is answered; none waits for one.
             error_code aec;
             if (stream_.socket().available(aec) == 0 || aec) {
@@ -160,9 +162,11 @@ asio::awaitable<bool> ClientSession::handle_request() {
     RequestRecord record;
     const auto& req = parser_->get();
     body_.reset(*parser_, expect_continue_);
-    Exchange ex{req, body_, down_, worker_, peer_, scratch_, record, stream_, buffer_};
+    // This request's rules, held to its end: a reload meanwhile changes the
+    // worker's copy, never this one.
+    Exchange ex{req, body_, down_, worker_, peer_, scratch_, record, stream_, buffer_, worker_.snapshot};
+    const app::RuleSnapshot* cache = ex.rules.get();
 
-    const auto* cache = worker_.ctx.cache.get();
     const rules::RouteRule* rule = cache ? cache->matcher.match(req.method_string(), req.target()) : nullptr;
     const rules::TriggerRule* trigger = nullptr;
     if (!rule && cache && !cache->triggers.triggers().empty() && req.method() != bhttp::verb::get &&

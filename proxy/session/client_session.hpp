@@ -38,8 +38,9 @@ public:
 
     /// The process is draining: if this connection waits for a request and
     /// none has arrived, stop waiting (it closes gracefully); a request already
-    /// in the socket is read and answered, then the connection closes.
-    void on_drain() override;
+    /// in the socket is read and answered, then the connection closes. One
+    /// that has not sent its first request yet waits until `fresh_too`.
+    void on_drain(bool fresh_too) override;
 
 private:
     /// Refuses chunk extensions longer than the configured limit.
@@ -71,6 +72,7 @@ private:
     std::string write_target_;  ///< a watched write's normalized target
     bool expect_continue_ = false;  ///< this request awaits "100 Continue" before its body
     bool idle_wait_ = false;        ///< waiting for the first byte of the next request (on_drain may end it)
+    bool fresh_ = true;             ///< no request read yet on this connection
 };
 
 }  // namespace cacheproxy::session

@@ -70,6 +70,9 @@ struct Exchange {
     /// only through `down`). No other handler touches them.
     boost::beast::tcp_stream& client;
     boost::beast::flat_buffer& client_buffer;
+    /// The rules this request runs on (null when nothing is cached), held
+    /// until the handler returns (a copy of Worker::snapshot, taken once).
+    std::shared_ptr<const app::RuleSnapshot> rules;
 
     const config::Config& cfg() const { return worker.ctx.cfg; }
     bool is_head() const { return req.method() == bhttp::verb::head; }

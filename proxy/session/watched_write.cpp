@@ -48,42 +48,74 @@ struct WriteScope {
     bool body_complete;             ///< the body was read whole (else the scope widens)
 };
 
+/// What `w`'s write drops under the rules `cc` (the request's own, or newer
+/// ones) with `trigger`, their rule for it: exact keys where the scope gives
+/// them, else the writer's whole routes (wider is safe).
+cache::Cache::Invalidation plan_under(const app::RuleSnapshot& cc, const rules::TriggerRule& trigger,
+                                      const Exchange& ex, const WriteScope& w, std::string_view credential,
+                                      bool& widened) {
+    std::vector<invalidation::PathParam> path_params;
+    cc.triggers.match(ex.req.method_string(), w.target, &path_params);
+    const auto scope = invalidation::extract_scope(trigger, w.request_body, w.body_complete, w.target, path_params);
+    widened = scope.widened;
+    cache::Cache::Invalidation plan;
+    plan.identity = cc.hasher.hash(credential);
+    const cache::HeaderList no_headers;
+    for (const auto& name : trigger.invalidate) {
+        const auto index = cc.route_index(name);
+        if (index == static_cast<std::size_t>(-1)) continue;
+        const auto& route = cc.matcher.routes()[index];
+        const auto target = scope.widened ? std::string() : invalidation::scope_target(route, scope);
+        auto key = target.empty() ? std::nullopt
+                                  : cache::build_key(route, cc.slot(index), target, credential, cc.hasher, no_headers);
+        if (key)
+            plan.exact.push_back(std::move(*key));
+        else
+            plan.whole_routes.push_back(cc.slot(index));  // wider is safe
+    }
+    return plan;
+}
+
+/// A reload may have published newer rules while this write ran: a route
+/// they re-keyed has a slot of its own, which the request's plan does not
+/// reach. The write is applied under each newer version it sees, until none
+/// is newer (ARCHITECTURE.md, "Reload"). Returns the entries dropped.
+std::size_t invalidate_under_newer(const Exchange& ex, const WriteScope& w, std::string_view credential,
+                                   std::uint64_t done) {
+    const auto& shared = *ex.worker.ctx.cache;
+    std::size_t dropped = 0;
+    while (shared.version() != done) {
+        const auto newer = shared.current();
+        done = newer->version;
+        if (w.trigger_index >= newer->rules.triggers.size()) continue;
+        bool widened = false;
+        dropped += newer->cache.invalidate(
+            plan_under(*newer, newer->rules.triggers[w.trigger_index], ex, w, credential, widened));
+    }
+    return dropped;
+}
+
 /// Step 4: drops (and bumps the generations of) the writer's entries in the
 /// trigger's scope; an unknown outcome does it once more a response timeout
 /// later, in case the app applies the write late.
 void invalidate(Exchange& ex, const WriteScope& w, bool outcome_unknown) {
-    auto& cc = *ex.worker.ctx.cache;
+    auto& cc = *ex.rules;
     auto& counters = ex.worker.trigger_counters[w.trigger_index];
     const cache::BeastHeaderView headers(ex.req);
     const auto credential = cache::extract_identity(cc.rules.identity, headers, ex.req.target());
     bump(counters.fired);
     if (!credential) return;  // no identity: the writer has no per-user entries
 
-    std::vector<invalidation::PathParam> path_params;
-    cc.triggers.match(ex.req.method_string(), w.target, &path_params);
-    const auto scope = invalidation::extract_scope(w.trigger, w.request_body, w.body_complete, w.target, path_params);
-    if (scope.widened) bump(counters.widened);
-    cache::Cache::Invalidation plan;
-    plan.identity = cc.hasher.hash(*credential);
-    const cache::HeaderList no_headers;
-    for (const auto& name : w.trigger.invalidate) {
-        const auto index = cc.route_index(name);
-        if (index == static_cast<std::size_t>(-1)) continue;
-        const auto& route = cc.matcher.routes()[index];
-        const auto target = scope.widened ? std::string() : invalidation::scope_target(route, scope);
-        auto key = target.empty() ? std::nullopt
-                                  : cache::build_key(route, index, target, credential, cc.hasher, no_headers);
-        if (key)
-            plan.exact.push_back(std::move(*key));
-        else
-            plan.whole_routes.push_back(index);  // wider is safe
-    }
+    bool widened = false;
+    auto plan = plan_under(cc, w.trigger, ex, w, *credential, widened);
+    if (widened) bump(counters.widened);
     const auto t0 = std::chrono::steady_clock::now();
-    const auto dropped = cc.cache.invalidate(plan);
+    auto dropped = cc.cache.invalidate(plan);
+    dropped += invalidate_under_newer(ex, w, *credential, cc.version);
     const auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
     bump(counters.entries_dropped, dropped);
     spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}", w.trigger.name, dropped,
-                  dropped == 1 ? "y" : "ies", us, scope.widened ? " (scope widened to the writer's whole routes)" : "");
+                  dropped == 1 ? "y" : "ies", us, widened ? " (scope widened to the writer's whole routes)" : "");
     if (outcome_unknown)
         asio::co_spawn(ex.worker.ioc,
                        apply_again_later(ex.worker, std::move(plan), ex.cfg().upstream.response_timeout),

@@ -57,6 +57,16 @@ void write_tunnels(JsonWriter& w, const TunnelReport& t) {
     w.end_object();
 }
 
+void write_reloads(JsonWriter& w, const ReloadReport& r) {
+    w.key("reloads").begin_object();
+    w.member("ok", r.ok);
+    w.member("failed", r.failed);
+    w.member("last_error", r.last_error);
+    w.member("last_unix", r.last_unix);
+    w.member("last_ok", r.last_ok);
+    w.end_object();
+}
+
 const SlotTotals& slot_or_empty(const Report& r, std::size_t slot) {
     static const SlotTotals empty;
     return slot < r.slots.size() ? r.slots[slot] : empty;
@@ -69,6 +79,7 @@ std::string render_json(const Report& r) {
     w.begin_object();
     w.member("version", r.version);
     w.member("config_version", r.config_version);
+    write_reloads(w, r.reloads);
     w.member("uptime_seconds", r.uptime_seconds);
     w.member("start_time_unix", r.start_time_unix);
     w.member("rss_bytes", r.rss_bytes);

@@ -217,6 +217,14 @@ std::string render_prometheus(const Report& r) {
     p.single("cacheproxy_config_info", "gauge",
              "Always 1; config_version changes whenever the configuration or the rules file does.", 1,
              {{"config_version", r.config_version}});
+    p.single("cacheproxy_config_reloads_total", "counter",
+             "SIGHUP reloads applied (the configuration running changed).", r.reloads.ok);
+    p.single("cacheproxy_config_reload_failures_total", "counter",
+             "SIGHUP reloads refused: a file failed validation or asked for a change that needs a restart.",
+             r.reloads.failed);
+    p.single("cacheproxy_config_last_reload_ok", "gauge",
+             "1 unless the last reload was refused (its error: last_error in /stats).",
+             r.reloads.last_ok ? 1 : 0);
     return p.take();
 }
 

@@ -71,10 +71,20 @@ struct TunnelReport {
     std::uint64_t bytes_down = 0;   ///< upstream -> client, after the 101
 };
 
+/// What the SIGHUP reloads did (app/reload.cpp).
+struct ReloadReport {
+    std::uint64_t ok = 0;      ///< reloads applied
+    std::uint64_t failed = 0;  ///< reloads refused: the running configuration stayed
+    std::string last_error;    ///< the last refusal ("" = none yet)
+    double last_unix = 0;      ///< when the last reload was asked for (0 = never)
+    bool last_ok = true;       ///< the last reload was applied (true before any)
+};
+
 /// The whole picture at one moment.
 struct Report {
     std::string version;               ///< CACHEPROXY_VERSION
-    std::string config_version;
+    std::string config_version;        ///< of the configuration running now (a reload changes it)
+    ReloadReport reloads;
     double uptime_seconds = 0;
     double start_time_unix = 0;        ///< seconds since the epoch
     std::uint64_t rss_bytes = 0;

@@ -71,7 +71,7 @@ struct Admin {
 
     /// Stores an entry for `k` on route `index`, as `credential` when given.
     cache::CacheKey put(std::size_t index, const std::string& k, std::optional<std::string> credential) {
-        auto& cc = *ctx.cache;
+        auto& cc = *ctx.cache->current();
         const auto& r = cc.matcher.routes()[index];
         auto key = *cache::build_key(r, index, r.path + "?k=" + k,
                                      credential ? std::optional<std::string_view>(*credential) : std::nullopt,
@@ -90,7 +90,7 @@ struct Admin {
     std::size_t entries(std::size_t index) const { return ctx.cache->cache.store_stats(index).entries; }
     /// The scope generation of `key` (a lookup that skips the store).
     std::uint64_t generation(std::size_t index, const cache::CacheKey& key) {
-        return ctx.cache->cache.lookup(key, ctx.cache->matcher.routes()[index], cache::Clock::now(), true).generation;
+        return ctx.cache->cache.lookup(key, ctx.cache->current()->matcher.routes()[index], cache::Clock::now(), true).generation;
     }
 
     config::Config cfg;
@@ -137,7 +137,7 @@ TEST(AdminHandlerTest, UnknownPathsAndMethods) {
 TEST(AdminHandlerTest, StatsAreJsonWithRoutesTriggersUpstreamAndTotals) {
     Admin a("");
     auto& w = a.workers[0]->stats;
-    const auto& routes = a.ctx.cache->matcher.routes();
+    const auto& routes = a.ctx.cache->current()->matcher.routes();
     w.record(routes[0].name, 200, "MISS", 3ms);
     w.record(routes[0].name, 200, "HIT", 100us);
     w.record(routes[0].name, 200, "HIT", 100us);
@@ -181,7 +181,7 @@ TEST(AdminHandlerTest, StatsAreJsonWithRoutesTriggersUpstreamAndTotals) {
 
 TEST(AdminHandlerTest, MetricsArePrometheusText) {
     Admin a("");
-    a.workers[0]->stats.record(a.ctx.cache->matcher.routes()[0].name, 200, "HIT", 100us);
+    a.workers[0]->stats.record(a.ctx.cache->current()->matcher.routes()[0].name, 200, "HIT", 100us);
     auto r = a.get("/metrics");
     ASSERT_EQ(r.result_int(), 200u);
     EXPECT_EQ(r[bhttp::field::content_type], "text/plain; version=0.0.4; charset=utf-8");

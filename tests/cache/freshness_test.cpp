@@ -36,12 +36,28 @@ TEST(FreshnessTest, RefreshAheadBoundaries) {
     EXPECT_EQ(classify(*e, ahead, t0 + milliseconds(8001)), Freshness::fresh_refresh_ahead);
     EXPECT_EQ(classify(*e, ahead, t0 + milliseconds(9999)), Freshness::fresh_refresh_ahead);
     EXPECT_EQ(classify(*e, ahead, t0 + milliseconds(10000)), Freshness::expired);
-    // Through the rule.
+    // Through the rule (its TTL is the entry's, as at fill time).
     rules::RouteRule r;
+    r.ttl = seconds(10);
     r.refresh_ahead = ahead;
     EXPECT_EQ(classify(*e, r, t0 + milliseconds(9000)), Freshness::fresh_refresh_ahead);
     r.refresh_ahead = milliseconds(0);
     EXPECT_EQ(classify(*e, r, t0 + milliseconds(9000)), Freshness::fresh);
+}
+
+TEST(FreshnessTest, ThroughTheRuleItsCurrentWindowsApply) {
+    // A reload changed the route's TTL and windows: the kept entry follows the rule.
+    const auto e = entry(seconds(60));
+    rules::RouteRule r;
+    r.ttl = seconds(5);
+    EXPECT_EQ(classify(*e, r, t0 + seconds(4)), Freshness::fresh);
+    EXPECT_EQ(classify(*e, r, t0 + seconds(5)), Freshness::expired);
+    r.stale_while_revalidate = seconds(10);
+    EXPECT_EQ(classify(*e, r, t0 + seconds(6)), Freshness::stale_revalidate);
+    EXPECT_EQ(remaining_ttl(*e, r, t0 + seconds(2)), seconds(3));
+    EXPECT_EQ(remaining_ttl(*e, t0 + seconds(2)), seconds(58));  // the entry's own
+    r.ttl = seconds(120);
+    EXPECT_EQ(classify(*e, r, t0 + seconds(90)), Freshness::fresh);
 }
 
 TEST(FreshnessTest, StaleWhileRevalidateThenStaleIfError) {

@@ -141,6 +141,57 @@ TEST(MemoryStoreTest, StaleWindowEntriesAreStillReturned) {
     EXPECT_EQ(store.lookup(k, t0 + seconds(65)), nullptr);  // past ttl + max(windows)
 }
 
+// ------------------------------------------------------------ reload (app/reload.cpp)
+
+TEST(MemoryStoreTest, AddedRouteGetsTheNextSlotNeverAUsedOne) {
+    const auto a = route("a", 100, 1 << 20);
+    const auto b = route("b", 100, 1 << 20);
+    MemoryStore store(rules_of({a, b}));
+    EXPECT_EQ(store.add_route(route("c", 100, 1 << 20)), 2u);
+    store.retire_route(0);
+    EXPECT_EQ(store.add_route(route("a", 100, 1 << 20)), 3u);  // slot 0 stays retired
+    const auto k = key_of(a, 3, "x");
+    store.insert(k, make_entry("x"), t0);
+    EXPECT_NE(store.lookup(k, t0), nullptr);
+    EXPECT_EQ(store.stats(3).entries, 1u);
+}
+
+TEST(MemoryStoreTest, RetiredRouteFindsAndStoresNothing) {
+    const auto r = route("ticker", 100, 1 << 20);
+    MemoryStore store(rules_of({r, route("other", 100, 1 << 20)}));
+    const auto k = key_of(r, 0, "BTC");
+    const auto other = key_of(r, 1, "BTC");
+    store.insert(k, make_entry("x"), t0);
+    store.insert(other, make_entry("y"), t0);
+    EXPECT_EQ(store.retire_route(0), 1u);
+    EXPECT_EQ(store.lookup(k, t0), nullptr);
+    store.insert(k, make_entry("x"), t0);  // a fill that started on the old rules
+    EXPECT_EQ(store.stats(0).entries, 0u);
+    EXPECT_NE(store.lookup(other, t0), nullptr);  // the other routes keep theirs
+}
+
+TEST(MemoryStoreTest, RetunedRouteKeepsEntriesForItsLongerWindows) {
+    auto r = route("ticker", 100, 1 << 20);
+    r.ttl = seconds(5);
+    MemoryStore store(rules_of({r}));
+    const auto k = key_of(r, 0, "BTC");
+    store.insert(k, make_entry("x", t0, seconds(5)), t0);
+    r.ttl = seconds(60);
+    store.retune_route(0, r);
+    EXPECT_NE(store.lookup(k, t0 + seconds(30)), nullptr);  // within the new TTL
+    EXPECT_EQ(store.lookup(k, t0 + seconds(60)), nullptr);  // past it
+    EXPECT_EQ(store.stats(0).expired_reclaimed, 1u);
+}
+
+TEST(MemoryStoreTest, UnknownSlotIsNoRoute) {
+    MemoryStore store(rules_of({route("a", 100, 1 << 20)}));
+    const auto k = key_of(route("a", 100, 1 << 20), 7, "x");
+    store.insert(k, make_entry("x"), t0);
+    EXPECT_EQ(store.lookup(k, t0), nullptr);
+    EXPECT_EQ(store.stats(7).entries, 0u);
+    EXPECT_EQ(store.retire_route(MemoryStore::kMaxRoutes + 5), 0u);
+}
+
 TEST(MemoryStoreTest, AlreadyUselessEntryIsNotStored) {
     const auto r = route("ticker", 100, 1 << 20);
     MemoryStore store(rules_of({r}));

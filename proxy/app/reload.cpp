@@ -1,0 +1,151 @@
+#include "app/reload.hpp"
+
+#include "rules/rule_diff.hpp"
+#include "stats/process_info.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <sstream>
+
+namespace cacheproxy::app {
+
+namespace {
+
+/// describe() without the rules and the file's own path: the config file's keys.
+std::vector<std::string> config_lines(const config::Config& cfg) {
+    config::Config c = cfg;
+    c.source_path.clear();
+    c.rules_path.clear();
+    c.rules = {};
+    std::vector<std::string> lines;
+    std::istringstream in(config::describe(c));
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '#') lines.push_back(line);
+    return lines;
+}
+
+/// "upstream.url" for the line "  url: ..." under "upstream:" (sections as describe() writes them).
+std::string key_of(const std::vector<std::string>& lines, std::size_t i) {
+    const auto name = [](const std::string& l) {
+        const auto start = l.find_first_not_of(' ');
+        const auto colon = l.find(':', start);
+        return l.substr(start, colon - start);
+    };
+    const auto indent = [](const std::string& l) { return l.find_first_not_of(' '); };
+    std::string key = name(lines[i]);
+    auto depth = indent(lines[i]);
+    for (std::size_t j = i; j-- > 0 && depth > 0;) {
+        if (indent(lines[j]) < depth) {
+            key = name(lines[j]) + "." + key;
+            depth = indent(lines[j]);
+        }
+    }
+    return key;
+}
+
+bool same_timeouts(const std::vector<config::PathTimeouts>& a, const std::vector<config::PathTimeouts>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].prefix != b[i].prefix || a[i].response != b[i].response || a[i].body != b[i].body) return false;
+    return true;
+}
+
+double unix_now() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// The slots of `next`'s routes: a kept or retuned route keeps its slot (and
+/// takes its new windows), a re-keyed or added one gets a new slot. `retire`
+/// gets the slots no longer used. False when the store has no slot left.
+bool assign_slots(cache::Cache& cache, const RuleSnapshot& running, const rules::RuleSet& next,
+                  const rules::RuleDiff& diff, std::vector<std::size_t>& slots, std::vector<std::size_t>& retire) {
+    for (std::size_t i = 0; i < next.routes.size(); ++i) {
+        const auto change = diff.routes[i];
+        if (change == rules::RouteChange::kept || change == rules::RouteChange::retuned) {
+            slots.push_back(running.slot(diff.old_index[i]));
+            if (change == rules::RouteChange::retuned) cache.retune_route(slots.back(), next.routes[i]);
+            continue;
+        }
+        const auto slot = cache.add_route(next.routes[i]);
+        if (!slot) return false;
+        slots.push_back(*slot);
+        if (change == rules::RouteChange::rekeyed) retire.push_back(running.slot(diff.old_index[i]));
+    }
+    for (const auto old : diff.removed) retire.push_back(running.slot(old));
+    return true;
+}
+
+ReloadOutcome record(ServerContext& ctx, ReloadOutcome outcome, const std::string& running_version) {
+    auto text = ctx.reloads.text();
+    text.last_unix = unix_now();
+    text.last_ok = outcome.applied;
+    text.running_version = running_version;
+    if (outcome.applied) {
+        ctx.reloads.ok.fetch_add(1);
+        spdlog::info("reload applied: {}", outcome.message);
+    } else {
+        ctx.reloads.failed.fetch_add(1);
+        text.last_error = outcome.message;
+        spdlog::error("reload refused, the running configuration stays: {}", outcome.message);
+    }
+    ctx.reloads.set(std::move(text));
+    return outcome;
+}
+
+}  // namespace
+
+std::optional<std::string> config_restart_needed(const config::Config& running, const config::Config& next) {
+    const auto a = config_lines(running);
+    const auto b = config_lines(next);
+    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i)
+        if (a[i] != b[i]) return key_of(b, i) + ": changed: needs a restart";
+    if (a.size() != b.size()) return std::string("configuration: changed: needs a restart");
+    if (running.admin.token != next.admin.token) return std::string("admin.token: changed: needs a restart");
+    if (!same_timeouts(running.timeouts, next.timeouts)) return std::string("timeouts: changed: needs a restart");
+    if (running.rules_path.empty() != next.rules_path.empty())
+        return std::string("rules: turning the cache on or off needs a restart");
+    return std::nullopt;
+}
+
+ReloadOutcome refuse_reload(ServerContext& ctx, std::string why) {
+    return record(ctx, {false, std::move(why)}, ctx.reloads.text().running_version);
+}
+
+ReloadOutcome apply_reload(ServerContext& ctx, const std::vector<std::unique_ptr<Worker>>& workers,
+                           const config::Config& next) {
+    const auto running_version = ctx.reloads.text().running_version;
+    if (auto why = config_restart_needed(ctx.cfg, next)) return record(ctx, {false, *why}, running_version);
+    const auto next_version = stats::config_version(next);
+    if (!ctx.cache) {
+        if (!next.rules.routes.empty()) return record(ctx, {false, "routes: enabling the cache needs a restart"}, running_version);
+        return record(ctx, {true, "nothing cached, nothing to change"}, next_version);
+    }
+    CacheContext& shared = *ctx.cache;
+    const auto running = shared.current();
+    const auto diff = rules::diff_rules(running->rules, next.rules);
+    if (auto why = rules::reload_refusal(running->rules, next.rules, diff))
+        return record(ctx, {false, *why}, running_version);
+
+    std::vector<std::size_t> slots, retire;
+    if (!assign_slots(shared.cache, *running, next.rules, diff, slots, retire))
+        return record(ctx, {false, "routes: no store slot left for a re-keyed route: restart"}, running_version);
+    // Retired first: a write on the new rules then happens after no lookup can
+    // find, nor any fill store, an entry under a retired slot (ARCHITECTURE.md).
+    std::size_t dropped = 0;
+    for (const auto slot : retire) dropped += shared.cache.retire_route(slot);
+
+    auto snapshot = std::make_shared<const RuleSnapshot>(next.rules, slots, running->version + 1, next_version,
+                                                         shared.cache, shared.hasher);
+    shared.publish(snapshot);
+    for (const auto& w : workers)
+        boost::asio::post(w->ioc, [&worker = *w, copy = snapshot->copy()]() mutable { worker.snapshot = std::move(copy); });
+
+    std::ostringstream msg;
+    msg << "rules version " << snapshot->version << " (config " << next_version << "): " << diff.summary() << "; "
+        << dropped << " entr" << (dropped == 1 ? "y" : "ies") << " of re-keyed routes dropped";
+    return record(ctx, {true, msg.str()}, next_version);
+}
+
+}  // namespace cacheproxy::app

@@ -1,0 +1,46 @@
+#pragma once
+/// SIGHUP: re-read the config and rules files and apply what can be applied
+/// while serving. The pure decisions (which config keys need a restart) are
+/// plain functions; apply_reload() swaps the rules without a lock on the hot
+/// path: the cache stays, each worker gets its own copy of the new rules by a
+/// post to its io_context, and a request runs to its end on the copy it took.
+///
+/// What a reload applies: the rules file's routes (TTL and stale windows of
+/// kept routes; key changes re-key a route: new empty slot, old one retired),
+/// its triggers' contents, and coalesce.timeout. What it refuses, naming the
+/// key (the running configuration stays): every key of the config file
+/// itself (listen, threads, admin, upstream, limits, logging, ...), the
+/// identity source, the other coalesce settings, and any added, removed or
+/// reordered route or trigger (rules/rule_diff.hpp).
+
+#include "config/config.hpp"
+#include "core/worker.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cacheproxy::app {
+
+/// The first key of the config file (not the rules) whose value differs
+/// between `running` and `next`, as "KEY: changed: needs a restart";
+/// nullopt when only the rules may differ.
+std::optional<std::string> config_restart_needed(const config::Config& running, const config::Config& next);
+
+/// What a reload did: applied, or refused with why.
+struct ReloadOutcome {
+    bool applied = false;
+    std::string message;  ///< a summary when applied; the refusal (file:line:column: key: why, or key: why) otherwise
+};
+
+/// Applies `next` (already loaded and validated) over the running rules of
+/// `ctx`, posting each worker its copy. Runs on one thread (the signal
+/// thread), one reload at a time. Records the outcome in ctx.reloads.
+ReloadOutcome apply_reload(ServerContext& ctx, const std::vector<std::unique_ptr<Worker>>& workers,
+                           const config::Config& next);
+
+/// A reload whose files did not load: counted and recorded as refused.
+ReloadOutcome refuse_reload(ServerContext& ctx, std::string why);
+
+}  // namespace cacheproxy::app

@@ -1,0 +1,313 @@
+/// SIGHUP reload (issue 14): the proxy re-reads its rules while serving, keeps
+/// the entries of every route whose key did not change, applies new TTLs,
+/// refuses a bad file without changing anything, and keeps read-your-writes
+/// across the swap. Real binary, the legacy simulator on a loopback port
+/// chosen at run time; every loop bounded in count and time.
+
+#include "support/cache_helpers.hpp"
+#include "support/fixtures.hpp"
+#include "support/invalidation_helpers.hpp"
+#include "support/json_lite.hpp"
+#include "support/raw_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <csignal>
+
+namespace cacheproxy::e2e {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class Reload : public SimulatorTest {
+protected:
+    static void SetUpTestSuite() { StartSharedSimulator(); }
+    static void TearDownTestSuite() { StopSharedSimulator(); }
+    long long origin(const std::string& route) { return sim().stats().route(route); }
+};
+
+/// The shared ticker route with `ttl`.
+std::string ticker(const std::string& ttl) {
+    return "  - name: ticker\n"
+           "    match: { method: GET, path: /api/trading/ticker }\n"
+           "    ttl: " + ttl + "\n"
+           "    shared: true\n"
+           "    key: { query: [symbol] }\n";
+}
+
+/// positions, balance and orders (per user), the order triggers; positions
+/// with `positions_ttl`, and keyed on Accept-Language too when `rekeyed`.
+std::string trading_rules(const std::string& positions_ttl, bool rekeyed = false) {
+    std::string positions = per_user_route("positions", "/api/trading/positions", positions_ttl);
+    if (rekeyed) {
+        const std::string from = "query: [exchange, account_type] }";
+        positions.replace(positions.find(from), from.size(), "query: [exchange, account_type], headers: [accept-language] }");
+    }
+    return rules_yaml(positions + per_user_route("balance", "/api/trading/balance", "60s") +
+                      per_user_route("orders", "/api/trading/orders", "60s") + "triggers:\n" + order_triggers());
+}
+
+/// Replaces a file whole (write, then rename: a reload never reads half a file).
+void replace_file(const std::string& path, const std::string& text) {
+    {
+        std::ofstream out(path + ".new", std::ios::binary | std::ios::trunc);
+        out << text;
+    }
+    std::filesystem::rename(path + ".new", path);
+}
+
+void rewrite_rules(const Proxy& proxy, const std::string& text) { replace_file(proxy.dir() + "/rules.yaml", text); }
+
+void rewrite_config(const Proxy& proxy, const std::function<void(ProxyConfig&)>& change) {
+    ProxyConfig c = proxy.config();
+    change(c);
+    replace_file(proxy.config_path(), c.to_yaml());
+}
+
+Json stats_of(const Proxy& proxy) {
+    Response r = http_request(proxy.admin_port(), "GET", "/stats");
+    EXPECT_EQ(r.status, 200u) << r.head_text();
+    return parse_json(r.body).value_or(Json{});
+}
+
+/// SIGHUP, then waits (5 s at most) until /stats counts one more reload, ok or failed.
+::testing::AssertionResult reload(Proxy& proxy) {
+    const Json before = stats_of(proxy);
+    const auto n = before["reloads"]["ok"].as_int() + before["reloads"]["failed"].as_int();
+    if (::kill(proxy.process().pid(), SIGHUP) != 0) return ::testing::AssertionFailure() << "kill(SIGHUP) failed";
+    const bool seen = wait_until(
+        [&] {
+            const Json s = stats_of(proxy);
+            return s["reloads"]["ok"].as_int() + s["reloads"]["failed"].as_int() > n;
+        },
+        seconds(5));
+    if (!seen) return ::testing::AssertionFailure() << "no reload counted within 5 s\n" << proxy.log();
+    std::this_thread::sleep_for(milliseconds(50));  // the workers' posts run right after; be generous
+    return ::testing::AssertionSuccess();
+}
+
+Response ticker_get(const Proxy& proxy, const std::string& symbol = "BTCUSDT") {
+    return http_request(proxy.port(), "GET", "/api/trading/ticker?symbol=" + symbol);
+}
+
+/// The value of the Cache-Status `ttl=` parameter, or -1.
+long long cache_status_ttl(const Response& r) {
+    const auto cs = r.header("Cache-Status").value_or("");
+    const auto at = cs.find("ttl=");
+    return at == std::string::npos ? -1 : std::atoll(cs.c_str() + at + 4);
+}
+
+// --------------------------------------------------------------- TTL change
+
+TEST_F(Reload, ChangedTtlKeepsTheOtherRoutesHitsAndAppliesTheNewTtl) {
+    auto proxy = StartProxy(with_rules(rules_yaml(per_user_route("balance", "/api/trading/balance", "60s") + ticker("60s"))));
+    const std::string version_before = stats_of(*proxy)["config_version"].as_string();
+
+    // client: fills balance (user1) and ticker
+    Response bal = http_request(proxy->port(), "GET", balance_target(), bearer(1));
+    ASSERT_TRUE(CacheIs(bal, "MISS")) << describe(bal);
+    Response tick = ticker_get(*proxy);
+    ASSERT_TRUE(CacheIs(tick, "MISS")) << describe(tick);
+    ASSERT_TRUE(CacheIs(ticker_get(*proxy), "HIT"));
+
+    // operator: ticker's TTL 60s -> 1s, SIGHUP
+    rewrite_rules(*proxy, rules_yaml(per_user_route("balance", "/api/trading/balance", "60s") + ticker("1s")));
+    ASSERT_TRUE(reload(*proxy));
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["reloads"]["ok"].as_int(), 1) << proxy->log();
+    EXPECT_EQ(s["reloads"]["failed"].as_int(), 0);
+    EXPECT_NE(s["config_version"].as_string(), version_before);
+
+    // client: balance is still the same entry (a HIT across the reload); the
+    // ticker entry is kept too, now with at most 1 s left
+    Response bal2 = http_request(proxy->port(), "GET", balance_target(), bearer(1));
+    EXPECT_TRUE(CacheIs(bal2, "HIT")) << describe(bal2);
+    EXPECT_EQ(bal2.body, bal.body);
+    // the ticker entry is older than 1 s by now or soon: past the new TTL it is refetched
+    std::this_thread::sleep_for(milliseconds(1100));
+    Response tick2 = ticker_get(*proxy);
+    EXPECT_TRUE(CacheIs(tick2, "MISS")) << "the new 1 s TTL does not apply to the kept entry\n" << describe(tick2);
+    Response tick3 = ticker_get(*proxy);
+    EXPECT_TRUE(CacheIs(tick3, "HIT")) << describe(tick3);
+    EXPECT_LE(cache_status_ttl(tick3), 1) << describe(tick3);
+    // and balance (60 s) is still the very first fill
+    Response bal3 = http_request(proxy->port(), "GET", balance_target(), bearer(1));
+    EXPECT_TRUE(CacheIs(bal3, "HIT")) << describe(bal3);
+    EXPECT_EQ(bal3.body, bal.body);
+    EXPECT_EQ(origin("balance"), 1) << sim().stats().json;
+}
+
+TEST_F(Reload, ReKeyedRouteStartsEmptyTheOthersKeepTheirEntries) {
+    auto proxy = StartProxy(with_rules(trading_rules("60s")));
+    Response pos = http_request(proxy->port(), "GET", positions_target(), bearer(1));
+    Response bal = http_request(proxy->port(), "GET", balance_target(), bearer(1));
+    ASSERT_TRUE(CacheIs(pos, "MISS"));
+    ASSERT_TRUE(CacheIs(bal, "MISS"));
+
+    rewrite_rules(*proxy, trading_rules("60s", /*rekeyed=*/true));
+    ASSERT_TRUE(reload(*proxy));
+    EXPECT_EQ(stats_of(*proxy)["reloads"]["ok"].as_int(), 1) << proxy->log();
+
+    EXPECT_TRUE(CacheIs(http_request(proxy->port(), "GET", positions_target(), bearer(1)), "MISS"));
+    EXPECT_TRUE(CacheIs(http_request(proxy->port(), "GET", positions_target(), bearer(1)), "HIT"));
+    Response bal2 = http_request(proxy->port(), "GET", balance_target(), bearer(1));
+    EXPECT_TRUE(CacheIs(bal2, "HIT")) << describe(bal2);
+    EXPECT_EQ(bal2.body, bal.body);
+}
+
+// --------------------------------------------------------------- refused
+
+TEST_F(Reload, InvalidFileIsRefusedAndTrafficGoesOn) {
+    auto proxy = StartProxy(with_rules(rules_yaml(ticker("60s"))));
+    const std::string version = stats_of(*proxy)["config_version"].as_string();
+    Response tick = ticker_get(*proxy);
+    ASSERT_TRUE(CacheIs(tick, "MISS"));
+
+    // operator: a TTL that is not a duration, SIGHUP
+    rewrite_rules(*proxy, rules_yaml(ticker("banana")));
+    ASSERT_TRUE(reload(*proxy));
+
+    // /stats: one failed reload, its error naming file, line and key; the running version unchanged
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["reloads"]["failed"].as_int(), 1);
+    EXPECT_EQ(s["reloads"]["ok"].as_int(), 0);
+    EXPECT_FALSE(s["reloads"]["last_ok"].boolean);
+    const std::string err = s["reloads"]["last_error"].as_string();
+    EXPECT_NE(err.find("rules.yaml:"), std::string::npos) << err;
+    EXPECT_NE(err.find("ttl"), std::string::npos) << err;
+    EXPECT_EQ(s["config_version"].as_string(), version);
+    Response m = http_request(proxy->admin_port(), "GET", "/metrics");
+    EXPECT_NE(m.body.find("cacheproxy_config_reload_failures_total 1"), std::string::npos);
+    EXPECT_NE(m.body.find("cacheproxy_config_last_reload_ok 0"), std::string::npos);
+    EXPECT_NE(proxy->log().find("reload refused"), std::string::npos);
+
+    // client: the old rules still serve, the entry is still there
+    Response tick2 = ticker_get(*proxy);
+    EXPECT_TRUE(CacheIs(tick2, "HIT")) << describe(tick2);
+    EXPECT_EQ(tick2.body, tick.body);
+
+    // operator: a listen port change is refused too, naming the key
+    rewrite_rules(*proxy, rules_yaml(ticker("60s")));
+    rewrite_config(*proxy, [](ProxyConfig& c) { c.set("listen", "\"127.0.0.1:1\""); });
+    ASSERT_TRUE(reload(*proxy));
+    const Json s2 = stats_of(*proxy);
+    EXPECT_EQ(s2["reloads"]["failed"].as_int(), 2);
+    EXPECT_EQ(s2["reloads"]["last_error"].as_string().rfind("listen: changed: needs a restart", 0), 0u)
+        << s2["reloads"]["last_error"].as_string();
+    EXPECT_TRUE(CacheIs(ticker_get(*proxy), "HIT"));
+}
+
+// --------------------------------------------------------------- read-your-writes
+
+TEST_F(Reload, ReloadDuringACoalescedFillKeepsReadYourWrites) {
+    Response seed = sim().direct("GET", positions_target(), bearer(1));
+    ASSERT_EQ(seed.status, 200u);
+    const double eth_before = position_size(seed, "ETHUSDT");
+    const long long reads = origin("positions");
+    sim().set_latency(R"({"default":0.0,"positions":2.0})");
+    auto proxy = StartProxy(with_rules(trading_rules("60s")));
+
+    // clients A and B: the same positions read, coalesced on one slow fill (snapshot before the order)
+    Timed a, b;
+    std::jthread ta([&] { a = timed_request(proxy->port(), "GET", positions_target(), bearer(1)); });
+    ASSERT_TRUE(wait_until([&] { return origin("positions") == reads + 1; }, seconds(2)));
+    std::jthread tb([&] { b = timed_request(proxy->port(), "GET", positions_target(), bearer(1)); });
+    std::this_thread::sleep_for(milliseconds(100));
+
+    // operator: positions' TTL changes (the route is kept), SIGHUP during the fill
+    rewrite_rules(*proxy, trading_rules("30s"));
+    ASSERT_TRUE(reload(*proxy));
+    EXPECT_EQ(stats_of(*proxy)["reloads"]["ok"].as_int(), 1) << proxy->log();
+
+    // client C: user1's order, on the new rules, while the fill is still in flight
+    sim().set_latency(R"({"default":0.0,"positions":0.0})");
+    Response order = place_order(proxy->port(), bearer(1), OrderBody{}.json());
+    ASSERT_EQ(success_of(order), 1) << describe(order);
+    ta.join();
+    tb.join();
+    EXPECT_EQ(a.response.status, 200u);
+    EXPECT_EQ(b.response.status, 200u) << "the coalesced waiter lost its answer across the reload";
+    EXPECT_EQ(origin("positions"), reads + 1) << "the waiter did not coalesce";
+
+    // client C: every later read shows the order: the fill from before it was not stored
+    for (int i = 0; i < 3; ++i) {
+        Response r = http_request(proxy->port(), "GET", positions_target(), bearer(1));
+        EXPECT_NEAR(position_size(r, "ETHUSDT"), eth_before + 1, 1e-6) << describe(r);
+    }
+}
+
+TEST_F(Reload, ReloadDuringAnOrdersInvalidationKeepsReadYourWrites) {
+    Response seed = sim().direct("GET", positions_target(), bearer(1));
+    const double eth_before = position_size(seed, "ETHUSDT");
+    auto proxy = StartProxy(with_rules(trading_rules("60s")));
+    ASSERT_TRUE(CacheIs(http_request(proxy->port(), "GET", positions_target(), bearer(1)), "MISS"));
+
+    // client: user1's order takes 1.5 s at the origin (applied at its end)
+    sim().set_latency(R"({"default":0.0,"order":1.5})");
+    Response order;
+    std::jthread writer([&] { order = place_order(proxy->port(), bearer(1), OrderBody{}.json()); });
+    std::this_thread::sleep_for(milliseconds(200));
+
+    // operator: positions re-keyed (a new, empty slot), SIGHUP while the order is in flight
+    rewrite_rules(*proxy, trading_rules("60s", /*rekeyed=*/true));
+    ASSERT_TRUE(reload(*proxy));
+    // client: a read on the new rules before the order lands: stored under the new slot
+    Response mid = http_request(proxy->port(), "GET", positions_target(), bearer(1));
+    EXPECT_NEAR(position_size(mid, "ETHUSDT"), eth_before, 1e-6) << describe(mid);
+    writer.join();
+    ASSERT_EQ(success_of(order), 1) << describe(order);
+
+    // the order, started on the old rules, invalidates under the new ones too
+    for (int i = 0; i < 3; ++i) {
+        Response r = http_request(proxy->port(), "GET", positions_target(), bearer(1));
+        EXPECT_NEAR(position_size(r, "ETHUSDT"), eth_before + 1, 1e-6)
+            << "a read after the order got an entry from before it\n" << describe(r);
+    }
+}
+
+// --------------------------------------------------------------- burst
+
+TEST_F(Reload, BurstOfSighupsUnderLoadFailsNoRequest) {
+    auto proxy = StartProxy(with_rules(rules_yaml(per_user_route("balance", "/api/trading/balance", "60s") + ticker("60s"))));
+    std::atomic<bool> stop{false};
+    std::atomic<long long> done{0}, failed{0};
+    std::vector<std::jthread> clients;
+    for (int c = 0; c < 4; ++c) {
+        clients.emplace_back([&, c] {
+            const auto deadline = Clock::now() + seconds(20);
+            for (int i = 0; i < 5000 && !stop.load() && Clock::now() < deadline; ++i) {
+                Response r = (i % 2) ? ticker_get(*proxy, i % 10 == 1 ? "ETHUSDT" : "BTCUSDT")
+                                     : http_request(proxy->port(), "GET", balance_target(), bearer(1 + c));
+                done.fetch_add(1);
+                if (r.status != 200) failed.fetch_add(1);
+            }
+        });
+    }
+    // operator: 20 SIGHUPs, 50 ms apart, alternating two TTLs (and one bad file among them)
+    for (int i = 0; i < 20; ++i) {
+        rewrite_rules(*proxy, i == 10 ? rules_yaml(ticker("oops"))
+                                      : rules_yaml(per_user_route("balance", "/api/trading/balance", "60s") +
+                                                   ticker(i % 2 ? "30s" : "60s")));
+        ::kill(proxy->process().pid(), SIGHUP);
+        std::this_thread::sleep_for(milliseconds(50));
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+    stop.store(true);
+    clients.clear();
+    EXPECT_GT(done.load(), 40);
+    EXPECT_EQ(failed.load(), 0) << done.load() << " requests";
+    const Json s = stats_of(*proxy);
+    EXPECT_GE(s["reloads"]["ok"].as_int(), 1) << proxy->log();
+    EXPECT_TRUE(proxy->process().running());
+}
+
+}  // namespace
+}  // namespace cacheproxy::e2e
