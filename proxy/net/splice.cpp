@@ -64,7 +64,7 @@ SplicePipe PipePool::take() {
         return p;
     }
     SplicePipe p;
-    p.open(pipe_bytes);
+    if (p.open(pipe_bytes) && p.capacity() < least_bytes) return SplicePipe{};
     return p;
 }
 

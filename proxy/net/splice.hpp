@@ -50,10 +50,16 @@ private:
 /// A worker's empty pipes, reused by its relays (touched by that thread only).
 class PipePool {
 public:
-    static constexpr std::size_t pipe_bytes = 1 << 20;  ///< 1 MiB: 16 pieces of 64 KiB in flight
+    /// 256 KiB: the largest piece the relay wakes for (its SO_RCVLOWAT) fits;
+    /// kernel memory a slow client can hold in the pipe, beside its socket buffers.
+    static constexpr std::size_t pipe_bytes = 256 * 1024;
+    /// A pipe smaller than this (the kernel's answer past pipe-user-pages-soft)
+    /// is no faster than the buffered copy: take() returns none.
+    static constexpr std::size_t least_bytes = 64 * 1024;
     static constexpr std::size_t keep = 8;              ///< empty pipes kept per worker
 
-    /// An empty pipe (reused, or opened now); not open if the process is out of descriptors.
+    /// An empty pipe (reused, or opened now); not open if the process is out
+    /// of descriptors or the kernel gives less than least_bytes.
     SplicePipe take();
     /// Keeps `pipe` if it is empty and the pool is not full; else it closes.
     void give_back(SplicePipe pipe);
