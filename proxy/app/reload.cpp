@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
@@ -77,6 +78,20 @@ bool assign_slots(cache::Cache& cache, const RuleSnapshot& running, const rules:
     return true;
 }
 
+/// The counter slots of `next`'s triggers: a name the process has counted
+/// keeps its slot, a new one gets the next unused slot (appended to `names`).
+/// False when kTriggerSlots would be passed.
+bool assign_trigger_slots(std::vector<std::string>& names, const rules::RuleSet& next,
+                          std::vector<std::size_t>& slots) {
+    for (const auto& trigger : next.triggers) {
+        const auto slot = static_cast<std::size_t>(std::find(names.begin(), names.end(), trigger.name) - names.begin());
+        if (slot == names.size() && names.size() >= kTriggerSlots) return false;
+        if (slot == names.size()) names.push_back(trigger.name);
+        slots.push_back(slot);
+    }
+    return true;
+}
+
 ReloadOutcome record(ServerContext& ctx, ReloadOutcome outcome, const std::string& running_version) {
     auto text = ctx.reloads.text();
     text.last_unix = unix_now();
@@ -128,23 +143,29 @@ ReloadOutcome apply_reload(ServerContext& ctx, const std::vector<std::unique_ptr
     if (auto why = rules::reload_refusal(running->rules, next.rules, diff))
         return record(ctx, {false, *why}, running_version);
 
+    auto trigger_names = shared.trigger_slot_names;
+    std::vector<std::size_t> trigger_slots;
+    if (!assign_trigger_slots(trigger_names, next.rules, trigger_slots))
+        return record(ctx, {false, "triggers: no counter slot left for an added trigger: restart"}, running_version);
     std::vector<std::size_t> slots, retire;
     if (!assign_slots(shared.cache, *running, next.rules, diff, slots, retire))
-        return record(ctx, {false, "routes: no store slot left for a re-keyed route: restart"}, running_version);
+        return record(ctx, {false, "routes: no store slot left for an added or re-keyed route: restart"},
+                      running_version);
+    shared.trigger_slot_names = std::move(trigger_names);
     // Retired first: a write on the new rules then happens after no lookup can
     // find, nor any fill store, an entry under a retired slot (ARCHITECTURE.md).
     std::size_t dropped = 0;
     for (const auto slot : retire) dropped += shared.cache.retire_route(slot);
 
-    auto snapshot = std::make_shared<const RuleSnapshot>(next.rules, slots, running->version + 1, next_version,
-                                                         shared.cache, shared.hasher);
+    auto snapshot = std::make_shared<const RuleSnapshot>(next.rules, slots, trigger_slots, running->version + 1,
+                                                         next_version, shared.cache, shared.hasher);
     shared.publish(snapshot);
     for (const auto& w : workers)
         boost::asio::post(w->ioc, [&worker = *w, copy = snapshot->copy()]() mutable { worker.snapshot = std::move(copy); });
 
     std::ostringstream msg;
     msg << "rules version " << snapshot->version << " (config " << next_version << "): " << diff.summary() << "; "
-        << dropped << " entr" << (dropped == 1 ? "y" : "ies") << " of re-keyed routes dropped";
+        << dropped << " entr" << (dropped == 1 ? "y" : "ies") << " of removed or re-keyed routes dropped";
     return record(ctx, {true, msg.str()}, next_version);
 }
 

@@ -149,7 +149,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
 
 asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, std::size_t route_index) {
     auto& cc = *ex.rules;  // this request's rules (app::RuleSnapshot), to its end
-    auto& counters = ex.worker.route_counters[route_index];
+    auto& counters = ex.worker.route_counters[cc.slot(route_index)];
     const auto& req = ex.req;
     const cache::BeastHeaderView headers(req);
 
