@@ -6,12 +6,17 @@
 /// post to its io_context, and a request runs to its end on the copy it took.
 ///
 /// What a reload applies: the rules file's routes (TTL and stale windows of
-/// kept routes; key changes re-key a route: new empty slot, old one retired),
-/// its triggers' contents, and coalesce.timeout. What it refuses, naming the
-/// key (the running configuration stays): every key of the config file
-/// itself (listen, threads, admin, upstream, limits, logging, ...), the
-/// identity source, the other coalesce settings, and any added, removed or
-/// reordered route or trigger (rules/rule_diff.hpp).
+/// kept routes; key changes re-key a route: new empty slot, old one retired;
+/// an added route gets a new slot, a removed one's slot is retired and its
+/// entries dropped; a rename is a removal and an addition), its triggers
+/// (added, removed, changed, in any order), and coalesce.timeout. Counters
+/// follow the slots (core/cache_context.hpp): a kept route or a trigger of
+/// the same name keeps its totals. What it refuses, naming the key (the
+/// running configuration stays): every key of the config file itself
+/// (listen, threads, admin, upstream, limits, logging, ...), the identity
+/// source, the other coalesce settings (rules/rule_diff.hpp), and an added
+/// route or trigger once the slots are used up (1,024 route slots, 256
+/// trigger names over the process's life: never reused).
 
 #include "config/config.hpp"
 #include "core/worker.hpp"
