@@ -27,13 +27,17 @@ void add_cells(const RuleSnapshot& cc, const Layout& layout, const Worker& w, st
         w.stats.add_cell(cc.trigger_cell(i), out[layout.trigger_slot(i)]);
 }
 
+/// The label of `slot` when it is rule `index` of `kind`'s own, else the rule's name (past the layout's bound).
+std::string name_in(const Layout& layout, std::size_t slot, SlotKind kind, std::size_t index, const std::string& name) {
+    return layout[slot].kind == kind && layout[slot].index == index ? layout[slot].label : name;
+}
+
 void add_triggers(const RuleSnapshot& cc, Report& r, const std::vector<std::unique_ptr<Worker>>& workers) {
     const auto& triggers = cc.triggers.triggers();
     for (std::size_t i = 0; i < triggers.size(); ++i) {
         TriggerReport t;
         t.slot = r.layout.trigger_slot(i);
-        t.name = r.layout[t.slot].kind == SlotKind::trigger && r.layout[t.slot].index == i ? r.layout[t.slot].label
-                                                                                          : triggers[i].name;
+        t.name = name_in(r.layout, t.slot, SlotKind::trigger, i, triggers[i].name);
         t.invalidates = triggers[i].invalidate;
         for (const auto& w : workers) {
             const auto& c = w->trigger_counters[cc.trigger_slot(i)];
@@ -52,8 +56,7 @@ void add_routes(const RuleSnapshot& cc, const std::atomic<std::uint64_t>* purged
     for (std::size_t i = 0; i < routes.size(); ++i) {
         RouteReport rr;
         rr.slot = r.layout.route_slot(i);
-        rr.name = r.layout[rr.slot].kind == SlotKind::route && r.layout[rr.slot].index == i ? r.layout[rr.slot].label
-                                                                                          : routes[i].name;
+        rr.name = name_in(r.layout, rr.slot, SlotKind::route, i, routes[i].name);
         rr.per_user = routes[i].key.identity && !routes[i].shared;
         for (const auto& w : workers) {
             const auto& c = w->route_counters[cc.slot(i)];
