@@ -20,6 +20,9 @@ std::vector<std::string> config_lines(const config::Config& cfg) {
     c.source_path.clear();
     c.rules_path.clear();
     c.rules = {};
+    c.upstream.url.clear();  // applied by a reload (apply_upstream)
+    c.upstream.host.clear();
+    c.upstream.port = 0;
     std::vector<std::string> lines;
     std::istringstream in(config::describe(c));
     for (std::string line; std::getline(in, line);)
@@ -92,6 +95,40 @@ bool assign_trigger_slots(std::vector<std::string>& names, const rules::RuleSet&
     return true;
 }
 
+/// The upstream `next` names, when it is not the one running: its authority
+/// and address (resolved here, on the reload's thread). Sets `why` when it
+/// does not resolve.
+struct UpstreamChange {
+    std::string authority;
+    boost::asio::ip::tcp::endpoint endpoint;
+};
+std::optional<UpstreamChange> upstream_change(const ServerContext& ctx, const config::Config& next, std::string& why) {
+    const auto authority = ServerContext::authority_of(next.upstream);
+    const auto& running = ctx.later_authorities.empty() ? ctx.upstream_authority : ctx.later_authorities.back();
+    if (authority == running) return std::nullopt;
+    std::string err;
+    const auto endpoint = resolve(next.upstream.host, next.upstream.port, err);
+    if (!endpoint) {
+        why = "upstream.url: " + err;
+        return std::nullopt;
+    }
+    return UpstreamChange{authority, *endpoint};
+}
+
+/// Posts each worker the new upstream: its pool connects there from now on
+/// (idle connections to the old one closed, those in use not pooled again),
+/// its requests send its authority as the HTTP/1.0 Host; the health checker
+/// (on worker 0) probes the pool's new endpoint.
+void apply_upstream(ServerContext& ctx, const std::vector<std::unique_ptr<Worker>>& workers, UpstreamChange change) {
+    ctx.later_authorities.push_back(std::move(change.authority));
+    const std::string* authority = &ctx.later_authorities.back();
+    for (const auto& w : workers)
+        boost::asio::post(w->ioc, [&worker = *w, authority, endpoint = change.endpoint] {
+            worker.pool.retarget(endpoint);
+            worker.upstream_authority = authority;
+        });
+}
+
 ReloadOutcome record(ServerContext& ctx, ReloadOutcome outcome, const std::string& running_version) {
     auto text = ctx.reloads.text();
     text.last_unix = unix_now();
@@ -110,6 +147,18 @@ ReloadOutcome record(ServerContext& ctx, ReloadOutcome outcome, const std::strin
 }
 
 }  // namespace
+
+std::optional<boost::asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint16_t port, std::string& err) {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::resolver resolver(ioc);
+    boost::system::error_code ec;
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) {
+        err = "cannot resolve " + host + ": " + ec.message();
+        return std::nullopt;
+    }
+    return results.begin()->endpoint();
+}
 
 std::optional<std::string> config_restart_needed(const config::Config& running, const config::Config& next) {
     const auto a = config_lines(running);
@@ -132,10 +181,15 @@ ReloadOutcome apply_reload(ServerContext& ctx, const std::vector<std::unique_ptr
                            const config::Config& next) {
     const auto running_version = ctx.reloads.text().running_version;
     if (auto why = config_restart_needed(ctx.cfg, next)) return record(ctx, {false, *why}, running_version);
+    std::string why;
+    auto upstream = upstream_change(ctx, next, why);
+    if (!why.empty()) return record(ctx, {false, why}, running_version);
+    const std::string upstream_note = upstream ? "; upstream now " + upstream->authority : "";
     const auto next_version = stats::config_version(next);
     if (!ctx.cache) {
         if (!next.rules.routes.empty()) return record(ctx, {false, "routes: enabling the cache needs a restart"}, running_version);
-        return record(ctx, {true, "nothing cached, nothing to change"}, next_version);
+        if (upstream) apply_upstream(ctx, workers, std::move(*upstream));
+        return record(ctx, {true, "nothing cached" + upstream_note}, next_version);
     }
     CacheContext& shared = *ctx.cache;
     const auto running = shared.current();
@@ -162,10 +216,12 @@ ReloadOutcome apply_reload(ServerContext& ctx, const std::vector<std::unique_ptr
     shared.publish(snapshot);
     for (const auto& w : workers)
         boost::asio::post(w->ioc, [&worker = *w, copy = snapshot->copy()]() mutable { worker.snapshot = std::move(copy); });
+    if (upstream) apply_upstream(ctx, workers, std::move(*upstream));
 
     std::ostringstream msg;
     msg << "rules version " << snapshot->version << " (config " << next_version << "): " << diff.summary() << "; "
-        << dropped << " entr" << (dropped == 1 ? "y" : "ies") << " of removed or re-keyed routes dropped";
+        << dropped << " entr" << (dropped == 1 ? "y" : "ies") << " of removed or re-keyed routes dropped"
+        << upstream_note;
     return record(ctx, {true, msg.str()}, next_version);
 }
 

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -78,15 +79,20 @@ struct ServerContext {
     upstream::UpstreamHealth health;
     /// What the reloads did (app/reload.cpp), for /stats and /metrics.
     ReloadStatus reloads;
-    /// "host:port" of the upstream ("[v6]:port"): the Host an HTTP/1.0 request without one is sent with.
+    /// "host:port" of the upstream at start ("[v6]:port"): the Host an HTTP/1.0
+    /// request without one is sent with. A request reads its worker's
+    /// Worker::upstream_authority (a reload may change the upstream).
     const std::string upstream_authority;
+    /// The authorities of the upstreams reloads switched to, kept for the
+    /// process's life (a request may hold a view of one across a reload;
+    /// one short string per applied upstream change). The reload's only.
+    std::deque<std::string> later_authorities;
     /// server.trusted_proxies, parsed: a session asks trusted_proxies.contains(peer address)
     /// once per connection and passes the answer as ForwardContext::trusted_peer.
     const http::TrustedProxies trusted_proxies{cfg.server.trusted_proxies};
     const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     const std::chrono::system_clock::time_point started_wall = std::chrono::system_clock::now();
 
-private:
     static std::string authority_of(const config::UpstreamConfig& u) {
         const bool v6 = u.host.find(':') != std::string::npos;
         return (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
@@ -135,6 +141,9 @@ struct Worker {
     /// read and replaced on this thread only (a reload posts the new copy).
     /// A request copies it once and runs on that copy to its end.
     std::shared_ptr<const RuleSnapshot> snapshot;
+    /// The Host for an HTTP/1.0 request without one: the running upstream's
+    /// authority (ServerContext's; a reload posts a new one, on this thread).
+    const std::string* upstream_authority = &ctx.upstream_authority;
     /// This thread's cache counters, indexed by the route's store slot
     /// (RuleSnapshot::slot) and the trigger's counter slot
     /// (RuleSnapshot::trigger_slot), so a reload neither moves nor resizes

@@ -49,7 +49,7 @@ void apply_probe(ProbeResult result, const config::UpstreamConfig& cfg, Upstream
     health.last_check_ok.store(result == ProbeResult::ok);
 }
 
-asio::awaitable<void> run_health_checks(const config::UpstreamConfig& cfg, asio::ip::tcp::endpoint endpoint,
+asio::awaitable<void> run_health_checks(const config::UpstreamConfig& cfg, const asio::ip::tcp::endpoint& endpoint,
                                         UpstreamHealth& health, const std::atomic<bool>& stop) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     ProbeResult was = ProbeResult::ok;
@@ -58,13 +58,13 @@ asio::awaitable<void> run_health_checks(const config::UpstreamConfig& cfg, asio:
         apply_probe(now, cfg, health);
         if (now != was) {
             if (now == ProbeResult::ok)
-                spdlog::info("upstream {}:{} is healthy again", cfg.host, cfg.port);
+                spdlog::info("upstream {}:{} is healthy again", endpoint.address().to_string(), endpoint.port());
             else if (now == ProbeResult::refused)
-                spdlog::warn("upstream {}:{} refuses connections (health check): requests get 502", cfg.host,
-                             cfg.port);
+                spdlog::warn("upstream {}:{} refuses connections (health check): requests get 502",
+                             endpoint.address().to_string(), endpoint.port());
             else
                 spdlog::warn("upstream {}:{} failed its health check ({}): not ready, requests still forwarded",
-                             cfg.host, cfg.port, cfg.health_path);
+                             endpoint.address().to_string(), endpoint.port(), cfg.health_path);
             was = now;
         }
         timer.expires_after(cfg.health_interval);

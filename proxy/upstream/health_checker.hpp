@@ -35,9 +35,11 @@ boost::asio::awaitable<ProbeResult> probe_once(const config::UpstreamConfig& cfg
 void apply_probe(ProbeResult result, const config::UpstreamConfig& cfg, UpstreamHealth& health);
 
 /// Runs until `stop` becomes true; spawn it on one worker's executor, and only
-/// when cfg.health_path is set.
+/// when cfg.health_path is set. Each probe goes to `endpoint` as it is then
+/// (that worker's pool's: a reload's new upstream is probed from its next
+/// probe on); it must outlive the loop and change only on that executor.
 boost::asio::awaitable<void> run_health_checks(const config::UpstreamConfig& cfg,
-                                               boost::asio::ip::tcp::endpoint endpoint,
+                                               const boost::asio::ip::tcp::endpoint& endpoint,
                                                UpstreamHealth& health, const std::atomic<bool>& stop);
 
 }  // namespace cacheproxy::upstream

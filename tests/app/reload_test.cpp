@@ -25,6 +25,9 @@ TEST(Reload, OnlyTheRulesMayChange) {
     next.rules.routes[0].ttl = std::chrono::seconds(99);
     next.rules_path = "/etc/cacheproxy/other.yaml";
     next.source_path = "/elsewhere.yaml";
+    next.upstream.url = "http://10.0.0.1:80";  // applied by apply_reload
+    next.upstream.host = "10.0.0.1";
+    next.upstream.port = 80;
     EXPECT_EQ(config_restart_needed(base(), next), std::nullopt);
 }
 
@@ -36,8 +39,8 @@ TEST(Reload, AConfigChangeIsRefusedNamingItsKey) {
     };
     EXPECT_EQ(refusal([](config::Config& c) { c.listen.port = 9999; }), "listen: changed: needs a restart");
     EXPECT_EQ(refusal([](config::Config& c) { c.threads = 7; }), "threads: changed: needs a restart");
-    EXPECT_EQ(refusal([](config::Config& c) { c.upstream.url = "http://10.0.0.1:80"; }),
-              "upstream.url: changed: needs a restart");
+    EXPECT_EQ(refusal([](config::Config& c) { c.upstream.max_connections = 3; }),
+              "upstream.max_connections: changed: needs a restart");
     EXPECT_EQ(refusal([](config::Config& c) { c.upstream.health_interval = std::chrono::seconds(9); }),
               "upstream.health.interval: changed: needs a restart");
     EXPECT_EQ(refusal([](config::Config& c) { c.limits.max_body_bytes = 1; }),
@@ -237,6 +240,33 @@ TEST(Reload, TriggersKeepTheirCountersByNameNewOnesGetAFreshSlot) {
     EXPECT_EQ(r.triggers[1].name, "transfer");
     EXPECT_EQ(r.triggers[1].counters.fired, 0u);
     EXPECT_EQ(route_named(r, "balance")->invalidations, 4u);  // both target balance; only cancel fired
+}
+
+TEST(Reload, ANewUpstreamIsResolvedOnTheReloadsThreadAndPostedToEachPool) {
+    Running p;
+    auto next = p.cfg;
+    next.upstream.host = "127.0.0.2";
+    next.upstream.port = 8081;
+    next.upstream.url = "http://127.0.0.2:8081";
+    const auto out = apply_reload(p.ctx, p.workers, next);
+    ASSERT_TRUE(out.applied) << out.message;
+    EXPECT_NE(out.message.find("upstream now 127.0.0.2:8081"), std::string::npos) << out.message;
+    EXPECT_EQ(*p.workers[0]->upstream_authority, p.ctx.upstream_authority);  // on the worker's thread, by a post
+    p.run_posts();
+    EXPECT_EQ(p.workers[0]->pool.endpoint().address().to_string(), "127.0.0.2");
+    EXPECT_EQ(p.workers[0]->pool.endpoint().port(), 8081);
+    EXPECT_EQ(*p.workers[0]->upstream_authority, "127.0.0.2:8081");
+
+    // the same upstream again: nothing to post; one that does not resolve: refused, nothing changes
+    EXPECT_EQ(apply_reload(p.ctx, p.workers, next).message.find("upstream now"), std::string::npos);
+    auto bad = next;
+    bad.upstream.host = "no-such-host.invalid";
+    bad.upstream.url = "http://no-such-host.invalid:8081";
+    const auto refused = apply_reload(p.ctx, p.workers, bad);
+    EXPECT_FALSE(refused.applied);
+    EXPECT_EQ(refused.message.rfind("upstream.url: cannot resolve no-such-host.invalid", 0), 0u) << refused.message;
+    p.run_posts();
+    EXPECT_EQ(*p.workers[0]->upstream_authority, "127.0.0.2:8081");
 }
 
 TEST(SocketActivation, TheSocketIsFd3WhenPassedToThisProcess) {

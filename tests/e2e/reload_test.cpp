@@ -291,6 +291,64 @@ TEST_F(Reload, AnAddedTriggerInvalidatesOnTheNextWriteARemovedOneNoLonger) {
     EXPECT_NEAR(position_size(stale, "ETHUSDT"), eth + 1, 1e-6) << describe(stale);
 }
 
+// --------------------------------------------------------------- upstream
+
+TEST_F(Reload, ANewUpstreamTakesTheNewConnectionsUnderKeepAliveTrafficAndNoRequestFails) {
+    Simulator b;  // origin B; the shared simulator is origin A
+    auto proxy = StartProxy(with_rules(balance_and("")));  // ticker passes through: every request reaches an origin
+    const auto a_start = origin("ticker");
+    std::atomic<bool> stop{false};
+    std::atomic<long long> done{0}, failed{0};
+    std::vector<std::jthread> clients;
+    for (int c = 0; c < 2; ++c) {
+        clients.emplace_back([&] {
+            RawClient conn(proxy->port());  // one keep-alive connection per client, across the reload
+            const auto deadline = Clock::now() + seconds(10);
+            for (int i = 0; i < 5000 && !stop.load() && Clock::now() < deadline; ++i) {
+                if (!conn.connected() || !conn.send(build_request("GET", "/api/trading/ticker?symbol=BTCUSDT"))) {
+                    failed.fetch_add(1);
+                    return;
+                }
+                const Response r = conn.read_response();
+                done.fetch_add(1);
+                if (r.status != 200) failed.fetch_add(1);
+                std::this_thread::sleep_for(milliseconds(2));
+            }
+        });
+    }
+    ASSERT_TRUE(wait_until([&] { return origin("ticker") > a_start + 20; }, seconds(5)));
+
+    // operator: upstream.url from A to B, SIGHUP, under that traffic
+    rewrite_config(*proxy, [&](ProxyConfig& c) { c.set("upstream.url", "\"" + b.url() + "\""); });
+    ASSERT_TRUE(reload(*proxy));
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["reloads"]["ok"].as_int(), 1) << s["reloads"]["last_error"].as_string() << proxy->log();
+    EXPECT_NE(proxy->log().find("upstream now 127.0.0.1:" + std::to_string(b.port())), std::string::npos);
+    std::this_thread::sleep_for(milliseconds(200));  // requests in flight on A's connections finish there
+
+    // client: from now on every request reaches B, none A
+    const auto a_after = origin("ticker");
+    const auto b_after = b.stats().route("ticker");
+    ASSERT_TRUE(wait_until([&] { return b.stats().route("ticker") > b_after + 20; }, seconds(5)));
+    stop.store(true);
+    clients.clear();
+    EXPECT_EQ(origin("ticker"), a_after) << "a request reached the old upstream after the reload";
+    EXPECT_GT(b_after, 0) << "no request reached the new upstream";
+    EXPECT_EQ(failed.load(), 0) << done.load() << " requests";
+    Response fresh = ticker_get(*proxy);
+    EXPECT_EQ(fresh.status, 200u);
+    EXPECT_EQ(origin("ticker"), a_after);
+
+    // operator: an upstream that does not resolve is refused, naming the key; B stays
+    rewrite_config(*proxy, [](ProxyConfig& c) { c.set("upstream.url", "\"http://no-such-host.invalid:80\""); });
+    ASSERT_TRUE(reload(*proxy));
+    EXPECT_EQ(stats_of(*proxy)["reloads"]["last_error"].as_string().rfind("upstream.url: cannot resolve", 0), 0u)
+        << stats_of(*proxy)["reloads"]["last_error"].as_string();
+    const auto b_now = b.stats().route("ticker");
+    EXPECT_EQ(ticker_get(*proxy).status, 200u);
+    EXPECT_EQ(b.stats().route("ticker"), b_now + 1);
+}
+
 // --------------------------------------------------------------- refused
 
 TEST_F(Reload, InvalidFileIsRefusedAndTrafficGoesOn) {
