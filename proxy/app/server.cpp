@@ -94,7 +94,8 @@ std::optional<std::string> Server::start() {
     asio::co_spawn(workers_[0]->ioc, accept_loop(*acceptor_, workers_), log_exception);
     if (!cfg_.upstream.health_path.empty())
         asio::co_spawn(workers_[0]->ioc,
-                       upstream::run_health_checks(cfg_.upstream, workers_[0]->pool.endpoint(), ctx_.health, stop_health_),
+                       upstream::run_health_checks(cfg_.upstream, workers_[0]->pool.endpoint(),
+                                                   workers_[0]->upstream_authority, ctx_.health, stop_health_),
                        log_exception);
     return std::nullopt;
 }
