@@ -1,5 +1,6 @@
 #include "app/reload.hpp"
 
+#include "log/logging.hpp"
 #include "rules/rule_diff.hpp"
 #include "stats/process_info.hpp"
 
@@ -23,6 +24,7 @@ std::vector<std::string> config_lines(const config::Config& cfg) {
     c.upstream.url.clear();  // applied by a reload (apply_upstream)
     c.upstream.host.clear();
     c.upstream.port = 0;
+    c.logging.level.clear();  // applied by a reload (log::set_level)
     std::vector<std::string> lines;
     std::istringstream in(config::describe(c));
     for (std::string line; std::getline(in, line);)
@@ -129,6 +131,19 @@ void apply_upstream(ServerContext& ctx, const std::vector<std::unique_ptr<Worker
         });
 }
 
+/// The parts of the config file a reload applies besides the rules, once
+/// nothing is refused: the upstream, and logging.level. Their summary ("" = none changed).
+std::string apply_config(ServerContext& ctx, const std::vector<std::unique_ptr<Worker>>& workers,
+                         const config::Config& next, std::optional<UpstreamChange> upstream) {
+    std::string note;
+    if (upstream) {
+        note += "; upstream now " + upstream->authority;
+        apply_upstream(ctx, workers, std::move(*upstream));
+    }
+    if (log::set_level(next.logging.level)) note += "; logging.level now " + next.logging.level;
+    return note;
+}
+
 ReloadOutcome record(ServerContext& ctx, ReloadOutcome outcome, const std::string& running_version) {
     auto text = ctx.reloads.text();
     text.last_unix = unix_now();
@@ -184,12 +199,11 @@ ReloadOutcome apply_reload(ServerContext& ctx, const std::vector<std::unique_ptr
     std::string why;
     auto upstream = upstream_change(ctx, next, why);
     if (!why.empty()) return record(ctx, {false, why}, running_version);
-    const std::string upstream_note = upstream ? "; upstream now " + upstream->authority : "";
     const auto next_version = stats::config_version(next);
     if (!ctx.cache) {
         if (!next.rules.routes.empty()) return record(ctx, {false, "routes: enabling the cache needs a restart"}, running_version);
-        if (upstream) apply_upstream(ctx, workers, std::move(*upstream));
-        return record(ctx, {true, "nothing cached" + upstream_note}, next_version);
+        return record(ctx, {true, "nothing cached" + apply_config(ctx, workers, next, std::move(upstream))},
+                      next_version);
     }
     CacheContext& shared = *ctx.cache;
     const auto running = shared.current();
@@ -216,12 +230,12 @@ ReloadOutcome apply_reload(ServerContext& ctx, const std::vector<std::unique_ptr
     shared.publish(snapshot);
     for (const auto& w : workers)
         boost::asio::post(w->ioc, [&worker = *w, copy = snapshot->copy()]() mutable { worker.snapshot = std::move(copy); });
-    if (upstream) apply_upstream(ctx, workers, std::move(*upstream));
+    const auto config_note = apply_config(ctx, workers, next, std::move(upstream));
 
     std::ostringstream msg;
     msg << "rules version " << snapshot->version << " (config " << next_version << "): " << diff.summary() << "; "
         << dropped << " entr" << (dropped == 1 ? "y" : "ies") << " of removed or re-keyed routes dropped"
-        << upstream_note;
+        << config_note;
     return record(ctx, {true, msg.str()}, next_version);
 }
 

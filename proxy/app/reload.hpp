@@ -13,7 +13,8 @@
 /// upstream.url (resolved on the reload's thread, refused when it does not
 /// resolve; each worker's pool is posted the new address: new connections
 /// go there, idle ones to the old address close, those in use finish and
-/// are not pooled again; the HTTP/1.0 Host and the health checker follow).
+/// are not pooled again; the HTTP/1.0 Host and the health checker follow),
+/// and logging.level.
 /// Counters
 /// follow the slots (core/cache_context.hpp): a kept route or a trigger of
 /// the same name keeps its totals. What it refuses, naming the key (the

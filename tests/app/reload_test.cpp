@@ -5,6 +5,7 @@
 #include "cache/header_list.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 namespace cacheproxy::app {
 namespace {
@@ -28,6 +29,7 @@ TEST(Reload, OnlyTheRulesMayChange) {
     next.upstream.url = "http://10.0.0.1:80";  // applied by apply_reload
     next.upstream.host = "10.0.0.1";
     next.upstream.port = 80;
+    next.logging.level = "debug";  // applied too
     EXPECT_EQ(config_restart_needed(base(), next), std::nullopt);
 }
 
@@ -267,6 +269,21 @@ TEST(Reload, ANewUpstreamIsResolvedOnTheReloadsThreadAndPostedToEachPool) {
     EXPECT_EQ(refused.message.rfind("upstream.url: cannot resolve no-such-host.invalid", 0), 0u) << refused.message;
     p.run_posts();
     EXPECT_EQ(*p.workers[0]->upstream_authority, "127.0.0.2:8081");
+}
+
+TEST(Reload, ANewLoggingLevelAppliesTheOtherLoggingKeysNeedARestart) {
+    Running p;
+    const auto before = spdlog::default_logger()->level();
+    spdlog::default_logger()->set_level(spdlog::level::info);
+    auto next = p.cfg;
+    next.logging.level = "warn";
+    const auto out = apply_reload(p.ctx, p.workers, next);
+    EXPECT_TRUE(out.applied) << out.message;
+    EXPECT_NE(out.message.find("logging.level now warn"), std::string::npos) << out.message;
+    EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::warn);
+    next.logging.file = "/tmp/other.log";
+    EXPECT_EQ(apply_reload(p.ctx, p.workers, next).message, "logging.file: changed: needs a restart");
+    spdlog::default_logger()->set_level(before);
 }
 
 TEST(SocketActivation, TheSocketIsFd3WhenPassedToThisProcess) {
