@@ -134,7 +134,7 @@ void purge(const Request& req, std::string_view query, AdminContext& admin, Resp
             } else {
                 n = cc->cache.purge_route(cc->slot(i));
             }
-            shared->purged[i].fetch_add(n, std::memory_order_relaxed);
+            shared->purged[cc->slot(i)].fetch_add(n, std::memory_order_relaxed);
             dropped += n;
         }
     }

@@ -8,6 +8,74 @@ namespace cacheproxy::app {
 
 using namespace stats;
 
+namespace {
+
+/// The slots of the running rules: pass-through, their routes, their triggers
+/// (views of `cc`'s names: the report holds `cc` alive).
+Layout layout_of(const RuleSnapshot& cc) {
+    std::vector<std::string_view> routes, triggers;
+    for (const auto& route : cc.matcher.routes()) routes.emplace_back(route.name);
+    for (const auto& trigger : cc.triggers.triggers()) triggers.emplace_back(trigger.name);
+    return Layout(routes, triggers);
+}
+
+/// Worker `w`'s per-request cells of the running rules, into the layout's slots.
+void add_cells(const RuleSnapshot& cc, const Layout& layout, const Worker& w, std::vector<SlotTotals>& out) {
+    w.stats.add_cell(0, out[0]);
+    for (std::size_t i = 0; i < cc.rules.routes.size(); ++i) w.stats.add_cell(cc.route_cell(i), out[layout.route_slot(i)]);
+    for (std::size_t i = 0; i < cc.rules.triggers.size(); ++i)
+        w.stats.add_cell(cc.trigger_cell(i), out[layout.trigger_slot(i)]);
+}
+
+/// The label of `slot` when it is rule `index` of `kind`'s own, else the rule's name (past the layout's bound).
+std::string name_in(const Layout& layout, std::size_t slot, SlotKind kind, std::size_t index, const std::string& name) {
+    return layout[slot].kind == kind && layout[slot].index == index ? layout[slot].label : name;
+}
+
+void add_triggers(const RuleSnapshot& cc, Report& r, const std::vector<std::unique_ptr<Worker>>& workers) {
+    const auto& triggers = cc.triggers.triggers();
+    for (std::size_t i = 0; i < triggers.size(); ++i) {
+        TriggerReport t;
+        t.slot = r.layout.trigger_slot(i);
+        t.name = name_in(r.layout, t.slot, SlotKind::trigger, i, triggers[i].name);
+        t.invalidates = triggers[i].invalidate;
+        for (const auto& w : workers) {
+            const auto& c = w->trigger_counters[cc.trigger_slot(i)];
+#define CACHEPROXY_TRIGGER_COPY(name, description) t.counters.name += c.name.load(std::memory_order_relaxed);
+            CACHEPROXY_TRIGGER_COUNTERS(CACHEPROXY_TRIGGER_COPY)
+#undef CACHEPROXY_TRIGGER_COPY
+        }
+        r.triggers.push_back(std::move(t));
+    }
+}
+
+void add_routes(const RuleSnapshot& cc, const std::atomic<std::uint64_t>* purged, Report& r,
+                const std::vector<std::unique_ptr<Worker>>& workers) {
+    const auto& routes = cc.matcher.routes();
+    const auto& triggers = cc.triggers.triggers();
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        RouteReport rr;
+        rr.slot = r.layout.route_slot(i);
+        rr.name = name_in(r.layout, rr.slot, SlotKind::route, i, routes[i].name);
+        rr.per_user = routes[i].key.identity && !routes[i].shared;
+        for (const auto& w : workers) {
+            const auto& c = w->route_counters[cc.slot(i)];
+#define CACHEPROXY_ROUTE_COPY(name, description) rr.counters.name += c.name.load(std::memory_order_relaxed);
+            CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COPY)
+#undef CACHEPROXY_ROUTE_COPY
+        }
+        rr.counters.purged += purged[cc.slot(i)].load(std::memory_order_relaxed);
+        rr.store = cc.cache.store_stats(cc.slot(i));
+        for (std::size_t t = 0; t < triggers.size(); ++t)
+            if (std::find(triggers[t].invalidate.begin(), triggers[t].invalidate.end(), routes[i].name) !=
+                triggers[t].invalidate.end())
+                rr.invalidations += r.triggers[t].counters.fired;
+        r.routes.push_back(std::move(rr));
+    }
+}
+
+}  // namespace
+
 Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<app::Worker>>& workers) {
     Report r;
     r.version = CACHEPROXY_VERSION;
@@ -27,10 +95,7 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
     r.upstream_last_check_ok = ctx.health.last_check_ok.load(std::memory_order_relaxed);
     r.upstream_up = !r.upstream_marked_down && r.upstream_last_check_ok;
 
-    r.layout = ctx.stats_layout;
-    r.slots.assign(r.layout.size(), SlotTotals{});
     for (const auto& w : workers) {
-        w->stats.merge_into(r.slots);
         r.pool += w->pool.snapshot();
         r.gateway_timeouts += w->stats.gateway_timeouts();
         const auto& t = w->tunnels;
@@ -44,46 +109,21 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
 
     const app::CacheContext* shared = ctx.cache.get();
     r.cache_enabled = shared != nullptr;
-    if (!shared) return r;
-    const auto running = shared->current();  // the rules running now (names as at start)
+    if (!shared) {
+        r.slots.assign(r.layout.size(), SlotTotals{});
+        for (const auto& w : workers) w->stats.merge_into(r.slots);
+        return r;
+    }
+    // The rules running now: their routes and triggers, by name, with the
+    // counters of the slots they hold (kept across reloads: core/cache_context.hpp).
+    const auto running = shared->current();
     const app::RuleSnapshot* cc = running.get();
-
-    const auto& routes = cc->matcher.routes();
-    const auto& triggers = cc->triggers.triggers();
-    for (std::size_t i = 0; i < triggers.size(); ++i) {
-        TriggerReport t;
-        t.slot = r.layout.trigger_slot(i);
-        t.name = r.layout[t.slot].kind == SlotKind::trigger && r.layout[t.slot].index == i ? r.layout[t.slot].label
-                                                                                          : triggers[i].name;
-        t.invalidates = triggers[i].invalidate;
-        for (const auto& w : workers) {
-            const auto& c = w->trigger_counters[i];
-#define CACHEPROXY_TRIGGER_COPY(name, description) t.counters.name += c.name.load(std::memory_order_relaxed);
-            CACHEPROXY_TRIGGER_COUNTERS(CACHEPROXY_TRIGGER_COPY)
-#undef CACHEPROXY_TRIGGER_COPY
-        }
-        r.triggers.push_back(std::move(t));
-    }
-    for (std::size_t i = 0; i < routes.size(); ++i) {
-        RouteReport rr;
-        rr.slot = r.layout.route_slot(i);
-        rr.name = r.layout[rr.slot].kind == SlotKind::route && r.layout[rr.slot].index == i ? r.layout[rr.slot].label
-                                                                                          : routes[i].name;
-        rr.per_user = routes[i].key.identity && !routes[i].shared;
-        for (const auto& w : workers) {
-            const auto& c = w->route_counters[i];
-#define CACHEPROXY_ROUTE_COPY(name, description) rr.counters.name += c.name.load(std::memory_order_relaxed);
-            CACHEPROXY_ROUTE_COUNTERS(CACHEPROXY_ROUTE_COPY)
-#undef CACHEPROXY_ROUTE_COPY
-        }
-        rr.counters.purged += shared->purged[i].load(std::memory_order_relaxed);
-        rr.store = cc->cache.store_stats(cc->slot(i));
-        for (std::size_t t = 0; t < triggers.size(); ++t)
-            if (std::find(triggers[t].invalidate.begin(), triggers[t].invalidate.end(), routes[i].name) !=
-                triggers[t].invalidate.end())
-                rr.invalidations += r.triggers[t].counters.fired;
-        r.routes.push_back(std::move(rr));
-    }
+    r.rules_alive = running;
+    r.layout = layout_of(*cc);
+    r.slots.assign(r.layout.size(), SlotTotals{});
+    for (const auto& w : workers) add_cells(*cc, r.layout, *w, r.slots);
+    add_triggers(*cc, r, workers);
+    add_routes(*cc, shared->purged.get(), r, workers);
     r.coalescer = cc->cache.coalescer_stats();
     r.coalescer_in_flight = cc->cache.fills_in_flight();
     return r;

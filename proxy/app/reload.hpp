@@ -6,15 +6,28 @@
 /// post to its io_context, and a request runs to its end on the copy it took.
 ///
 /// What a reload applies: the rules file's routes (TTL and stale windows of
-/// kept routes; key changes re-key a route: new empty slot, old one retired),
-/// its triggers' contents, and coalesce.timeout. What it refuses, naming the
-/// key (the running configuration stays): every key of the config file
-/// itself (listen, threads, admin, upstream, limits, logging, ...), the
-/// identity source, the other coalesce settings, and any added, removed or
-/// reordered route or trigger (rules/rule_diff.hpp).
+/// kept routes; key changes re-key a route: new empty slot, old one retired;
+/// an added route gets a new slot, a removed one's slot is retired and its
+/// entries dropped; a rename is a removal and an addition), its triggers
+/// (added, removed, changed, in any order), coalesce.timeout, and
+/// upstream.url (resolved on the reload's thread, refused when it does not
+/// resolve; each worker's pool is posted the new address: new connections
+/// go there, idle ones to the old address close, those in use finish and
+/// are not pooled again; the HTTP/1.0 Host and the health checker follow),
+/// and logging.level.
+/// Counters
+/// follow the slots (core/cache_context.hpp): a kept route or a trigger of
+/// the same name keeps its totals. What it refuses, naming the key (the
+/// running configuration stays): every other key of the config file
+/// (listen, threads, admin, upstream's pool and timeouts, limits, logging, ...), the identity
+/// source, the other coalesce settings (rules/rule_diff.hpp), and an added
+/// route or trigger once the slots are used up (1,024 route slots, 256
+/// trigger names over the process's life: never reused).
 
 #include "config/config.hpp"
 #include "core/worker.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
 
 #include <memory>
 #include <optional>
@@ -23,9 +36,14 @@
 
 namespace cacheproxy::app {
 
+/// `host`'s first address with `port`, resolved on the calling thread
+/// (start-up, or the reload's: never a worker); nullopt and `err` set when it
+/// does not resolve.
+std::optional<boost::asio::ip::tcp::endpoint> resolve(const std::string& host, std::uint16_t port, std::string& err);
+
 /// The first key of the config file (not the rules) whose value differs
 /// between `running` and `next`, as "KEY: changed: needs a restart";
-/// nullopt when only the rules may differ.
+/// nullopt when only the rules and upstream.url may differ.
 std::optional<std::string> config_restart_needed(const config::Config& running, const config::Config& next);
 
 /// What a reload did: applied, or refused with why.

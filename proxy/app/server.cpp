@@ -36,17 +36,6 @@ void log_exception(std::exception_ptr e) {
     }
 }
 
-std::optional<tcp::endpoint> resolve(const std::string& host, std::uint16_t port, std::string& err) {
-    asio::io_context ioc;
-    tcp::resolver resolver(ioc);
-    error_code ec;
-    auto results = resolver.resolve(host, std::to_string(port), ec);
-    if (ec || results.empty()) {
-        err = "cannot resolve " + host + ": " + ec.message();
-        return std::nullopt;
-    }
-    return results.begin()->endpoint();
-}
 
 }  // namespace
 
@@ -105,7 +94,8 @@ std::optional<std::string> Server::start() {
     asio::co_spawn(workers_[0]->ioc, accept_loop(*acceptor_, workers_), log_exception);
     if (!cfg_.upstream.health_path.empty())
         asio::co_spawn(workers_[0]->ioc,
-                       upstream::run_health_checks(cfg_.upstream, *upstream_ep, ctx_.health, stop_health_),
+                       upstream::run_health_checks(cfg_.upstream, workers_[0]->pool.endpoint(),
+                                                   workers_[0]->upstream_authority, ctx_.health, stop_health_),
                        log_exception);
     return std::nullopt;
 }

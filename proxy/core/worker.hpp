@@ -15,9 +15,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,7 +58,7 @@ struct ServerContext {
     explicit ServerContext(const config::Config& c)
         : cfg(c), config_version(stats::config_version(c)),
           cache(c.rules.routes.empty() ? nullptr : std::make_unique<CacheContext>(c.rules, config_version)),
-          stats_layout(make_layout(cache.get())), upstream_authority(authority_of(c.upstream)) {
+          upstream_authority(authority_of(c.upstream)) {
         reloads.set({.last_error = "", .running_version = config_version, .last_unix = 0, .last_ok = true});
     }
     /// The configuration the process started with. A reload changes only its
@@ -75,30 +77,25 @@ struct ServerContext {
     /// touched when a tunnel opens or closes, never per request).
     std::atomic<std::size_t> tunnels_open{0};
     upstream::UpstreamHealth health;
-    /// The stats slots: pass-through, the cached routes, the triggers (names
-    /// as the first snapshot's matchers hold them; a reload keeps the names).
-    const stats::Layout stats_layout;
     /// What the reloads did (app/reload.cpp), for /stats and /metrics.
     ReloadStatus reloads;
-    /// "host:port" of the upstream ("[v6]:port"): the Host an HTTP/1.0 request without one is sent with.
+    /// "host:port" of the upstream at start ("[v6]:port"): the Host an HTTP/1.0
+    /// request without one is sent with. A request reads its worker's
+    /// Worker::upstream_authority (a reload may change the upstream).
     const std::string upstream_authority;
+    /// The authorities of the upstreams reloads switched to, kept for the
+    /// process's life (a request may hold a view of one across a reload;
+    /// one short string per applied upstream change). The reload's only.
+    std::deque<std::string> later_authorities;
     /// server.trusted_proxies, parsed: a session asks trusted_proxies.contains(peer address)
     /// once per connection and passes the answer as ForwardContext::trusted_peer.
     const http::TrustedProxies trusted_proxies{cfg.server.trusted_proxies};
     const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     const std::chrono::system_clock::time_point started_wall = std::chrono::system_clock::now();
 
-private:
     static std::string authority_of(const config::UpstreamConfig& u) {
         const bool v6 = u.host.find(':') != std::string::npos;
         return (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
-    }
-    static stats::Layout make_layout(const CacheContext* cache) {
-        if (!cache) return stats::Layout{};
-        std::vector<std::string_view> routes, triggers;
-        for (const auto& r : cache->initial->matcher.routes()) routes.emplace_back(r.name);
-        for (const auto& t : cache->initial->triggers.triggers()) triggers.emplace_back(t.name);
-        return stats::Layout(routes, triggers);
     }
 };
 
@@ -122,10 +119,11 @@ struct Worker {
     Worker(ServerContext& context, boost::asio::ip::tcp::endpoint upstream_endpoint, upstream::PoolLimits pool_limits)
         : ctx(context),
           pool(ioc.get_executor(), context.cfg.upstream, upstream_endpoint, pool_limits, context.health),
-          stats(context.stats_layout),
+          stats(context.cache ? kStatsCells : 1),
           snapshot(context.cache ? context.cache->current()->copy() : nullptr),
-          route_counters(std::make_unique<RouteCounters[]>(snapshot ? snapshot->rules.routes.size() : 0)),
-          trigger_counters(std::make_unique<TriggerCounters[]>(snapshot ? snapshot->rules.triggers.size() : 0)) {}
+          route_counters(std::make_unique<RouteCounters[]>(snapshot ? kRouteSlots : 0)),
+          trigger_counters(std::make_unique<TriggerCounters[]>(
+              snapshot ? std::max(kTriggerSlots, snapshot->rules.triggers.size()) : 0)) {}
 
     /// The time every cache decision on this worker is made at: the steady
     /// clock, or a test's clock (tests/session/).
@@ -135,13 +133,22 @@ struct Worker {
     boost::asio::io_context ioc{1};   ///< concurrency hint 1: this thread only
     ServerContext& ctx;
     upstream::Pool pool;
-    stats::WorkerStats stats;         ///< written by this thread only; merged by the admin when read
+    /// Per request: cell 0 pass-through, then RuleSnapshot::route_cell() /
+    /// trigger_cell() (stable across reloads). Written by this thread only;
+    /// merged by the admin, for the running rules, when read (app::collect).
+    stats::WorkerStats stats;
     /// This thread's copy of the running rules (null when nothing is cached):
     /// read and replaced on this thread only (a reload posts the new copy).
     /// A request copies it once and runs on that copy to its end.
     std::shared_ptr<const RuleSnapshot> snapshot;
-    /// This thread's cache counters, indexed like the rules' routes and
-    /// triggers: written by this thread only, summed by app::collect().
+    /// The Host for an HTTP/1.0 request without one: the running upstream's
+    /// authority (ServerContext's; a reload posts a new one, on this thread).
+    const std::string* upstream_authority = &ctx.upstream_authority;
+    /// This thread's cache counters, indexed by the route's store slot
+    /// (RuleSnapshot::slot) and the trigger's counter slot
+    /// (RuleSnapshot::trigger_slot), so a reload neither moves nor resizes
+    /// them: written by this thread only, summed by app::collect() for the
+    /// routes and triggers of the running rules.
     std::unique_ptr<RouteCounters[]> route_counters;
     std::unique_ptr<TriggerCounters[]> trigger_counters;
     /// Requests this thread is handling now. Written by this thread only (a

@@ -35,6 +35,14 @@ void setup(const config::LoggingConfig& cfg) {
     }
 }
 
+bool set_level(const std::string& level) {
+    const auto next = spdlog::level::from_str(level);
+    const auto logger = spdlog::default_logger();
+    if (logger->level() == next) return false;
+    logger->set_level(next);
+    return true;
+}
+
 std::string_view path_only(std::string_view target) {
     const auto q = target.find('?');
     return q == std::string_view::npos ? target : target.substr(0, q);

@@ -17,6 +17,10 @@ namespace cacheproxy::log {
 /// Installs the default logger ("cacheproxy") and the access logger.
 void setup(const config::LoggingConfig& cfg);
 
+/// The default logger's level from now on (a reload's logging.level; an
+/// atomic inside spdlog: safe while every thread logs). True when it changed.
+bool set_level(const std::string& level);
+
 /// One request, as the access log records it.
 struct AccessRecord {
     std::string_view method;

@@ -38,22 +38,6 @@ std::size_t index_of(const std::vector<RouteRule>& routes, const std::string& na
     return RuleDiff::npos;
 }
 
-template <typename Rule>
-std::optional<std::string> names_differ(const std::vector<Rule>& running, const std::vector<Rule>& next,
-                                        const char* key) {
-    for (std::size_t i = 0; i < running.size() || i < next.size(); ++i) {
-        const std::string was = i < running.size() ? running[i].name : "";
-        const std::string now = i < next.size() ? next[i].name : "";
-        if (was == now) continue;
-        std::string what = now.empty()   ? "'" + was + "' removed"
-                           : was.empty() ? "'" + now + "' added"
-                                         : "'" + now + "' in place of '" + was + "'";
-        return std::string(key) + ": " + what +
-               ": adding, removing or reordering them needs a restart (the stats layout is fixed at start)";
-    }
-    return std::nullopt;
-}
-
 }  // namespace
 
 std::string route_fingerprint(const RouteRule& r, const IdentitySource& identity) {
@@ -127,9 +111,7 @@ std::optional<std::string> reload_refusal(const RuleSet& running, const RuleSet&
     if (running.max_unshared != next.max_unshared) return std::string("coalesce.max_unshared: needs a restart");
     if (running.coalesce_error_hold != next.coalesce_error_hold)
         return std::string("coalesce.error_hold: needs a restart");
-    if (auto why = names_differ(running.routes, next.routes, "routes")) return why;
-    if (auto why = names_differ(running.triggers, next.triggers, "triggers")) return why;
-    (void)diff;  // every kept, retuned or rekeyed route can be applied; `diff` is for refusals to come
+    (void)diff;  // every kept, retuned, rekeyed, added or removed route can be applied (app/reload.cpp)
     return std::nullopt;
 }
 

@@ -6,7 +6,7 @@
 ///
 /// A route whose fingerprint is unchanged keeps its cache entries (and its
 /// generations: read-your-writes); one whose fingerprint changed is re-keyed
-/// and starts empty; a removed one is dropped. TTL, stale windows,
+/// and starts empty; a removed one is dropped; an added one starts empty. TTL, stale windows,
 /// refresh_ahead and allow_client_no_cache are tunables: they are not in the
 /// fingerprint and apply to kept entries from the reload on.
 
@@ -55,9 +55,9 @@ RuleDiff diff_rules(const RuleSet& running, const RuleSet& next);
 
 /// The first change of `next` this process cannot apply while it runs, as
 /// "key: why (needs a restart)"; nullopt when every change can be applied.
-/// Refused: the identity source, coalesce.max_waiters / max_unshared /
-/// error_hold, and any change to the list of route names or trigger names
-/// (added, removed or reordered: the stats layout is fixed at start).
+/// Refused: the identity source and coalesce.max_waiters / max_unshared /
+/// error_hold. Routes and triggers may be added, removed, renamed (a removal
+/// and an addition: the fingerprint holds the name) and reordered.
 std::optional<std::string> reload_refusal(const RuleSet& running, const RuleSet& next, const RuleDiff& diff);
 
 }  // namespace cacheproxy::rules

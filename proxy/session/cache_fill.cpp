@@ -57,7 +57,7 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::sha
                                                    std::shared_ptr<FillRequest> request, bool had_credentials) {
     auto& cc = *rules;
     const auto& rule = cc.matcher.routes()[route_index];
-    auto& counters = worker.route_counters[route_index];
+    auto& counters = worker.route_counters[cc.slot(route_index)];
     app::bump(counters.refreshes);
     auto fetched = co_await upstream::fetch_whole(worker.pool, worker.ctx.cfg.upstream, *request, rule.max_object_bytes);
     const auto now = worker.now();

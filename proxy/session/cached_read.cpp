@@ -107,7 +107,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
     auto& cc = *ex.rules;
     bump(counters.misses);
     ex.record.cache = CacheResult::miss_stored;
-    const auto request = make_fill_request(ex.req, rule, cc.rules.identity, ex.peer.ip, ex.worker.ctx.upstream_authority,
+    const auto request = make_fill_request(ex.req, rule, cc.rules.identity, ex.peer.ip, *ex.worker.upstream_authority,
                                            ex.peer.trusted);
     const auto t_up = ex.worker.now();
     auto fetched = co_await upstream::fetch_whole(ex.worker.pool, ex.cfg().upstream, *request, rule.max_object_bytes);
@@ -149,7 +149,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
 
 asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, std::size_t route_index) {
     auto& cc = *ex.rules;  // this request's rules (app::RuleSnapshot), to its end
-    auto& counters = ex.worker.route_counters[route_index];
+    auto& counters = ex.worker.route_counters[cc.slot(route_index)];
     const auto& req = ex.req;
     const cache::BeastHeaderView headers(req);
 
@@ -195,7 +195,7 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
                 asio::co_spawn(ex.worker.ioc,
                                refresh_in_background(ex.worker, ex.rules, route_index, std::move(refresh),
                                                      make_fill_request(req, rule, cc.rules.identity, ex.peer.ip,
-                                                                       ex.worker.ctx.upstream_authority, ex.peer.trusted),
+                                                                       *ex.worker.upstream_authority, ex.peer.trusted),
                                                      had_credentials),
                                asio::detached);
             }

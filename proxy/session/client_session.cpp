@@ -182,12 +182,12 @@ asio::awaitable<bool> ClientSession::handle_request() {
     } else if (rule) {
         const auto index = cache->matcher.index_of(rule);
         record.route = rule->name;
-        record.slot = worker_.ctx.stats_layout.route_slot(index);
+        record.slot = cache->route_cell(index);
         keep_alive = co_await cached_read(ex, *rule, index);
     } else if (trigger) {
         const auto index = static_cast<std::size_t>(trigger - cache->triggers.triggers().data());
         record.route = trigger->name;
-        record.slot = worker_.ctx.stats_layout.trigger_slot(index);
+        record.slot = cache->trigger_cell(index);
         keep_alive = co_await watched_write(ex, *trigger, index, write_target_);
     } else if (const auto upgrade = requested_upgrade(req, cfg_.tunnel)) {
         // An upgrade (WebSocket): a pass-through that may become a tunnel.

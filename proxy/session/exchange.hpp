@@ -82,7 +82,7 @@ struct Exchange {
     /// How every upstream head of this request is written (upstream_head.hpp).
     http::ForwardContext forward_context() const {
         return {.peer_ip = peer.ip,
-                .upstream_authority = worker.ctx.upstream_authority,
+                .upstream_authority = *worker.upstream_authority,
                 .identity_header = peer.identity_header,
                 .trusted_peer = peer.trusted};
     }

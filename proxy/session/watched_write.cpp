@@ -10,6 +10,7 @@
 #include "session/pass_through.hpp"
 #include "upstream/fetch.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -87,10 +88,14 @@ std::size_t invalidate_under_newer(const Exchange& ex, const WriteScope& w, std:
     while (shared.version() != done) {
         const auto newer = shared.current();
         done = newer->version;
-        if (w.trigger_index >= newer->rules.triggers.size()) continue;
+        // The trigger by name (a reload may move, change or remove it; removed,
+        // the request's own rule names the routes, looked up in the newer rules).
+        const auto& triggers = newer->rules.triggers;
+        const auto it = std::find_if(triggers.begin(), triggers.end(),
+                                     [&](const rules::TriggerRule& t) { return t.name == w.trigger.name; });
         bool widened = false;
         dropped += newer->cache.invalidate(
-            plan_under(*newer, newer->rules.triggers[w.trigger_index], ex, w, credential, widened));
+            plan_under(*newer, it != triggers.end() ? *it : w.trigger, ex, w, credential, widened));
     }
     return dropped;
 }
@@ -100,7 +105,7 @@ std::size_t invalidate_under_newer(const Exchange& ex, const WriteScope& w, std:
 /// later, in case the app applies the write late.
 void invalidate(Exchange& ex, const WriteScope& w, bool outcome_unknown) {
     auto& cc = *ex.rules;
-    auto& counters = ex.worker.trigger_counters[w.trigger_index];
+    auto& counters = ex.worker.trigger_counters[cc.trigger_slot(w.trigger_index)];
     const cache::BeastHeaderView headers(ex.req);
     const auto credential = cache::extract_identity(cc.rules.identity, headers, ex.req.target());
     bump(counters.fired);
@@ -126,7 +131,7 @@ void invalidate(Exchange& ex, const WriteScope& w, bool outcome_unknown) {
 
 asio::awaitable<bool> watched_write(Exchange& ex, const rules::TriggerRule& trigger, std::size_t trigger_index,
                                     std::string_view target) {
-    auto& counters = ex.worker.trigger_counters[trigger_index];
+    auto& counters = ex.worker.trigger_counters[ex.rules->trigger_slot(trigger_index)];
     const bool keep_alive = ex.keep_alive();
     const auto declared = ex.body.content_length();
 

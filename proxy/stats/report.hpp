@@ -101,7 +101,10 @@ struct Report {
     std::uint64_t gateway_timeouts = 0;
     TunnelReport tunnels;              ///< upgraded connections (WebSocket)
 
-    Layout layout;                     ///< slot labels and kinds
+    /// Slot labels and kinds: the running rules' routes and triggers (a
+    /// reload changes them; their names point into `rules_alive`).
+    Layout layout;
+    std::shared_ptr<const void> rules_alive;  ///< keeps the names `layout` views alive
     std::vector<SlotTotals> slots;     ///< merged over the workers, like layout
     std::vector<RouteReport> routes;
     std::vector<TriggerReport> triggers;

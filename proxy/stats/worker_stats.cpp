@@ -120,22 +120,34 @@ Histogram SlotTotals::all_latency() const {
 WorkerStats::WorkerStats(const Layout& layout)
     : layout_(layout), slots_(std::max<std::size_t>(1, layout.size())), cells_(std::make_unique<Cell[]>(slots_)) {}
 
+namespace {
+const Layout& no_layout() {
+    static const Layout layout;
+    return layout;
+}
+}  // namespace
+
+WorkerStats::WorkerStats(std::size_t cells)
+    : layout_(no_layout()), slots_(std::max<std::size_t>(1, cells)), cells_(std::make_unique<Cell[]>(slots_)) {}
+
 void WorkerStats::merge_into(std::vector<SlotTotals>& out) const {
     const std::size_t n = std::min(out.size(), slots_);
-    for (std::size_t i = 0; i < n; ++i) {
-        const Cell& c = cells_[i];
-        SlotTotals& t = out[i];
-        for (std::size_t s = 0; s < kStatusClasses; ++s) {
-            for (std::size_t l = 0; l < kCacheLabels; ++l)
-                t.requests[s][l] += c.requests[s][l].load(std::memory_order_relaxed);
-            Histogram& h = t.latency[s];
-            for (std::size_t b = 0; b < kBuckets; ++b) {
-                const auto v = c.latency[s].buckets[b].load(std::memory_order_relaxed);
-                h.buckets[b] += v;
-                h.count += v;
-            }
-            h.sum_us += c.latency[s].sum_us.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) add_cell(i, out[i]);
+}
+
+void WorkerStats::add_cell(std::size_t cell, SlotTotals& t) const {
+    if (cell >= slots_) return;
+    const Cell& c = cells_[cell];
+    for (std::size_t s = 0; s < kStatusClasses; ++s) {
+        for (std::size_t l = 0; l < kCacheLabels; ++l)
+            t.requests[s][l] += c.requests[s][l].load(std::memory_order_relaxed);
+        Histogram& h = t.latency[s];
+        for (std::size_t b = 0; b < kBuckets; ++b) {
+            const auto v = c.latency[s].buckets[b].load(std::memory_order_relaxed);
+            h.buckets[b] += v;
+            h.count += v;
         }
+        h.sum_us += c.latency[s].sum_us.load(std::memory_order_relaxed);
     }
 }
 

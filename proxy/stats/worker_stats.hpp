@@ -143,7 +143,12 @@ struct SlotTotals {
 /// One worker thread's counters. Written by that thread only.
 class WorkerStats {
 public:
+    /// One cell per slot of `layout` (which must outlive it); record() by
+    /// rule name finds the slot in it.
     explicit WorkerStats(const Layout& layout);
+    /// `cells` cells, addressed by number only (record(slot, ...)): a
+    /// worker's, whose cells stay put while the rules change (app::RuleSnapshot::route_cell).
+    explicit WorkerStats(std::size_t cells);
     WorkerStats(const WorkerStats&) = delete;
     WorkerStats& operator=(const WorkerStats&) = delete;
 
@@ -182,9 +187,12 @@ public:
     }
 
     const Layout& layout() const { return layout_; }
+    std::size_t cells() const { return slots_; }
 
-    /// Adds this worker's numbers to `out` (sized like the layout). Any thread.
+    /// Adds this worker's numbers to `out` (sized like the layout): cell i to out[i]. Any thread.
     void merge_into(std::vector<SlotTotals>& out) const;
+    /// Adds cell `cell`'s numbers to `out` (nothing past the last cell). Any thread.
+    void add_cell(std::size_t cell, SlotTotals& out) const;
     /// Requests this worker answered 504 Gateway Timeout. Any thread.
     std::uint64_t gateway_timeouts() const { return gateway_timeouts_.load(std::memory_order_relaxed); }
 

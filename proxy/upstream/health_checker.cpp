@@ -16,7 +16,8 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-asio::awaitable<ProbeResult> probe_once(const config::UpstreamConfig& cfg, asio::ip::tcp::endpoint endpoint) {
+asio::awaitable<ProbeResult> probe_once(const config::UpstreamConfig& cfg, asio::ip::tcp::endpoint endpoint,
+                                        std::string host) {
     beast::tcp_stream stream(co_await asio::this_coro::executor);
     // The connect gets what the pool's gets: a shorter bound here would call
     // the upstream down on evidence the pool would not accept.
@@ -25,7 +26,7 @@ asio::awaitable<ProbeResult> probe_once(const config::UpstreamConfig& cfg, asio:
     if (ec) co_return ProbeResult::refused;
     stream.expires_after(cfg.health_timeout);
     http::request<http::empty_body> req{http::verb::get, cfg.health_path, 11};
-    req.set(http::field::host, cfg.host + ":" + std::to_string(cfg.port));
+    req.set(http::field::host, host.empty() ? cfg.host + ":" + std::to_string(cfg.port) : host);
     req.set(http::field::user_agent, "cacheproxy-health");
     req.keep_alive(false);
     auto [wec, wn] = co_await http::async_write(stream, req, tuple_awaitable);
@@ -49,22 +50,23 @@ void apply_probe(ProbeResult result, const config::UpstreamConfig& cfg, Upstream
     health.last_check_ok.store(result == ProbeResult::ok);
 }
 
-asio::awaitable<void> run_health_checks(const config::UpstreamConfig& cfg, asio::ip::tcp::endpoint endpoint,
+asio::awaitable<void> run_health_checks(const config::UpstreamConfig& cfg, const asio::ip::tcp::endpoint& endpoint,
+                                        const std::string* const& authority,
                                         UpstreamHealth& health, const std::atomic<bool>& stop) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     ProbeResult was = ProbeResult::ok;
     while (!stop.load()) {  // ends with the drain (stop) or the io_context
-        const ProbeResult now = co_await probe_once(cfg, endpoint);
+        const ProbeResult now = co_await probe_once(cfg, endpoint, *authority);
         apply_probe(now, cfg, health);
         if (now != was) {
             if (now == ProbeResult::ok)
-                spdlog::info("upstream {}:{} is healthy again", cfg.host, cfg.port);
+                spdlog::info("upstream {}:{} is healthy again", endpoint.address().to_string(), endpoint.port());
             else if (now == ProbeResult::refused)
-                spdlog::warn("upstream {}:{} refuses connections (health check): requests get 502", cfg.host,
-                             cfg.port);
+                spdlog::warn("upstream {}:{} refuses connections (health check): requests get 502",
+                             endpoint.address().to_string(), endpoint.port());
             else
                 spdlog::warn("upstream {}:{} failed its health check ({}): not ready, requests still forwarded",
-                             cfg.host, cfg.port, cfg.health_path);
+                             endpoint.address().to_string(), endpoint.port(), cfg.health_path);
             was = now;
         }
         timer.expires_after(cfg.health_interval);

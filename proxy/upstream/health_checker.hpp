@@ -18,6 +18,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <atomic>
+#include <string>
+
 namespace cacheproxy::upstream {
 
 /// What one probe found.
@@ -27,17 +30,21 @@ enum class ProbeResult {
     ok,        ///< a 2xx answer
 };
 
-/// One probe against `endpoint`.
+/// One probe against `endpoint`, sent with Host `host` ("" = cfg's host:port).
 boost::asio::awaitable<ProbeResult> probe_once(const config::UpstreamConfig& cfg,
-                                               boost::asio::ip::tcp::endpoint endpoint);
+                                               boost::asio::ip::tcp::endpoint endpoint, std::string host = {});
 
 /// Applies one probe's result to `health` by the rule above.
 void apply_probe(ProbeResult result, const config::UpstreamConfig& cfg, UpstreamHealth& health);
 
 /// Runs until `stop` becomes true; spawn it on one worker's executor, and only
-/// when cfg.health_path is set.
+/// when cfg.health_path is set. Each probe goes to `endpoint` as it is then
+/// (that worker's pool's: a reload's new upstream is probed from its next
+/// probe on), with Host `*authority` (that worker's Worker::upstream_authority);
+/// both must outlive the loop and change only on that executor.
 boost::asio::awaitable<void> run_health_checks(const config::UpstreamConfig& cfg,
-                                               boost::asio::ip::tcp::endpoint endpoint,
+                                               const boost::asio::ip::tcp::endpoint& endpoint,
+                                               const std::string* const& authority,
                                                UpstreamHealth& health, const std::atomic<bool>& stop);
 
 }  // namespace cacheproxy::upstream

@@ -117,6 +117,7 @@ asio::awaitable<Pool::Lease> Pool::wait_for_slot(error_code& ec, bool fresh_only
 asio::awaitable<Pool::Lease> Pool::connect(error_code& ec) {
     publish_gauges();
     auto c = std::make_unique<Connection>(ex_);
+    c->target = target_;
     c->stream.expires_after(cfg_.connect_timeout);
     auto [cec] = co_await c->stream.async_connect(endpoint_, asio::as_tuple(asio::use_awaitable));
     if (cec) {
@@ -143,6 +144,7 @@ asio::awaitable<Pool::Lease> Pool::connect(error_code& ec) {
 }
 
 void Pool::release(ConnectionPtr conn, bool reusable) {
+    if (conn && conn->target != target_) reusable = false;  // to an upstream address no longer used
     if (conn && reusable) {
         conn->stream.expires_never();
         conn->idle_since = Clock::now();
@@ -192,6 +194,12 @@ void Pool::close_idle() {
     }
     idle_.clear();
     publish_gauges();
+}
+
+void Pool::retarget(asio::ip::tcp::endpoint endpoint) {
+    endpoint_ = endpoint;
+    ++target_;
+    close_idle();
 }
 
 PoolSnapshot Pool::snapshot() const {

@@ -40,6 +40,7 @@ struct Connection {
     boost::beast::flat_buffer buffer;
     std::chrono::steady_clock::time_point idle_since{};
     std::uint64_t requests = 0;  ///< requests sent on it so far
+    std::uint64_t target = 0;    ///< the pool's target (Pool::retarget) when it was opened
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 
@@ -128,6 +129,13 @@ public:
     /// Closes the idle connections (shutdown).
     void close_idle();
 
+    /// New connections go to `endpoint` from now on (a reload's new
+    /// upstream.url): the idle ones, to the old address, are closed; those in
+    /// use finish their exchange and are closed when released, never pooled.
+    void retarget(boost::asio::ip::tcp::endpoint endpoint);
+    /// Where new connections go. Read on the pool's own thread only.
+    const boost::asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+
 private:
     struct Waiter;
     bool usable(Connection& c, std::chrono::steady_clock::time_point now) const;
@@ -142,6 +150,7 @@ private:
     boost::asio::any_io_executor ex_;
     const config::UpstreamConfig& cfg_;
     boost::asio::ip::tcp::endpoint endpoint_;
+    std::uint64_t target_ = 0;  ///< +1 per retarget(): a connection opened before is not reused
     PoolLimits limits_;
     UpstreamHealth& health_;
     std::deque<ConnectionPtr> idle_;            ///< most recently used last

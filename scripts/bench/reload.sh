@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SIGHUP reload and restart under load (issue 14). Prints:
 #   1. requests and errors during RELOADS reloads under steady load (must be 0 failed),
+#      alternately removing the ticker route and adding it back,
 #   2. the hit ratio just before and just after a reload that changes one route's TTL,
 #   3. connection attempts lost across a restart through socket activation (a Python
 #      parent plays systemd: it holds the listening socket and passes it as fd 3 with

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The driver of scripts/bench/reload.sh (issue 14): loopback only, every loop
 bounded in count and time. Starts the legacy simulator and cacheproxy, then
-measures (1) requests and errors during N SIGHUP reloads under steady load,
+measures (1) requests and errors during N SIGHUP reloads under steady load
+(alternately removing one route and adding it back),
 (2) the hit ratio just before and just after a reload changing one route's
 TTL, (3) connection attempts lost across a restart through socket activation,
 this script holding the listening socket as systemd would (fd 3, LISTEN_FDS=1,
@@ -25,8 +26,8 @@ def wait_port(port, seconds=15):
     sys.exit("port %d never opened" % port)
 
 
-def rules(balance_ttl="60s", ticker_ttl="60s"):
-    return f"""identity: {{ header: Authorization }}
+def rules(balance_ttl="60s", ticker_ttl="60s", with_ticker=True):
+    text = f"""identity: {{ header: Authorization }}
 coalesce: {{ timeout: 10s, max_waiters: 10000 }}
 routes:
   - name: balance
@@ -39,6 +40,7 @@ routes:
     shared: true
     key: {{ query: [symbol] }}
 """
+    return text if with_ticker else text[:text.index("  - name: ticker")]
 
 
 def write(path, text):
@@ -123,7 +125,8 @@ def phase_reloads(args, proc, admin, port, rules_path):
     time.sleep(1.0)
     load.set_phase("reloads")
     for i in range(args.reloads):
-        write(rules_path, rules(ticker_ttl="30s" if i % 2 == 0 else "60s"))
+        # alternately: the ticker route removed, then added back (its TTL 30s / 60s in turn)
+        write(rules_path, rules(ticker_ttl="30s" if i % 4 == 1 else "60s", with_ticker=i % 2 == 1))
         sighup_and_wait(proc, admin)
         time.sleep(0.1)
     load.set_phase("after")
@@ -131,7 +134,8 @@ def phase_reloads(args, proc, admin, port, rules_path):
     load.stop()
     c = load.counts.get("reloads", {"requests": 0, "errors": 0})
     s = stats(admin)["reloads"]
-    print(f"1. {args.reloads} reloads under load ({args.clients} clients): requests {c['requests']}, "
+    print(f"1. {args.reloads} reloads under load ({args.clients} clients; removing and adding the ticker route "
+          f"in turn): requests {c['requests']}, "
           f"errors {c['errors']} (reloads ok {s['ok']}, failed {s['failed']}; all requests: "
           f"{sum(v['requests'] for v in load.counts.values())}, errors {sum(v['errors'] for v in load.counts.values())})")
     return c["errors"]

@@ -137,12 +137,12 @@ TEST(AdminHandlerTest, UnknownPathsAndMethods) {
 TEST(AdminHandlerTest, StatsAreJsonWithRoutesTriggersUpstreamAndTotals) {
     Admin a("");
     auto& w = a.workers[0]->stats;
-    const auto& routes = a.ctx.cache->current()->matcher.routes();
-    w.record(routes[0].name, 200, "MISS", 3ms);
-    w.record(routes[0].name, 200, "HIT", 100us);
-    w.record(routes[0].name, 200, "HIT", 100us);
-    w.record(routes[0].name, 200, "HIT", 100us);
-    w.record("-", 502, "-", 1ms);
+    const auto balance_cell = a.ctx.cache->current()->route_cell(0);  // a worker's cells are numbered, not named
+    w.record(balance_cell, 200, stats::CacheLabel::miss, 3ms);
+    w.record(balance_cell, 200, stats::CacheLabel::hit, 100us);
+    w.record(balance_cell, 200, stats::CacheLabel::hit, 100us);
+    w.record(balance_cell, 200, stats::CacheLabel::hit, 100us);
+    w.record(0, 502, stats::CacheLabel::none, 1ms);
     a.workers[0]->route_counters[0].hits = 3;
     a.workers[0]->route_counters[0].misses = 1;
     a.put(0, "a", "Bearer user1");
@@ -181,7 +181,7 @@ TEST(AdminHandlerTest, StatsAreJsonWithRoutesTriggersUpstreamAndTotals) {
 
 TEST(AdminHandlerTest, MetricsArePrometheusText) {
     Admin a("");
-    a.workers[0]->stats.record(a.ctx.cache->current()->matcher.routes()[0].name, 200, "HIT", 100us);
+    a.workers[0]->stats.record(a.ctx.cache->current()->route_cell(0), 200, stats::CacheLabel::hit, 100us);
     auto r = a.get("/metrics");
     ASSERT_EQ(r.result_int(), 200u);
     EXPECT_EQ(r[bhttp::field::content_type], "text/plain; version=0.0.4; charset=utf-8");

@@ -163,6 +163,192 @@ TEST_F(Reload, ReKeyedRouteStartsEmptyTheOthersKeepTheirEntries) {
     EXPECT_EQ(bal2.body, bal.body);
 }
 
+// --------------------------------------------------------------- routes and triggers added, removed, renamed
+
+/// The route named `name` in /stats, or a null value.
+Json route_in(const Json& stats, const std::string& name) {
+    for (std::size_t i = 0; i < stats["routes"].size(); ++i)
+        if (stats["routes"].at(i)["name"].as_string() == name) return stats["routes"].at(i);
+    return Json{};
+}
+
+std::string balance_and(const std::string& more) {
+    return rules_yaml(per_user_route("balance", "/api/trading/balance", "60s") + more);
+}
+
+TEST_F(Reload, AnAddedRouteCachesAndTheOthersKeepTheirHitsAndCounts) {
+    auto proxy = StartProxy(with_rules(balance_and("")));
+    Response bal = http_request(proxy->port(), "GET", balance_target(), bearer(1));
+    ASSERT_TRUE(CacheIs(bal, "MISS")) << describe(bal);
+    ASSERT_TRUE(CacheIs(http_request(proxy->port(), "GET", balance_target(), bearer(1)), "HIT"));
+    EXPECT_EQ(x_cache(ticker_get(*proxy)), "<none>");  // no rule: passes through
+
+    // operator: adds the ticker route (ahead of balance), SIGHUP
+    rewrite_rules(*proxy, rules_yaml(ticker("60s") + per_user_route("balance", "/api/trading/balance", "60s")));
+    ASSERT_TRUE(reload(*proxy));
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["reloads"]["ok"].as_int(), 1) << proxy->log();
+    EXPECT_EQ(s["routes"].size(), 2u);
+    EXPECT_EQ(s["routes"].at(0)["name"].as_string(), "ticker");
+    EXPECT_EQ(route_in(s, "balance")["hits"].as_int(), 1);  // carried over the reload
+    EXPECT_EQ(route_in(s, "ticker")["hits"].as_int(), 0);
+
+    // client: the new route caches; balance's entry is the same one
+    EXPECT_TRUE(CacheIs(ticker_get(*proxy), "MISS"));
+    EXPECT_TRUE(CacheIs(ticker_get(*proxy), "HIT"));
+    Response bal2 = http_request(proxy->port(), "GET", balance_target(), bearer(1));
+    EXPECT_TRUE(CacheIs(bal2, "HIT")) << describe(bal2);
+    EXPECT_EQ(bal2.body, bal.body);
+    const Json s2 = stats_of(*proxy);
+    EXPECT_EQ(route_in(s2, "balance")["hits"].as_int(), 2);
+    EXPECT_EQ(route_in(s2, "balance")["requests"].as_int(), 3);
+    EXPECT_EQ(route_in(s2, "ticker")["hits"].as_int(), 1);
+    EXPECT_EQ(route_in(s2, "ticker")["entries"].as_int(), 1);
+    Response m = http_request(proxy->admin_port(), "GET", "/metrics");
+    EXPECT_NE(m.body.find("route=\"ticker\""), std::string::npos) << m.body;
+}
+
+TEST_F(Reload, ARemovedRoutePassesThroughAndItsEntriesAreDropped) {
+    auto proxy = StartProxy(with_rules(balance_and(ticker("60s"))));
+    ASSERT_TRUE(CacheIs(ticker_get(*proxy), "MISS"));
+    ASSERT_TRUE(CacheIs(ticker_get(*proxy), "HIT"));
+    ASSERT_TRUE(CacheIs(http_request(proxy->port(), "GET", balance_target(), bearer(1)), "MISS"));
+    EXPECT_EQ(route_in(stats_of(*proxy), "ticker")["entries"].as_int(), 1);
+
+    // operator: removes ticker, SIGHUP
+    rewrite_rules(*proxy, balance_and(""));
+    ASSERT_TRUE(reload(*proxy));
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["reloads"]["ok"].as_int(), 1) << proxy->log();
+    EXPECT_TRUE(route_in(s, "ticker").is_null());
+    EXPECT_EQ(s["routes"].size(), 1u);
+    EXPECT_NE(proxy->log().find("1 removed; 1 entry of removed or re-keyed routes dropped"), std::string::npos)
+        << proxy->log();
+
+    // client: ticker now reaches the origin every time, uncached
+    const auto before = origin("ticker");
+    for (int i = 0; i < 2; ++i) {
+        Response r = ticker_get(*proxy);
+        EXPECT_EQ(r.status, 200u);
+        EXPECT_EQ(x_cache(r), "<none>") << describe(r);
+    }
+    EXPECT_EQ(origin("ticker"), before + 2);
+    EXPECT_TRUE(CacheIs(http_request(proxy->port(), "GET", balance_target(), bearer(1)), "HIT"));
+
+    // operator: ticker back: a fresh, empty route (the old entry is gone)
+    rewrite_rules(*proxy, balance_and(ticker("60s")));
+    ASSERT_TRUE(reload(*proxy));
+    EXPECT_EQ(route_in(stats_of(*proxy), "ticker")["entries"].as_int(), 0);
+    EXPECT_TRUE(CacheIs(ticker_get(*proxy), "MISS"));
+    EXPECT_TRUE(CacheIs(ticker_get(*proxy), "HIT"));
+}
+
+TEST_F(Reload, ARenameIsARemovalAndAnAddition) {
+    auto proxy = StartProxy(with_rules(balance_and(ticker("60s"))));
+    ASSERT_TRUE(CacheIs(ticker_get(*proxy), "MISS"));
+    ASSERT_TRUE(CacheIs(ticker_get(*proxy), "HIT"));
+    std::string renamed = ticker("60s");
+    renamed.replace(renamed.find("ticker"), 6, "quotes");
+    rewrite_rules(*proxy, balance_and(renamed));
+    ASSERT_TRUE(reload(*proxy));
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["reloads"]["ok"].as_int(), 1) << proxy->log();
+    EXPECT_TRUE(route_in(s, "ticker").is_null());
+    EXPECT_EQ(route_in(s, "quotes")["entries"].as_int(), 0);
+    EXPECT_TRUE(CacheIs(ticker_get(*proxy), "MISS"));  // the name is in the key: the entry is not kept
+    EXPECT_TRUE(CacheIs(ticker_get(*proxy), "HIT"));
+    EXPECT_EQ(route_in(stats_of(*proxy), "quotes")["hits"].as_int(), 1);
+}
+
+TEST_F(Reload, AnAddedTriggerInvalidatesOnTheNextWriteARemovedOneNoLonger) {
+    const std::string routes = per_user_route("positions", "/api/trading/positions", "60s") +
+                               per_user_route("balance", "/api/trading/balance", "60s") +
+                               per_user_route("orders", "/api/trading/orders", "60s");
+    Response seed = sim().direct("GET", positions_target(), bearer(1));
+    const double eth = position_size(seed, "ETHUSDT");
+    auto proxy = StartProxy(with_rules(rules_yaml(routes)));
+    ASSERT_TRUE(CacheIs(http_request(proxy->port(), "GET", positions_target(), bearer(1)), "MISS"));
+
+    // operator: adds the order triggers, SIGHUP; client: an order, then a read that shows it
+    rewrite_rules(*proxy, rules_yaml(routes) + "triggers:\n" + order_triggers());
+    ASSERT_TRUE(reload(*proxy));
+    EXPECT_EQ(stats_of(*proxy)["triggers"].size(), 2u) << proxy->log();
+    ASSERT_EQ(success_of(place_order(proxy->port(), bearer(1), OrderBody{}.json())), 1);
+    Response after = http_request(proxy->port(), "GET", positions_target(), bearer(1));
+    EXPECT_NEAR(position_size(after, "ETHUSDT"), eth + 1, 1e-6) << describe(after);
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["triggers"].at(0)["name"].as_string(), "order_placed");
+    EXPECT_EQ(s["triggers"].at(0)["fired"].as_int(), 1);
+
+    // operator: removes them again; an order no longer drops the cached read
+    rewrite_rules(*proxy, rules_yaml(routes));
+    ASSERT_TRUE(reload(*proxy));
+    EXPECT_EQ(stats_of(*proxy)["triggers"].size(), 0u);
+    ASSERT_TRUE(CacheIs(http_request(proxy->port(), "GET", positions_target(), bearer(1)), "HIT"));
+    ASSERT_EQ(success_of(place_order(proxy->port(), bearer(1), OrderBody{}.json())), 1);
+    Response stale = http_request(proxy->port(), "GET", positions_target(), bearer(1));
+    EXPECT_TRUE(CacheIs(stale, "HIT")) << describe(stale);
+    EXPECT_NEAR(position_size(stale, "ETHUSDT"), eth + 1, 1e-6) << describe(stale);
+}
+
+// --------------------------------------------------------------- upstream
+
+TEST_F(Reload, ANewUpstreamTakesTheNewConnectionsUnderKeepAliveTrafficAndNoRequestFails) {
+    Simulator b;  // origin B; the shared simulator is origin A
+    auto proxy = StartProxy(with_rules(balance_and("")));  // ticker passes through: every request reaches an origin
+    const auto a_start = origin("ticker");
+    std::atomic<bool> stop{false};
+    std::atomic<long long> done{0}, failed{0};
+    std::vector<std::jthread> clients;
+    for (int c = 0; c < 2; ++c) {
+        clients.emplace_back([&] {
+            RawClient conn(proxy->port());  // one keep-alive connection per client, across the reload
+            const auto deadline = Clock::now() + seconds(10);
+            for (int i = 0; i < 5000 && !stop.load() && Clock::now() < deadline; ++i) {
+                if (!conn.connected() || !conn.send(build_request("GET", "/api/trading/ticker?symbol=BTCUSDT"))) {
+                    failed.fetch_add(1);
+                    return;
+                }
+                const Response r = conn.read_response();
+                done.fetch_add(1);
+                if (r.status != 200) failed.fetch_add(1);
+                std::this_thread::sleep_for(milliseconds(2));
+            }
+        });
+    }
+    ASSERT_TRUE(wait_until([&] { return origin("ticker") > a_start + 20; }, seconds(5)));
+
+    // operator: upstream.url from A to B, SIGHUP, under that traffic
+    rewrite_config(*proxy, [&](ProxyConfig& c) { c.set("upstream.url", "\"" + b.url() + "\""); });
+    ASSERT_TRUE(reload(*proxy));
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["reloads"]["ok"].as_int(), 1) << s["reloads"]["last_error"].as_string() << proxy->log();
+    EXPECT_NE(proxy->log().find("upstream now 127.0.0.1:" + std::to_string(b.port())), std::string::npos);
+    std::this_thread::sleep_for(milliseconds(200));  // requests in flight on A's connections finish there
+
+    // client: from now on every request reaches B, none A
+    const auto a_after = origin("ticker");
+    const auto b_after = b.stats().route("ticker");
+    ASSERT_TRUE(wait_until([&] { return b.stats().route("ticker") > b_after + 20; }, seconds(5)));
+    stop.store(true);
+    clients.clear();
+    EXPECT_EQ(origin("ticker"), a_after) << "a request reached the old upstream after the reload";
+    EXPECT_GT(b_after, 0) << "no request reached the new upstream";
+    EXPECT_EQ(failed.load(), 0) << done.load() << " requests";
+    Response fresh = ticker_get(*proxy);
+    EXPECT_EQ(fresh.status, 200u);
+    EXPECT_EQ(origin("ticker"), a_after);
+
+    // operator: an upstream that does not resolve is refused, naming the key; B stays
+    rewrite_config(*proxy, [](ProxyConfig& c) { c.set("upstream.url", "\"http://no-such-host.invalid:80\""); });
+    ASSERT_TRUE(reload(*proxy));
+    EXPECT_EQ(stats_of(*proxy)["reloads"]["last_error"].as_string().rfind("upstream.url: cannot resolve", 0), 0u)
+        << stats_of(*proxy)["reloads"]["last_error"].as_string();
+    const auto b_now = b.stats().route("ticker");
+    EXPECT_EQ(ticker_get(*proxy).status, 200u);
+    EXPECT_EQ(b.stats().route("ticker"), b_now + 1);
+}
+
 // --------------------------------------------------------------- refused
 
 TEST_F(Reload, InvalidFileIsRefusedAndTrafficGoesOn) {
@@ -291,11 +477,11 @@ TEST_F(Reload, BurstOfSighupsUnderLoadFailsNoRequest) {
             }
         });
     }
-    // operator: 20 SIGHUPs, 50 ms apart, alternating two TTLs (and one bad file among them)
+    // operator: 20 SIGHUPs, 50 ms apart: ticker's TTL changed, ticker removed, added back (and one bad file)
     for (int i = 0; i < 20; ++i) {
+        const std::string tick = i % 4 == 2 ? "" : ticker(i % 2 ? "30s" : "60s");
         rewrite_rules(*proxy, i == 10 ? rules_yaml(ticker("oops"))
-                                      : rules_yaml(per_user_route("balance", "/api/trading/balance", "60s") +
-                                                   ticker(i % 2 ? "30s" : "60s")));
+                                      : rules_yaml(per_user_route("balance", "/api/trading/balance", "60s") + tick));
         ::kill(proxy->process().pid(), SIGHUP);
         std::this_thread::sleep_for(milliseconds(50));
     }

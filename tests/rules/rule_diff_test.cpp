@@ -162,14 +162,39 @@ TEST(RuleDiff, RefusalsNameTheKey) {
     EXPECT_EQ(refusal([](RuleSet& r) { r.max_waiters = 1; }).rfind("coalesce.max_waiters:", 0), 0u);
     EXPECT_EQ(refusal([](RuleSet& r) { r.max_unshared = 1; }).rfind("coalesce.max_unshared:", 0), 0u);
     EXPECT_EQ(refusal([](RuleSet& r) { r.coalesce_error_hold = seconds(9); }).rfind("coalesce.error_hold:", 0), 0u);
-    EXPECT_EQ(refusal([](RuleSet& r) { r.routes.pop_back(); }), "routes: 'ticker' removed: adding, removing or "
-                                                                  "reordering them needs a restart (the stats layout "
-                                                                  "is fixed at start)");
-    EXPECT_EQ(refusal([](RuleSet& r) { r.routes.push_back(r.routes[1]), r.routes[2].name = "x"; }).rfind("routes: 'x' added", 0),
-              0u);
-    EXPECT_EQ(refusal([](RuleSet& r) { std::swap(r.routes[0], r.routes[1]); }).rfind("routes: 'ticker' in place of 'balance'", 0),
-              0u);
-    EXPECT_EQ(refusal([](RuleSet& r) { r.triggers.clear(); }).rfind("triggers: 'order' removed", 0), 0u);
+}
+
+TEST(RuleDiff, AddingRemovingRenamingAndReorderingRoutesAndTriggersIsApplied) {
+    const auto refusal = [](void (*change)(RuleSet&)) {
+        auto next = two_routes();
+        change(next);
+        return reload_refusal(two_routes(), next, diff_rules(two_routes(), next));
+    };
+    EXPECT_EQ(refusal([](RuleSet& r) { r.routes.pop_back(); }), std::nullopt);
+    EXPECT_EQ(refusal([](RuleSet& r) { r.routes.push_back(r.routes[1]), r.routes[2].name = "x"; }), std::nullopt);
+    EXPECT_EQ(refusal([](RuleSet& r) { std::swap(r.routes[0], r.routes[1]); }), std::nullopt);
+    EXPECT_EQ(refusal([](RuleSet& r) { r.triggers.clear(); }), std::nullopt);
+    EXPECT_EQ(refusal([](RuleSet& r) { r.triggers.push_back(r.triggers[0]), r.triggers[1].name = "t2"; }),
+              std::nullopt);
+}
+
+TEST(RuleDiff, ARenameIsARemovalAndAnAddition) {
+    auto next = two_routes();
+    next.routes[1].name = "quotes";
+    const auto d = diff_rules(two_routes(), next);
+    EXPECT_EQ(d.routes[0], RouteChange::kept);
+    EXPECT_EQ(d.routes[1], RouteChange::added);
+    EXPECT_EQ(d.old_index[1], RuleDiff::npos);
+    EXPECT_EQ(d.removed, (std::vector<std::size_t>{1}));
+}
+
+TEST(RuleDiff, AReorderKeepsEveryRouteByName) {
+    auto next = two_routes();
+    std::swap(next.routes[0], next.routes[1]);
+    const auto d = diff_rules(two_routes(), next);
+    EXPECT_EQ(d.routes, (std::vector<RouteChange>{RouteChange::kept, RouteChange::kept}));
+    EXPECT_EQ(d.old_index, (std::vector<std::size_t>{1, 0}));
+    EXPECT_TRUE(d.removed.empty());
 }
 
 }  // namespace

@@ -96,6 +96,40 @@ TEST(UpstreamPoolTest, AReleasedConnectionIsReused) {
     EXPECT_EQ(f.pool->snapshot().connects, 1u);
 }
 
+TEST(UpstreamPoolTest, ARetargetClosesTheIdleConnectionsAndDrainsTheOnesInUse) {
+    Fixture f(0);
+    tcp::acceptor second(f.ioc, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    std::vector<tcp::socket> second_peers;
+    second.async_accept([&](boost::system::error_code ec, tcp::socket s) {
+        if (!ec) second_peers.push_back(std::move(s));
+    });
+    f.run([&]() -> asio::awaitable<void> {
+        boost::system::error_code ec;
+        auto idle = co_await f.pool->acquire(ec);
+        auto busy = co_await f.pool->acquire(ec);
+        f.pool->release(std::move(idle.conn), true);
+        EXPECT_EQ(f.pool->idle(), 1u);
+
+        f.pool->retarget(second.local_endpoint());  // a reload's new upstream.url
+        EXPECT_EQ(f.pool->idle(), 0u);              // the idle one to the old address: closed
+        EXPECT_EQ(f.pool->open(), 1u);              // the one in use finishes its exchange
+        f.pool->release(std::move(busy.conn), true);
+        EXPECT_EQ(f.pool->idle(), 0u);  // and is closed, not pooled
+        EXPECT_EQ(f.pool->open(), 0u);
+
+        auto fresh = co_await f.pool->acquire(ec);  // new connections go to the new address
+        EXPECT_FALSE(ec);
+        EXPECT_FALSE(fresh.reused);
+        EXPECT_EQ(fresh.conn->stream.socket().remote_endpoint().port(), second.local_endpoint().port());
+        f.pool->release(std::move(fresh.conn), true);
+        EXPECT_EQ(f.pool->idle(), 1u);
+        for (int i = 0; i < 500 && second_peers.empty(); ++i) co_await asio::post(f.ioc, asio::use_awaitable);
+        EXPECT_EQ(second_peers.size(), 1u);
+        second.close();
+    });
+    EXPECT_EQ(f.pool->snapshot().connects, 3u);
+}
+
 TEST(UpstreamPoolTest, AnIdleConnectionWithUnreadBytesIsNeverReused) {
     Fixture f(2);
     f.run([&]() -> asio::awaitable<void> {
