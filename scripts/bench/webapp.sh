@@ -8,7 +8,8 @@
 # Prints, direct and proxied:
 #   - download and upload MB/s of a SIZE MB body (curl; /download/big, a file
 #     with Content-Length, and POST /upload/raw; the sha256 is checked both ways),
-#     median of ROUNDS
+#     median of ROUNDS, direct and proxied in turn; and the proxy's CPU time
+#     (user + system, /proc) per proxied transfer
 #   - WebSocket message round trip p50/p99 (python websockets client, MESSAGES
 #     64-byte echoes on /ws/echo after 50 warm-up ones)
 #   - a page load (index.html, then app.js + style.css on two connections at
@@ -78,44 +79,59 @@ BIG_BYTES=$((SIZE_MB * 1000 * 1000))
 head -c "$BIG_BYTES" /dev/urandom >"$BENCH_TMP/upload.bin"
 UP_SHA=$(sha256sum "$BENCH_TMP/upload.bin" | cut -d' ' -f1)
 
-# download BASE -> "MB/s" (median of ROUNDS) or "failed: ..."
-download() {
-  local base=$1 speeds=() out code speed size sha i
-  for ((i = 0; i < ROUNDS; i++)); do
-    out=$(timeout 180 curl -s -o "$BENCH_TMP/dl.bin" -w '%{http_code} %{speed_download} %{size_download}' \
-      --max-time 170 "$base/download/big") || { echo "failed: curl exit $? (${out:-no answer})"; return; }
-    read -r code speed size <<<"$out"
-    [[ $code == 200 ]] || { echo "failed: HTTP $code"; return; }
-    [[ $size == "$BIG_BYTES" ]] || { echo "failed: $size of $BIG_BYTES bytes"; return; }
-    sha=$(sha256sum "$BENCH_TMP/dl.bin" | cut -d' ' -f1)
-    [[ $sha == "$BIG_SHA" ]] || { echo "failed: sha256 differs"; return; }
-    speeds+=("$(awk -v s="$speed" 'BEGIN { printf "%.1f", s / 1e6 }')")
-  done
+# one_download BASE -> MB/s of one download, or "failed: ..."
+one_download() {
+  local base=$1 out code speed size sha
+  out=$(timeout 180 curl -s -o "$BENCH_TMP/dl.bin" -w '%{http_code} %{speed_download} %{size_download}' \
+    --max-time 170 "$base/download/big") || { echo "failed: curl exit $? (${out:-no answer})"; return; }
+  read -r code speed size <<<"$out"
+  [[ $code == 200 ]] || { echo "failed: HTTP $code"; return; }
+  [[ $size == "$BIG_BYTES" ]] || { echo "failed: $size of $BIG_BYTES bytes"; return; }
+  sha=$(sha256sum "$BENCH_TMP/dl.bin" | cut -d' ' -f1)
   rm -f "$BENCH_TMP/dl.bin"
-  printf "%.1f\n" "$(median "${speeds[@]}")"
+  [[ $sha == "$BIG_SHA" ]] || { echo "failed: sha256 differs"; return; }
+  awk -v s="$speed" 'BEGIN { printf "%.1f\n", s / 1e6 }'
 }
 
-# upload BASE -> "MB/s" (median of ROUNDS) or "failed: ..."
-upload() {
-  local base=$1 speeds=() out code speed i got
+# one_upload BASE -> MB/s of one upload, or "failed: ..."
+one_upload() {
+  local base=$1 out code speed got rc
+  out=$(timeout 180 curl -s -o "$BENCH_TMP/up.json" -w '%{http_code} %{speed_upload}' --max-time 170 \
+    -H 'Content-Type: application/octet-stream' -H 'Expect:' --data-binary "@$BENCH_TMP/upload.bin" \
+    "$base/upload/raw")
+  rc=$?
+  read -r code speed <<<"$out"
+  ((rc == 0)) || { echo "failed: curl exit $rc (HTTP ${code:-none})"; return; }
+  [[ $code == 200 ]] || { echo "failed: HTTP $code ($(head -c 80 "$BENCH_TMP/up.json" | tr -d '\r\n'))"; return; }
+  got=$("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["bytes"], j["sha256"])' "$BENCH_TMP/up.json")
+  [[ $got == "$BIG_BYTES $UP_SHA" ]] || { echo "failed: the app got '$got'"; return; }
+  awk -v s="$speed" 'BEGIN { printf "%.1f\n", s / 1e6 }'
+}
+
+# The proxy's CPU time so far (user + system), ms.
+proxy_cpu_ms() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", ($14 + $15) * 1000 / hz }' "/proc/$CACHEPROXY_PID_proxy/stat"
+}
+
+# bodies KIND (download|upload): ROUNDS rounds, each direct then proxied (so a
+# change of load on the box hits both alike). Sets BODY_D and BODY_P (medians,
+# or the first failure) and BODY_CPU (the proxy's CPU ms per proxied transfer).
+bodies() {
+  local kind=$1 d=() p=() v i cpu0
+  BODY_D="" BODY_P=""
+  cpu0=$(proxy_cpu_ms)
   for ((i = 0; i < ROUNDS; i++)); do
-    out=$(timeout 180 curl -s -o "$BENCH_TMP/up.json" -w '%{http_code} %{speed_upload}' --max-time 170 \
-      -H 'Content-Type: application/octet-stream' -H 'Expect:' --data-binary "@$BENCH_TMP/upload.bin" \
-      "$base/upload/raw")
-    local rc=$?
-    read -r code speed <<<"$out"
-    ((rc == 0)) || { echo "failed: curl exit $rc (HTTP ${code:-none})"; return; }
-    [[ $code == 200 ]] || { echo "failed: HTTP $code ($(head -c 80 "$BENCH_TMP/up.json" | tr -d '\r\n'))"; return; }
-    got=$("$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["bytes"], j["sha256"])' "$BENCH_TMP/up.json")
-    [[ $got == "$BIG_BYTES $UP_SHA" ]] || { echo "failed: the app got '$got'"; return; }
-    speeds+=("$(awk -v s="$speed" 'BEGIN { printf "%.1f", s / 1e6 }')")
+    v=$("one_$kind" "$DIRECT"); if [[ $v == failed* ]]; then BODY_D=${BODY_D:-$v}; else d+=("$v"); fi
+    v=$("one_$kind" "$PROXY");  if [[ $v == failed* ]]; then BODY_P=${BODY_P:-$v}; else p+=("$v"); fi
   done
-  printf "%.1f\n" "$(median "${speeds[@]}")"
+  BODY_CPU=$(( ($(proxy_cpu_ms) - cpu0) / ROUNDS ))
+  [[ -n $BODY_D ]] || BODY_D=$(printf "%.1f" "$(median "${d[@]}")")
+  [[ -n $BODY_P ]] || BODY_P=$(printf "%.1f" "$(median "${p[@]}")")
 }
 
-log "downloads and uploads, $SIZE_MB MB x $ROUNDS"
-DL_D=$(download "$DIRECT"); DL_P=$(download "$PROXY")
-UP_D=$(upload "$DIRECT");   UP_P=$(upload "$PROXY")
+log "downloads and uploads, $SIZE_MB MB x $ROUNDS, direct and proxied in turn"
+bodies download; DL_D=$BODY_D DL_P=$BODY_P DL_CPU=$BODY_CPU
+bodies upload;   UP_D=$BODY_D UP_P=$BODY_P UP_CPU=$BODY_CPU
 
 # ------------------------------------------------------------ WebSocket --
 log "WebSocket round trips x $MESSAGES"
@@ -206,6 +222,7 @@ echo "| case | direct | through cacheproxy | proxied/direct |"
 echo "|---|---|---|---|"
 echo "| download $SIZE_MB MB, MB/s (median of $ROUNDS) | $DL_D | $DL_P | $(ratio_or "$DL_P" "$DL_D") |"
 echo "| upload $SIZE_MB MB, MB/s (median of $ROUNDS) | $UP_D | $UP_P | $(ratio_or "$UP_P" "$UP_D") |"
+echo "| the proxy's CPU per $SIZE_MB MB download / upload, ms | - | $DL_CPU / $UP_CPU | |"
 echo "| WebSocket round trip, $MESSAGES x 64 B | $(ws_fmt "$WS_D") | $(ws_fmt "$WS_P") | |"
 echo "| page load, ms (median of 5), $STREAMS streams open | $PAGE_D | $PAGE_P | |"
 echo "| page load, ms (median of 5), idle | $PAGE_IDLE_D | $PAGE_IDLE_P | $(ratio_or "$PAGE_IDLE_P" "$PAGE_IDLE_D") |"
