@@ -5,8 +5,31 @@
 
 namespace cacheproxy::cache {
 
+namespace {
+
+/// The longest an entry of a per-user route can be served after it was stored.
+Clock::duration longest_life(const rules::RuleSet& rules) {
+    Clock::duration out = std::chrono::seconds(1);
+    for (const auto& r : rules.routes)
+        if (per_user(r)) out = std::max<Clock::duration>(out, r.ttl + std::max(r.stale_while_revalidate, r.stale_if_error));
+    return out;
+}
+
+}  // namespace
+
 Cache::Cache(const rules::RuleSet& rules)
-    : rules_(rules), store_(std::make_unique<MemoryStore>(rules)), coalescer_(rules.max_waiters, rules.max_unshared) {}
+    : rules_(rules), store_(std::make_unique<MemoryStore>(rules)), coalescer_(rules.max_waiters, rules.max_unshared) {
+    for (std::size_t i = 0; i < rules.routes.size(); ++i)
+        if (per_user(rules.routes[i])) per_user_routes_.push_back(i);
+    if (rules.principal.source == rules::PrincipalRule::Source::none) return;
+    // A mapping lives as long as the entries it serves (plus a margin); one
+    // that leaves the map takes its credential's entries with it, bumped
+    // under the map's lock.
+    const PrincipalMapLimits limits{rules.principal.max_credentials, rules.principal.max_per_principal,
+                                    longest_life(rules) + std::chrono::seconds(5)};
+    principals_ = std::make_unique<PrincipalMap>(
+        limits, [this](const IdentityHash& id) { generations_.bump_identity(id, per_user_routes_); });
+}
 
 Cache::Lookup Cache::lookup(const CacheKey& key, const rules::RouteRule& rule, TimePoint now, bool skip_store) {
     Lookup out;
@@ -65,6 +88,13 @@ std::size_t Cache::invalidate(const Invalidation& plan) {
     for (const auto index : plan.whole_routes) {
         generations_.bump_user(index, plan.identity);
         dropped += store_->erase_identity(index, plan.identity);
+    }
+    // The writer's principal's other credentials: their whole routes, by
+    // generation only (their entries are never served again and age out; an
+    // erase would scan each route once per credential).
+    for (const auto& other : plan.principal_credentials) {
+        for (const auto& key : plan.exact) generations_.bump_user(key.route_index, other);
+        for (const auto index : plan.whole_routes) generations_.bump_user(index, other);
     }
     return dropped;
 }

@@ -24,11 +24,13 @@
 #include "cache/freshness.hpp"
 #include "cache/generations.hpp"
 #include "cache/identity.hpp"
+#include "cache/principal_map.hpp"
 #include "rules/route_rule.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -92,6 +94,9 @@ public:
         IdentityHash identity{};
         std::vector<CacheKey> exact;
         std::vector<std::size_t> whole_routes;
+        /// The writer's principal's other credentials (widen()): each loses its
+        /// entries in every route of `exact` and `whole_routes` (wider is safe).
+        std::vector<IdentityHash> principal_credentials;
     };
     /// Bumps the generations first (from then on nothing older is served or
     /// stored), then frees the entries. Returns how many were dropped.
@@ -99,6 +104,43 @@ public:
 
     /// Admin purge of a whole route: drops its entries (one user's: invalidate()).
     std::size_t purge_route(std::size_t route_index);
+
+    // Principals (cache_principal.cpp; rules.principal). All on the miss,
+    // write and refusal paths: a hit never touches the map.
+
+    /// Whether rules.principal names a source.
+    bool principals_enabled() const { return principals_ != nullptr; }
+    /// The principal write sequence (0 when disabled): a fill reads it before its request goes upstream.
+    std::uint64_t write_seq() const { return principals_ ? principals_->write_seq() : 0; }
+    /// The mapping step of a per-user fill of `key` whose answer (fetched after
+    /// write_seq() was `since`) names `principal`. Returns the generation its
+    /// entry records: `generation` when the credential was already mapped to
+    /// it; one more when this answer maps it (its older entries are dropped by
+    /// the same bump); nullopt when the answer may predate a write of that
+    /// principal (not to be stored). ARCHITECTURE.md, invariant 6.
+    std::optional<std::uint64_t> learn(const CacheKey& key, std::uint64_t generation, std::uint64_t since,
+                                       const PrincipalHash& principal, TimePoint now);
+    /// As learn() without a fill (a write's own answer or token names the writer).
+    void learn_credential(const IdentityHash& identity, const PrincipalHash& principal, TimePoint now);
+    /// A write by plan.identity: stamps its principal (when known) and lists
+    /// its other credentials in plan.principal_credentials. False when the
+    /// writer's principal is not known (the plan stays the writer's own).
+    bool widen(Invalidation& plan, TimePoint now);
+    /// Drops every entry of `identity` in every per-user route, and its
+    /// mapping: the upstream refused the credential (401/403), or it logged out.
+    std::size_t drop_credential(const IdentityHash& identity);
+    /// drop_credential() for an upstream 401/403 (counted), or a logout trigger (counted).
+    std::size_t drop_refused(const IdentityHash& identity) {
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        return drop_credential(identity);
+    }
+    std::size_t drop_logged_out(const IdentityHash& identity) {
+        logouts_.fetch_add(1, std::memory_order_relaxed);
+        return drop_credential(identity);
+    }
+    std::uint64_t refused_credentials() const { return refused_.load(std::memory_order_relaxed); }
+    std::uint64_t logouts() const { return logouts_.load(std::memory_order_relaxed); }
+    PrincipalMapStats principal_stats() const { return principals_ ? principals_->stats() : PrincipalMapStats{}; }
 
     /// Observers, for /stats.
     RouteStoreStats store_stats(std::size_t route_index) const { return store_->stats(route_index); }
@@ -110,6 +152,12 @@ private:
     std::unique_ptr<CacheStore> store_;
     Coalescer coalescer_;
     Generations generations_;
+    std::vector<std::size_t> per_user_routes_;    ///< indices of the per-user routes
+    std::unique_ptr<PrincipalMap> principals_;    ///< null: rules.principal has no source
+    std::atomic<std::uint64_t> refused_{0};       ///< written on refusals only, never on a hit
+    std::atomic<std::uint64_t> logouts_{0};
+    /// Bumps every per-user route of `identity`, then erases its entries.
+    std::size_t drop_entries(const IdentityHash& identity);
 };
 
 }  // namespace cacheproxy::cache
