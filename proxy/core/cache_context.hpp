@@ -7,6 +7,7 @@
 #include "cache/identity.hpp"
 #include "cache/route_matcher.hpp"
 #include "invalidation/trigger_matcher.hpp"
+#include "principal/principal.hpp"
 #include "rules/route_rule.hpp"
 #include "stats/cache_counters.hpp"
 
@@ -22,7 +23,7 @@ using stats::TriggerCounters;
 
 struct CacheContext {
     explicit CacheContext(const rules::RuleSet& r)
-        : rules(r), matcher(r), cache(r), triggers(r),
+        : rules(r), matcher(r), cache(r), triggers(r), principal(r.principal),
           purged(std::make_unique<std::atomic<std::uint64_t>[]>(r.routes.size())) {}
 
     const rules::RuleSet& rules;
@@ -30,6 +31,7 @@ struct CacheContext {
     cache::IdentityHasher hasher;                ///< random key per process
     cache::Cache cache;                          ///< store, coalescer, generations: the one face
     invalidation::TriggerMatcher triggers;       ///< writes that make entries stale
+    principal::Extractor principal;              ///< who is behind a credential (rules.principal)
     /// Entries dropped by the admin purge API, per route (the admin thread's
     /// counter: RouteCounters::purged of the workers stays 0).
     std::unique_ptr<std::atomic<std::uint64_t>[]> purged;

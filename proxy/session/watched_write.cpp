@@ -8,6 +8,7 @@
 #include "http/upstream_head.hpp"
 #include "invalidation/write_outcome.hpp"
 #include "session/pass_through.hpp"
+#include "session/principal_step.hpp"
 #include "upstream/fetch.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -46,6 +47,7 @@ struct WriteScope {
     std::string_view target;        ///< normalized, as the trigger matched it
     std::string_view request_body;  ///< "" when it was not read
     bool body_complete;             ///< the body was read whole (else the scope widens)
+    std::string_view response_body = {};  ///< the write's answer ("" when there is none)
 };
 
 /// Step 4: drops (and bumps the generations of) the writer's entries in the
@@ -78,12 +80,17 @@ void invalidate(Exchange& ex, const WriteScope& w, bool outcome_unknown) {
         else
             plan.whole_routes.push_back(index);  // wider is safe
     }
+    // The writer's principal's other credentials too (learned from this
+    // answer or token if not known yet); a logout drops everything of its own.
+    const bool widened = !w.trigger.invalidate.empty() && widen_write(cc, plan, w.response_body, *credential, ex.worker.now());
     const auto t0 = std::chrono::steady_clock::now();
-    const auto dropped = cc.cache.invalidate(plan);
+    auto dropped = cc.cache.invalidate(plan);
+    if (w.trigger.drop_credential) dropped += cc.cache.drop_logged_out(plan.identity);
     const auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
     bump(counters.entries_dropped, dropped);
-    spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}", w.trigger.name, dropped,
-                  dropped == 1 ? "y" : "ies", us, scope.widened ? " (scope widened to the writer's whole routes)" : "");
+    spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}{}", w.trigger.name, dropped,
+                  dropped == 1 ? "y" : "ies", us, scope.widened ? " (scope widened to the writer's whole routes)" : "",
+                  widened ? " (and the writer's principal's other credentials)" : "");
     if (outcome_unknown)
         asio::co_spawn(ex.worker.ioc,
                        apply_again_later(ex.worker, std::move(plan), ex.cfg().upstream.response_timeout),
@@ -111,7 +118,7 @@ asio::awaitable<bool> watched_write(Exchange& ex, const rules::TriggerRule& trig
         co_await ex.send_error(http_errors::status_for_client_body(ec), ec, false);
         co_return false;
     }
-    const WriteScope scope{trigger, trigger_index, target, up.body, up.body.size() <= trigger.max_body_bytes};
+    WriteScope scope{trigger, trigger_index, target, up.body, up.body.size() <= trigger.max_body_bytes};
 
     // 2. Upstream, whole answer, no retry (a write is never sent twice).
     const bool has_body = !up.body.empty() || declared.has_value() || ex.body.chunked();
@@ -124,8 +131,11 @@ asio::awaitable<bool> watched_write(Exchange& ex, const rules::TriggerRule& trig
 
     // 3 + 4. Evaluate, invalidate.
     WriteOutcome outcome = WriteOutcome::unknown;
-    if (!fetched.ec && !fetched.too_large)
+    if (!fetched.ec && !fetched.too_large) {
         outcome = invalidation::evaluate(trigger, fetched.response.result_int(), fetched.response.body(), true);
+        drop_if_refused(*ex.worker.ctx.cache, fetched.response.result_int(), ex.req);
+    }
+    if (!fetched.ec && !fetched.too_large) scope.response_body = fetched.response.body();
     if (outcome == WriteOutcome::failure) {
         bump(counters.failed_writes);
     } else {
