@@ -82,8 +82,9 @@ void invalidate(Exchange& ex, const WriteScope& w, bool outcome_unknown) {
     }
     // The writer's principal's other credentials too (learned from this
     // answer or token if not known yet); a logout drops everything of its own.
-    const bool widened = !w.trigger.invalidate.empty() && widen_write(cc, plan, w.response_body, *credential, ex.worker.now());
     const auto t0 = std::chrono::steady_clock::now();
+    const bool widened =
+        !w.trigger.invalidate.empty() && widen_write(cc, plan, w.response_body, *credential, ex.worker.now());
     auto dropped = cc.cache.invalidate(plan);
     if (w.trigger.drop_credential) dropped += cc.cache.drop_logged_out(plan.identity);
     const auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();

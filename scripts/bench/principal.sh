@@ -15,7 +15,7 @@
 # Every loop is bounded in count and time. Needs a build with benchmarks
 # (CACHEPROXY_BENCH, default on): BUILD_DIR (default build/) holds cacheproxy
 # and principal_timing.
-set -euo pipefail
+set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 REPS=500
 ORDERS=100
@@ -28,35 +28,23 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--reps N] [--orders N] [--seconds S]" >&2; exit 2 ;;
   esac
 done
+source "$ROOT/scripts/bench/lib.sh"
 BUILD=${BUILD_DIR:-$ROOT/build}
-BIN=${CACHEPROXY_BIN:-$BUILD/cacheproxy}
+export CACHEPROXY_BIN=${CACHEPROXY_BIN:-$BUILD/cacheproxy}
 TIMING=$BUILD/principal_timing
-[ -x "$BIN" ] || { echo "no cacheproxy binary at $BIN: run scripts/build.sh" >&2; exit 1; }
-[ -x "$TIMING" ] || { echo "no $TIMING: build with -DCACHEPROXY_BENCH=ON" >&2; exit 1; }
+[ -x "$CACHEPROXY_BIN" ] || die "no cacheproxy binary at $CACHEPROXY_BIN: run scripts/build.sh"
+[ -x "$TIMING" ] || die "no $TIMING: build with -DCACHEPROXY_BENCH=ON"
+bench_init principal $((SECONDS_MAX + 360))
 
 echo "== invalidation step and map memory (in process, $REPS writes each)"
 timeout 300 "$TIMING" --reps "$REPS" --credentials 100000
 
-TMP=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT INT TERM
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-
 SIM=$(free_port); PROXY=$(free_port); ADMIN=$(free_port)
-/usr/bin/python3 "$ROOT/scripts/legacy_sim.py" --host 127.0.0.1 --port "$SIM" --latency 0.02 >"$TMP/sim.log" 2>&1 & pids+=($!)
-wait_port "$SIM"
-cat >"$TMP/cacheproxy.yaml" <<YAML
-listen: 127.0.0.1:$PROXY
-threads: 2
-upstream: { url: "http://127.0.0.1:$SIM" }
-logging: { level: info, access_log: false }
-admin: { enabled: true, listen: 127.0.0.1:$ADMIN }
-rules: $ROOT/rules/trading.yaml
-YAML
-"$BIN" --config "$TMP/cacheproxy.yaml" >"$TMP/proxy.log" 2>&1 & pids+=($!)
-wait_port "$PROXY"
+start_sim sim "$SIM" 0.02
+cacheproxy_config "$BENCH_TMP/cacheproxy.yaml" "$PROXY" 2 "$SIM" \
+  admin="enabled: true
+  listen: 127.0.0.1:$ADMIN" rules="$ROOT/rules/trading.yaml"
+start_cacheproxy proxy "$PROXY" "$BENCH_TMP/cacheproxy.yaml"
 
 echo "== two-token read-your-writes under load (loopback, simulator latency 20 ms)"
 status=0

@@ -59,6 +59,11 @@ def main():
                 c.close()
                 c = conn(a.port)
 
+    # A terminal reads before it trades: one read through each token names its user.
+    warm = conn(a.port)
+    for token in ("user1", "phone-1"):
+        get(warm, "/api/trading/balance" + Q, token)
+    warm.close()
     threads = [threading.Thread(target=reader, args=(n,), daemon=True) for n in range(a.readers)]
     for t in threads:
         t.start()

@@ -52,6 +52,28 @@ protected:
         EXPECT_TRUE(CacheIs(second, "HIT"));
         return first;
     }
+    /// Token B's positions read, slowed to 1 s at the origin, with an order
+    /// through token A landing 0.3 s into it; then B reads again (no latency)
+    /// and must see the order. `origin_reads`: positions reads before B's.
+    void order_during_slow_fill_of_b(const Proxy& proxy, long long origin_reads) {
+        sim().set_latency(R"({"positions":1.0})");
+        const auto t0 = Clock::now();
+        Timed slow;
+        std::jthread reader([&] { slow = timed_request(proxy.port(), "GET", positions_target(), token_b); });
+        sleep_until_offset(t0, milliseconds(300));
+        ASSERT_EQ(sim().stats().route("positions"), origin_reads + 1)
+            << "B's fill has not reached the origin yet: no race to test";
+        Response order = place_order(proxy.port(), token_a, OrderBody{}.json());
+        ASSERT_EQ(success_of(order), 1) << describe(order);
+        reader.join();
+        const double before = position_size(slow.response, "ETHUSDT");
+        ASSERT_GE(before, 0) << slow.response.body;
+
+        sim().set_latency(R"({"positions":0.0})");
+        Response after = get(proxy, positions_target(), token_b);
+        EXPECT_TRUE(CacheIs(after, "MISS")) << "the fill from before the order was stored and served after it";
+        EXPECT_NEAR(position_size(after, "ETHUSDT"), before + 1, 1e-9) << after.body;
+    }
     Json stats(const Proxy& proxy) {
         Response r = http_request(proxy.admin_port(), "GET", "/stats");
         EXPECT_EQ(r.status, 200u);
@@ -92,43 +114,13 @@ TEST_F(Principal, AFillForTheOtherTokenStartedBeforeTheOrderIsNeverServedAfterIt
     // B is known (its balance answer named the user); A too.
     fill(*proxy, balance_target(), token_b);
     fill(*proxy, positions_target(), token_a);
-    sim().set_latency(R"({"positions":1.0})");
-    const auto t0 = Clock::now();
-    Timed slow;
-    std::jthread reader([&] { slow = timed_request(proxy->port(), "GET", positions_target(), token_b); });
-    sleep_until_offset(t0, milliseconds(300));
-    ASSERT_EQ(sim().stats().route("positions"), 2) << "B's fill has not reached the origin yet: no race to test";
-    Response order = place_order(proxy->port(), token_a, OrderBody{}.json());
-    ASSERT_EQ(success_of(order), 1) << describe(order);
-    reader.join();
-    const double before = position_size(slow.response, "ETHUSDT");
-    ASSERT_GE(before, 0) << slow.response.body;
-
-    sim().set_latency(R"({"positions":0.0})");
-    Response after = get(*proxy, positions_target(), token_b);
-    EXPECT_TRUE(CacheIs(after, "MISS")) << "the fill from before the order was stored and served after it";
-    EXPECT_NEAR(position_size(after, "ETHUSDT"), before + 1, 1e-9) << after.body;
+    order_during_slow_fill_of_b(*proxy, 1);
 }
 
 TEST_F(Principal, TheFillThatFirstNamesTheUserIsNotStoredIfAnOrderLandedMeanwhile) {
     auto proxy = StartProxy(with_rules(principal_rules()));
     fill(*proxy, positions_target(), token_a);
-    sim().set_latency(R"({"positions":1.0})");
-    const auto t0 = Clock::now();
-    Timed slow;  // B's very first request: nothing knows B is user 999001 yet
-    std::jthread reader([&] { slow = timed_request(proxy->port(), "GET", positions_target(), token_b); });
-    sleep_until_offset(t0, milliseconds(300));
-    ASSERT_EQ(sim().stats().route("positions"), 2) << "B's fill has not reached the origin yet: no race to test";
-    Response order = place_order(proxy->port(), token_a, OrderBody{}.json());
-    ASSERT_EQ(success_of(order), 1) << describe(order);
-    reader.join();
-    const double before = position_size(slow.response, "ETHUSDT");
-    ASSERT_GE(before, 0) << slow.response.body;
-
-    sim().set_latency(R"({"positions":0.0})");
-    Response after = get(*proxy, positions_target(), token_b);
-    EXPECT_TRUE(CacheIs(after, "MISS"));
-    EXPECT_NEAR(position_size(after, "ETHUSDT"), before + 1, 1e-9) << after.body;
+    order_during_slow_fill_of_b(*proxy, 1);  // B's very first request: nobody knows B is 999001 yet
 }
 
 TEST_F(Principal, ATokenTheAppRefusesIsNotServedFromTheCacheAnyMore) {
