@@ -4,6 +4,10 @@
 #include "yaml/yaml_reader.hpp"
 #include "util/ascii.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -418,6 +422,26 @@ std::optional<std::string> read_key_file(const std::string& rules_path, const st
     return out;
 }
 
+/// Why `key` cannot verify `alg` tokens (the verifier, principal/, would refuse
+/// it at start-up), or nullopt: an HS256 secret must not be empty, an RS256 /
+/// ES256 key must be a PEM public key of that kind.
+std::optional<std::string> key_problem(PrincipalRule::Alg alg, std::string_view key) {
+    if (alg == PrincipalRule::Alg::hs256) {
+        if (!key.empty() && key.back() == '\n') key.remove_suffix(1);
+        if (key.empty()) return "the HS256 secret in key_file is empty";
+        return std::nullopt;
+    }
+    BIO* bio = BIO_new_mem_buf(key.data(), static_cast<int>(key.size()));
+    EVP_PKEY* pkey = bio ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(bio);
+    if (!pkey) return "key_file is not a PEM public key";
+    const bool rsa = EVP_PKEY_is_a(pkey, "RSA") == 1, ec = EVP_PKEY_is_a(pkey, "EC") == 1;
+    EVP_PKEY_free(pkey);
+    if (alg == PrincipalRule::Alg::rs256 && !rsa) return "RS256 needs an RSA public key in key_file";
+    if (alg == PrincipalRule::Alg::es256 && !ec) return "ES256 needs an EC (P-256) public key in key_file";
+    return std::nullopt;
+}
+
 /// principal: { learn: { field } | jwt: { claim, alg, key_file }, max_credentials, max_per_principal }.
 void read_principal(YamlReader& top, const std::string& rules_path, PrincipalRule& out) {
     if (!top.has("principal")) return;
@@ -446,8 +470,13 @@ void read_principal(YamlReader& top, const std::string& rules_path, PrincipalRul
         else p.fail("jwt", "alg must be HS256, RS256 or ES256, got " + quoted(alg));
         if (out.claim.empty()) p.fail("jwt", "claim must not be empty");
         auto key = out.key_file.empty() ? std::nullopt : read_key_file(rules_path, out.key_file);
-        if (!key || key->empty()) p.fail("jwt", "cannot read key_file " + quoted(out.key_file));
-        else out.key = std::move(*key);
+        if (!key || key->empty()) {
+            p.fail("jwt", "cannot read key_file " + quoted(out.key_file));
+        } else if (auto why = key_problem(out.alg, *key)) {
+            p.fail("jwt", *why);
+        } else {
+            out.key = std::move(*key);
+        }
     }
     p.read_size("max_credentials", out.max_credentials);
     p.read_size("max_per_principal", out.max_per_principal);

@@ -9,10 +9,16 @@
 #include "support/fixtures.hpp"
 #include "support/invalidation_helpers.hpp"
 #include "support/json_lite.hpp"
+#include "support/jwt_helpers.hpp"
 #include "support/raw_client.hpp"
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -178,6 +184,33 @@ TEST_F(Principal, WithoutThePrincipalSectionAnOrderReachesOnlyItsOwnToken) {
     ASSERT_EQ(success_of(place_order(proxy->port(), token_a, OrderBody{}.json())), 1);
     EXPECT_TRUE(CacheIs(get(*proxy, positions_target(), token_a), "MISS"));
     EXPECT_TRUE(CacheIs(get(*proxy, positions_target(), token_b), "HIT")) << "today's behaviour";
+}
+
+TEST_F(Principal, AVerifiedJwtSubjectWidensAnOrderToTheUsersOtherTokensAndAForgedOneToNone) {
+    // The secret in a file beside nothing else; the tokens are signed here.
+    const auto dir = std::filesystem::temp_directory_path() / ("cacheproxy-jwt-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto key_file = (dir / "jwt.key").string();
+    std::ofstream(key_file) << "e2e-secret\n";
+    const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count() + 600;
+    auto token = [&](std::string_view secret, std::string_view jti) {
+        const std::string claims = R"({"sub":"alice","jti":")" + std::string(jti) + R"(","exp":)" + std::to_string(exp) + "}";
+        return Headers{{"Authorization", "Bearer " + test_jwt::hs256(secret, claims)}};
+    };
+    const Headers jwt_a = token("e2e-secret", "a"), jwt_b = token("e2e-secret", "b"), forged = token("guess", "c");
+    auto proxy = StartProxy(with_rules("principal: { jwt: { claim: sub, alg: HS256, key_file: " + key_file + " } }\n" +
+                                       invalidation_rules()));
+    fill(*proxy, positions_target(), jwt_a);
+    fill(*proxy, positions_target(), jwt_b);
+    fill(*proxy, positions_target(), forged);
+    ASSERT_EQ(success_of(place_order(proxy->port(), jwt_a, OrderBody{}.json())), 1);
+    EXPECT_TRUE(CacheIs(get(*proxy, positions_target(), jwt_a), "MISS"));
+    EXPECT_TRUE(CacheIs(get(*proxy, positions_target(), jwt_b), "MISS")) << "the same verified subject";
+    EXPECT_TRUE(CacheIs(get(*proxy, positions_target(), forged), "HIT")) << "a bad signature names nobody";
+    const Json s = stats(*proxy);
+    EXPECT_EQ(s["principals"]["size"].as_int(), 2);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include "principal/principal.hpp"
 
+#include "support/jwt_helpers.hpp"
+
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -21,23 +23,9 @@ namespace {
 
 using Alg = rules::PrincipalRule::Alg;
 
-std::string b64url(std::string_view in) {
-    static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 3 <= in.size(); i += 3) {
-        const std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8) | std::uint8_t(in[i + 2]);
-        for (int s = 18; s >= 0; s -= 6) out.push_back(table[(v >> s) & 63]);
-    }
-    if (in.size() - i == 1) {
-        const std::uint32_t v = std::uint8_t(in[i]) << 16;
-        out += {table[(v >> 18) & 63], table[(v >> 12) & 63]};
-    } else if (in.size() - i == 2) {
-        const std::uint32_t v = (std::uint8_t(in[i]) << 16) | (std::uint8_t(in[i + 1]) << 8);
-        out += {table[(v >> 18) & 63], table[(v >> 12) & 63], table[(v >> 6) & 63]};
-    }
-    return out;
-}
+using test_jwt::b64url;
+using test_jwt::hs256;
+using test_jwt::signing_input;
 
 std::int64_t now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -45,19 +33,6 @@ std::int64_t now() {
 
 std::string payload(std::int64_t exp, std::string_view extra = "") {
     return "{\"sub\":\"user-42\",\"uid\":999042,\"exp\":" + std::to_string(exp) + std::string(extra) + "}";
-}
-
-std::string signing_input(std::string_view alg, std::string_view body) {
-    return b64url("{\"alg\":\"" + std::string(alg) + "\",\"typ\":\"JWT\"}") + "." + b64url(body);
-}
-
-std::string hs256(std::string_view secret, std::string_view body, std::string_view alg = "HS256") {
-    const auto input = signing_input(alg, body);
-    unsigned char mac[32];
-    unsigned int n = 0;
-    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-         reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &n);
-    return input + "." + b64url(std::string_view(reinterpret_cast<const char*>(mac), n));
 }
 
 struct KeyPair {

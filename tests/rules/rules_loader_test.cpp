@@ -803,15 +803,26 @@ TEST(RulesLoaderPrincipalTest, LearnFromAField) {
 }
 
 TEST(RulesLoaderPrincipalTest, JwtReadsItsKeyFileNextToTheRules) {
-    TempRules file("principal: { jwt: { claim: uid, alg: RS256, key_file: jwt.pem } }\n" + user_route(""));
-    std::ofstream(fs::path(file.path()).parent_path() / "jwt.pem") << "PEM BYTES";
+    TempRules file("principal: { jwt: { claim: uid, alg: HS256, key_file: jwt.key } }\n" + user_route(""));
+    std::ofstream(fs::path(file.path()).parent_path() / "jwt.key") << "s3cret\n";
     RuleSet rules;
     auto error = load_rules(file.path(), rules);
     ASSERT_FALSE(error.has_value()) << error->to_string();
     EXPECT_EQ(rules.principal.source, PrincipalRule::Source::jwt);
     EXPECT_EQ(rules.principal.claim, "uid");
-    EXPECT_EQ(rules.principal.alg, PrincipalRule::Alg::rs256);
-    EXPECT_EQ(rules.principal.key, "PEM BYTES");
+    EXPECT_EQ(rules.principal.alg, PrincipalRule::Alg::hs256);
+    EXPECT_EQ(rules.principal.key, "s3cret\n");
+}
+
+TEST(RulesLoaderPrincipalTest, AJwtKeyThatCannotVerifyIsRefusedAtLoad) {
+    TempRules file("principal: { jwt: { alg: RS256, key_file: jwt.pem } }\n" + user_route(""));
+    std::ofstream(fs::path(file.path()).parent_path() / "jwt.pem") << "not a pem";
+    RuleSet rules;
+    auto error = load_rules(file.path(), rules);
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->key, "principal.jwt");
+    EXPECT_NE(error->message.find("not a PEM public key"), std::string::npos) << error->message;
+    EXPECT_EQ(error->message.find("not a pem"), std::string::npos) << "the key's bytes in an error";
 }
 
 TEST(RulesLoaderPrincipalTest, ErrorsNameTheKey) {
