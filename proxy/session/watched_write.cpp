@@ -135,8 +135,8 @@ asio::awaitable<bool> watched_write(Exchange& ex, const rules::TriggerRule& trig
     if (!fetched.ec && !fetched.too_large) {
         outcome = invalidation::evaluate(trigger, fetched.response.result_int(), fetched.response.body(), true);
         drop_if_refused(*ex.worker.ctx.cache, fetched.response.result_int(), ex.req);
+        scope.response_body = fetched.response.body();  // may name the writer's principal
     }
-    if (!fetched.ec && !fetched.too_large) scope.response_body = fetched.response.body();
     if (outcome == WriteOutcome::failure) {
         bump(counters.failed_writes);
     } else {
