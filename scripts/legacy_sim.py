@@ -22,7 +22,9 @@ Legacy routes (per-user ones need "Authorization: Bearer <token>", else 401)
     POST   /api/trading/order    {"exchange","account_type","symbol","side","qty","type","price"?}
     POST   /api/trading/close    {"exchange","account_type","symbol"}
     DELETE /api/trading/order/{id}?exchange=E&account_type=A
+    POST   /api/auth/logout      revokes the caller's token -> {"success":true}
     GET    /health                                             (no latency)
+A revoked token gets 401 {"detail":"Token revoked"} on every per-user route.
 
 Test controls (no auth, never counted in the stats)
     GET  /__sim/stats      {"requests":{route:n},"total","connections","headers_seen",...}
@@ -32,6 +34,8 @@ Test controls (no auth, never counted in the stats)
     POST /__sim/latency    {"default":0.0,"positions":2.5,...}   seconds per route name
     POST /__sim/fail       {"route":"balance","mode":"500"|"hang"|"none","count":N}
     POST /__sim/positions  {"user":"<token>","exchange","account_type","count":300}
+    POST /__sim/revoke     {"token":"<token>"}  the app refuses that token from now on
+                           (until /__sim/reset?state=1)
 
 Test helpers (counted as "echo" / "other")
     ANY  /echo/{path}      method, path, raw_query, headers in received order, body_len, body_sha256
@@ -105,6 +109,7 @@ class Sim:
     def reset_state(self):
         self.accounts = {}      # (user_id, exchange, account_type) -> account dict
         self.configs = {}       # user_id -> settings dict
+        self.revoked = set()    # tokens the app refuses (logout, /__sim/revoke)
 
     def next_seq(self):
         self.seq += 1
@@ -202,7 +207,13 @@ def require_user(request):
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    if token in SIM.revoked:
+        raise HTTPException(401, "Token revoked", headers={"WWW-Authenticate": "Bearer"})
     return user_id_of_token(token)
+
+
+def bearer_token(request):
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
 
 
 async def latency(route):
@@ -460,6 +471,13 @@ async def cancel_order(request: Request, order_id: str, exchange: str = "bybit",
     return {"success": True, "order_id": order_id}
 
 
+@app.post("/api/auth/logout")
+async def logout(request: Request):
+    require_user(request)
+    SIM.revoked.add(bearer_token(request))
+    return {"success": True}
+
+
 # ---------------------------------------------------------------- /__sim/ controls
 
 @app.get("/__sim/stats")
@@ -527,6 +545,15 @@ async def sim_positions(request: Request):
     acc["positions"] = gen_positions(uid, exchange, account_type, count)
     return {"success": True, "user_id": uid, "exchange": exchange,
             "account_type": account_type, "count": count}
+
+
+@app.post("/__sim/revoke")
+async def sim_revoke(request: Request):
+    body = await json_object(request)
+    if not isinstance(body.get("token"), str) or not body["token"]:
+        raise HTTPException(400, "token is required")
+    SIM.revoked.add(body["token"])
+    return {"success": True}
 
 
 # ---------------------------------------------------------------- test helpers

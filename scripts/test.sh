@@ -36,11 +36,12 @@ usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
 #       Shutdown.*, HardeningPolicy.*   SIGTERM/drain across the workers, the connection cap
 #       Admin.*                 /stats and /purge read and change every worker's state
 #       Passthrough.*, HardeningUpstream.*   the upstream connection pool shared by the workers
-#  unit Coalescer*, MemoryStore*, Generations*, WorkerStats*, CachedResponse*: the shared
-#       structures (some of these tests run threads of their own)
-TSAN_TESTS='^(Cache|Invalidation|Shutdown|Admin|Passthrough|HardeningPolicy|HardeningUpstream)\.|HardeningCoalesce|^(Coalescer|MemoryStore|Generations|WorkerStats|CachedResponse)[A-Za-z]*\.'
+#       Principal.*             the credential -> principal map shared by the workers (fills, writes, refusals)
+#  unit Coalescer*, MemoryStore*, Generations*, WorkerStats*, CachedResponse*, PrincipalMap*,
+#       CachePrincipal*: the shared structures (some of these tests run threads of their own)
+TSAN_TESTS='^(Cache|Invalidation|Shutdown|Admin|Passthrough|HardeningPolicy|HardeningUpstream|Principal)\.|HardeningCoalesce|^(Coalescer|MemoryStore|Generations|WorkerStats|CachedResponse|PrincipalMap|CachePrincipal)[A-Za-z]*\.'
 # Only these unit test sources are built into build-tsan/ (what TSAN_TESTS runs).
-TSAN_UNIT_SOURCES='/(coalescer|memory_store|generations|worker_stats|cached_response)_test\.cpp$'
+TSAN_UNIT_SOURCES='/(coalescer|memory_store|generations|worker_stats|cached_response|principal_map|cache_principal)_test\.cpp$'
 # Not run in the sanitizer stages (each for a stated reason):
 #  Gzip.StreamedPassThroughIsGzippedWithFlatProxyMemory measures the proxy's RSS while
 #  it streams 8 MiB: ASan keeps freed memory in quarantine (256 MiB), so RSS grows.

@@ -126,6 +126,10 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
     add_routes(*cc, shared->purged.get(), r, workers);
     r.coalescer = cc->cache.coalescer_stats();
     r.coalescer_in_flight = cc->cache.fills_in_flight();
+    r.principals_enabled = cc->cache.principals_enabled();
+    r.principals = cc->cache.principal_stats();
+    r.refused_credentials = cc->cache.refused_credentials();
+    r.logouts = cc->cache.logouts();
     return r;
 }
 

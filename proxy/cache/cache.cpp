@@ -5,8 +5,55 @@
 
 namespace cacheproxy::cache {
 
+namespace {
+
+/// The longest an entry of a per-user route can be served after it was stored.
+Clock::duration longest_life(const rules::RuleSet& rules) {
+    Clock::duration out = std::chrono::seconds(1);
+    for (const auto& r : rules.routes)
+        if (per_user(r)) out = std::max<Clock::duration>(out, r.ttl + std::max(r.stale_while_revalidate, r.stale_if_error));
+    return out;
+}
+
+}  // namespace
+
 Cache::Cache(const rules::RuleSet& rules)
-    : rules_(rules), store_(std::make_unique<MemoryStore>(rules)), coalescer_(rules.max_waiters, rules.max_unshared) {}
+    : rules_(rules), store_(std::make_unique<MemoryStore>(rules)), coalescer_(rules.max_waiters, rules.max_unshared),
+      per_user_slot_(std::make_unique<std::atomic<bool>[]>(MemoryStore::kMaxRoutes)) {
+    for (std::size_t i = 0; i < rules.routes.size(); ++i)  // the first rules run in slots 0..n-1
+        per_user_slot_[i].store(per_user(rules.routes[i]), std::memory_order_relaxed);
+    slot_end_.store(rules.routes.size(), std::memory_order_release);
+    if (rules.principal.source == rules::PrincipalRule::Source::none) return;
+    // A mapping lives as long as the entries it serves (plus a margin); one
+    // that leaves the map takes its credential's entries with it, bumped
+    // under the map's lock.
+    const PrincipalMapLimits limits{rules.principal.max_credentials, rules.principal.max_per_principal,
+                                    longest_life(rules) + std::chrono::seconds(5)};
+    principals_ = std::make_unique<PrincipalMap>(
+        limits, [this](const IdentityHash& id) { generations_.bump_identity(id, per_user_routes()); });
+}
+
+std::optional<std::size_t> Cache::add_route(const rules::RouteRule& rule) {
+    const auto slot = store_->add_route(rule);
+    if (!slot) return slot;
+    per_user_slot_[*slot].store(per_user(rule), std::memory_order_release);
+    if (*slot + 1 > slot_end_.load(std::memory_order_relaxed)) slot_end_.store(*slot + 1, std::memory_order_release);
+    return slot;
+}
+
+std::size_t Cache::retire_route(std::size_t route_index) {
+    const auto dropped = store_->retire_route(route_index);
+    if (route_index < MemoryStore::kMaxRoutes) per_user_slot_[route_index].store(false, std::memory_order_release);
+    return dropped;
+}
+
+std::vector<std::size_t> Cache::per_user_routes() const {
+    std::vector<std::size_t> out;
+    const auto end = slot_end_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < end; ++i)
+        if (per_user_slot_[i].load(std::memory_order_acquire)) out.push_back(i);
+    return out;
+}
 
 Cache::Lookup Cache::lookup(const CacheKey& key, const rules::RouteRule& rule, TimePoint now, bool skip_store) {
     Lookup out;
@@ -65,6 +112,13 @@ std::size_t Cache::invalidate(const Invalidation& plan) {
     for (const auto index : plan.whole_routes) {
         generations_.bump_user(index, plan.identity);
         dropped += store_->erase_identity(index, plan.identity);
+    }
+    // The writer's principal's other credentials: their whole routes, by
+    // generation only (their entries are never served again and age out; an
+    // erase would scan each route once per credential).
+    for (const auto& other : plan.principal_credentials) {
+        for (const auto& key : plan.exact) generations_.bump_user(key.route_index, other);
+        for (const auto index : plan.whole_routes) generations_.bump_user(index, other);
     }
     return dropped;
 }

@@ -24,11 +24,13 @@
 #include "cache/freshness.hpp"
 #include "cache/generations.hpp"
 #include "cache/identity.hpp"
+#include "cache/principal_map.hpp"
 #include "rules/route_rule.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -93,6 +95,9 @@ public:
         IdentityHash identity{};
         std::vector<CacheKey> exact;
         std::vector<std::size_t> whole_routes;
+        /// The writer's principal's other credentials (widen()): each loses its
+        /// entries in every route of `exact` and `whole_routes` (wider is safe).
+        std::vector<IdentityHash> principal_credentials;
     };
     /// Bumps the generations first (from then on nothing older is served or
     /// stored), then frees the entries. Returns how many were dropped.
@@ -106,13 +111,50 @@ public:
     /// entries and generations, for as long as its fingerprint
     /// (rules/rule_diff.hpp) stays the same.
     /// A new empty slot for `rule`; nullopt when none is left.
-    std::optional<std::size_t> add_route(const rules::RouteRule& rule) { return store_->add_route(rule); }
+    std::optional<std::size_t> add_route(const rules::RouteRule& rule);
     /// The route's TTL and stale windows are now `rule`'s.
     void retune_route(std::size_t route_index, const rules::RouteRule& rule) {
         store_->retune_route(route_index, rule);
     }
     /// Nothing is found or stored in the slot any more; its entries are dropped.
-    std::size_t retire_route(std::size_t route_index) { return store_->retire_route(route_index); }
+    std::size_t retire_route(std::size_t route_index);
+
+    // Principals (cache_principal.cpp; rules.principal). All on the miss,
+    // write and refusal paths: a hit never touches the map.
+
+    /// Whether rules.principal names a source.
+    bool principals_enabled() const { return principals_ != nullptr; }
+    /// The principal write sequence (0 when disabled): a fill reads it before its request goes upstream.
+    std::uint64_t write_seq() const { return principals_ ? principals_->write_seq() : 0; }
+    /// The mapping step of a per-user fill of `key` whose answer (fetched after
+    /// write_seq() was `since`) names `principal`. Returns the generation its
+    /// entry records: `generation` when the credential was already mapped to
+    /// it; one more when this answer maps it (its older entries are dropped by
+    /// the same bump); nullopt when the answer may predate a write of that
+    /// principal (not to be stored). ARCHITECTURE.md, invariant 6.
+    std::optional<std::uint64_t> learn(const CacheKey& key, std::uint64_t generation, std::uint64_t since,
+                                       const PrincipalHash& principal, TimePoint now);
+    /// As learn() without a fill (a write's own answer or token names the writer).
+    void learn_credential(const IdentityHash& identity, const PrincipalHash& principal, TimePoint now);
+    /// A write by plan.identity: stamps its principal (when known) and lists
+    /// its other credentials in plan.principal_credentials. False when the
+    /// writer's principal is not known (the plan stays the writer's own).
+    bool widen(Invalidation& plan, TimePoint now);
+    /// Drops every entry of `identity` in every per-user route, and its
+    /// mapping: the upstream refused the credential (401/403), or it logged out.
+    std::size_t drop_credential(const IdentityHash& identity);
+    /// drop_credential() for an upstream 401/403 (counted), or a logout trigger (counted).
+    std::size_t drop_refused(const IdentityHash& identity) {
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        return drop_credential(identity);
+    }
+    std::size_t drop_logged_out(const IdentityHash& identity) {
+        logouts_.fetch_add(1, std::memory_order_relaxed);
+        return drop_credential(identity);
+    }
+    std::uint64_t refused_credentials() const { return refused_.load(std::memory_order_relaxed); }
+    std::uint64_t logouts() const { return logouts_.load(std::memory_order_relaxed); }
+    PrincipalMapStats principal_stats() const { return principals_ ? principals_->stats() : PrincipalMapStats{}; }
 
     /// Observers, for /stats.
     RouteStoreStats store_stats(std::size_t route_index) const { return store_->stats(route_index); }
@@ -124,6 +166,19 @@ private:
     std::unique_ptr<CacheStore> store_;
     Coalescer coalescer_;
     Generations generations_;
+    /// Per store slot: a per-user route runs in it (set by the constructor and
+    /// add_route, cleared by retire_route: a reload's, while other threads read).
+    std::unique_ptr<std::atomic<bool>[]> per_user_slot_;
+    std::atomic<std::size_t> slot_end_{0};        ///< one past the highest slot given out
+    /// The store slots of the per-user routes now (the principal steps: never on a hit).
+    std::vector<std::size_t> per_user_routes() const;
+    std::unique_ptr<PrincipalMap> principals_;    ///< null: rules.principal has no source
+    /// Written on refusals and logouts only, never on a hit; a line of their own,
+    /// apart from what every lookup reads.
+    alignas(64) std::atomic<std::uint64_t> refused_{0};
+    std::atomic<std::uint64_t> logouts_{0};
+    /// Bumps every per-user route of `identity`, then erases its entries.
+    std::size_t drop_entries(const IdentityHash& identity);
 };
 
 }  // namespace cacheproxy::cache

@@ -1,5 +1,6 @@
 #include "cache/generations.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -76,6 +77,19 @@ void Generations::bump_exact(const CacheKey& key) { exact_[exact_slot(key.bytes)
 
 void Generations::bump_user(std::size_t route_index, const IdentityHash& identity) {
     user_[user_slot(route_index, identity)].fetch_add(1, order);
+}
+
+void Generations::bump_identity(const IdentityHash& identity, std::span<const std::size_t> routes) {
+    // Routes per rules file are few (tens): a linear dedupe on the stack.
+    constexpr std::size_t kMax = 64;
+    std::size_t seen[kMax];
+    std::size_t n = 0;
+    for (const auto route : routes) {
+        const auto slot = user_slot(route, identity);
+        if (std::find(seen, seen + n, slot) != seen + n) continue;
+        if (n < kMax) seen[n++] = slot;
+        user_[slot].fetch_add(1, order);
+    }
 }
 
 }  // namespace cacheproxy::cache

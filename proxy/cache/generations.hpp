@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string_view>
 
 namespace cacheproxy::cache {
@@ -30,6 +31,9 @@ public:
     void bump_exact(const CacheKey& key);
     /// Makes all of a user's entries in one route stale (a widened write).
     void bump_user(std::size_t route_index, const IdentityHash& identity);
+    /// bump_user for each of `routes`, each slot once even where two routes
+    /// share one (so a key's generation moves by exactly one when its slot is among them).
+    void bump_identity(const IdentityHash& identity, std::span<const std::size_t> routes);
 
     /// Counters per table.
     std::size_t slots() const { return mask_ + 1; }

@@ -9,6 +9,7 @@
 #include "cache/memory_store.hpp"
 #include "cache/route_matcher.hpp"
 #include "invalidation/trigger_matcher.hpp"
+#include "principal/principal.hpp"
 #include "rules/route_rule.hpp"
 #include "stats/cache_counters.hpp"
 
@@ -93,7 +94,7 @@ struct CacheContext {
     /// must outlive the context (cache::Cache keeps its coalesce settings).
     CacheContext(const rules::RuleSet& r, std::string config_version)
         : cache(r), purged(std::make_unique<std::atomic<std::uint64_t>[]>(kRouteSlots)),
-          trigger_slot_names(initial_trigger_names(r)),
+          trigger_slot_names(initial_trigger_names(r)), principal(r.principal),
           initial(std::make_shared<const RuleSnapshot>(r, identity_slots(r.routes.size()),
                                                        identity_slots(r.triggers.size()), 1,
                                                        std::move(config_version), cache, hasher)),
@@ -107,6 +108,9 @@ struct CacheContext {
     /// The trigger name each trigger counter slot was given (index = slot;
     /// a slot is never given to another name). Touched by the reload only.
     std::vector<std::string> trigger_slot_names;
+    /// Who is behind a credential (rules.principal, as at start: a reload
+    /// that changes the principal section is refused).
+    principal::Extractor principal;
     /// The snapshot the process started with.
     const std::shared_ptr<const RuleSnapshot> initial;
 

@@ -69,6 +69,26 @@ struct TriggerRule {
     std::vector<std::string> invalidate;     ///< route names
     std::vector<ScopeField> scope;           ///< empty = all of the writer's entries in those routes
     std::size_t max_body_bytes = 64 * 1024;  ///< request/response bodies read to evaluate the rule
+    /// A logout: when it succeeds, every entry of the writer's credential in
+    /// every per-user route is dropped and its principal mapping forgotten.
+    bool drop_credential = false;
+};
+
+/// Who is behind a credential (principal:). Never taken from the client: either
+/// learned from the app's own answers or read from a verified JWT. Keys stay per
+/// credential; a write by one credential invalidates, in its scope, the entries
+/// of every credential known to belong to the same principal.
+struct PrincipalRule {
+    enum class Source { none, response_field, jwt };
+    enum class Alg { hs256, rs256, es256 };
+    Source source = Source::none;  ///< none: today's behaviour (invalidation per credential)
+    std::string field = "user_id"; ///< response_field: top-level field of a per-user route's JSON answer
+    std::string claim = "sub";     ///< jwt: the claim naming the principal
+    Alg alg = Alg::hs256;          ///< jwt: the only algorithm accepted (never "none")
+    std::string key_file;          ///< jwt: the HS256 secret, or the RS256/ES256 public key (PEM)
+    std::string key;               ///< jwt: key_file's contents, read at load time (never logged)
+    std::size_t max_credentials = 100000;  ///< credentials mapped at most (least recently used go first)
+    std::size_t max_per_principal = 256;   ///< credentials per principal at most
 };
 
 /// The whole rules file.
@@ -76,6 +96,7 @@ struct RuleSet {
     IdentitySource identity;
     std::vector<RouteRule> routes;
     std::vector<TriggerRule> triggers;
+    PrincipalRule principal;
     Duration coalesce_timeout = std::chrono::seconds(35);  ///< a waiter gives up after this
     std::size_t max_waiters = 10000;     ///< per key; more -> forwarded on their own
     /// A fill that failed or got a 5xx: later requests for the key get that

@@ -111,6 +111,10 @@ std::optional<std::string> reload_refusal(const RuleSet& running, const RuleSet&
     if (running.max_unshared != next.max_unshared) return std::string("coalesce.max_unshared: needs a restart");
     if (running.coalesce_error_hold != next.coalesce_error_hold)
         return std::string("coalesce.error_hold: needs a restart");
+    const auto &a = running.principal, &b = next.principal;
+    if (a.source != b.source || a.field != b.field || a.claim != b.claim || a.alg != b.alg || a.key != b.key ||
+        a.max_credentials != b.max_credentials || a.max_per_principal != b.max_per_principal)
+        return std::string("principal: changed: needs a restart");
     (void)diff;  // every kept, retuned, rekeyed, added or removed route can be applied (app/reload.cpp)
     return std::nullopt;
 }

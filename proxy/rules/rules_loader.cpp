@@ -4,8 +4,13 @@
 #include "yaml/yaml_reader.hpp"
 #include "util/ascii.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <exception>
 #include <iterator>
 #include <optional>
@@ -181,7 +186,7 @@ std::optional<Problem> trigger_problem(const TriggerRule& t, const std::string& 
     if (t.max_body_bytes < 1) return Problem{at + ".max_body_bytes", "must be >= 1"};
     if (t.max_body_bytes > 64 * 1024 * 1024) return Problem{at + ".max_body_bytes", "at most 64MiB"};
 
-    if (t.invalidate.empty())
+    if (t.invalidate.empty() && !t.drop_credential)
         return Problem{at + ".invalidate", "list at least one route whose entries this write makes stale"};
     if (auto p = list_problem(t.invalidate, at + ".invalidate", false)) return p;
     std::vector<const RouteRule*> targets;
@@ -388,12 +393,98 @@ TriggerRule read_trigger(YamlReader& t, const YAML::Node& raw) {
     if (success.has("field") && rule.success_field.empty()) success.fail("field", "must not be empty");
     success.finish();
 
-    t.require("invalidate");
+    t.read_bool("drop_credential", rule.drop_credential);
+    if (!rule.drop_credential) t.require("invalidate");
     t.read_string_list("invalidate", rule.invalidate);
     read_scope(t, value_in(raw, "scope"), rule.scope);
     t.read_size("max_body_bytes", rule.max_body_bytes);
     t.finish();
     return rule;
+}
+
+/// The contents of `path` (relative: to the rules file's folder), or nullopt.
+/// (C stdio: <fstream> would bring std::quoted in beside this file's quoted().)
+std::optional<std::string> read_key_file(const std::string& rules_path, const std::string& path) {
+    std::string full = path;
+    if (!path.empty() && path[0] != '/') {
+        const auto slash = rules_path.rfind('/');
+        full = (slash == std::string::npos ? std::string(".") : rules_path.substr(0, slash)) + "/" + path;
+    }
+    std::FILE* f = std::fopen(full.c_str(), "rb");
+    if (!f) return std::nullopt;
+    std::string out;
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < 1024 * 1024) out.append(buf, n);
+    const bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    if (failed) return std::nullopt;
+    return out;
+}
+
+/// Why `key` cannot verify `alg` tokens (the verifier, principal/, would refuse
+/// it at start-up), or nullopt: an HS256 secret must not be empty, an RS256 /
+/// ES256 key must be a PEM public key of that kind.
+std::optional<std::string> key_problem(PrincipalRule::Alg alg, std::string_view key) {
+    if (alg == PrincipalRule::Alg::hs256) {
+        if (!key.empty() && key.back() == '\n') key.remove_suffix(1);
+        if (key.empty()) return "the HS256 secret in key_file is empty";
+        return std::nullopt;
+    }
+    BIO* bio = BIO_new_mem_buf(key.data(), static_cast<int>(key.size()));
+    EVP_PKEY* pkey = bio ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(bio);
+    if (!pkey) return "key_file is not a PEM public key";
+    const bool rsa = EVP_PKEY_is_a(pkey, "RSA") == 1, ec = EVP_PKEY_is_a(pkey, "EC") == 1;
+    EVP_PKEY_free(pkey);
+    if (alg == PrincipalRule::Alg::rs256 && !rsa) return "RS256 needs an RSA public key in key_file";
+    if (alg == PrincipalRule::Alg::es256 && !ec) return "ES256 needs an EC (P-256) public key in key_file";
+    return std::nullopt;
+}
+
+/// principal: { learn: { field } | jwt: { claim, alg, key_file }, max_credentials, max_per_principal }.
+void read_principal(YamlReader& top, const std::string& rules_path, PrincipalRule& out) {
+    if (!top.has("principal")) return;
+    YamlReader p = top.child("principal");
+    const bool learn = p.has("learn"), jwt = p.has("jwt");
+    if (learn == jwt) p.fail("learn", "give exactly one of learn: { field: user_id } or jwt: { claim, alg, key_file }");
+    if (learn) {
+        out.source = PrincipalRule::Source::response_field;
+        YamlReader l = p.child("learn");
+        l.read_string("field", out.field);
+        l.finish();
+        if (out.field.empty()) p.fail("learn", "field must not be empty");
+    }
+    if (jwt) {
+        out.source = PrincipalRule::Source::jwt;
+        YamlReader j = p.child("jwt");
+        j.read_string("claim", out.claim);
+        std::string alg = "HS256";
+        j.read_string("alg", alg);
+        j.require("key_file");
+        j.read_string("key_file", out.key_file);
+        j.finish();
+        if (alg == "HS256") out.alg = PrincipalRule::Alg::hs256;
+        else if (alg == "RS256") out.alg = PrincipalRule::Alg::rs256;
+        else if (alg == "ES256") out.alg = PrincipalRule::Alg::es256;
+        else p.fail("jwt", "alg must be HS256, RS256 or ES256, got " + quoted(alg));
+        if (out.claim.empty()) p.fail("jwt", "claim must not be empty");
+        auto key = out.key_file.empty() ? std::nullopt : read_key_file(rules_path, out.key_file);
+        if (!key || key->empty()) {
+            p.fail("jwt", "cannot read key_file " + quoted(out.key_file));
+        } else if (auto why = key_problem(out.alg, *key)) {
+            p.fail("jwt", *why);
+        } else {
+            out.key = std::move(*key);
+        }
+    }
+    p.read_size("max_credentials", out.max_credentials);
+    p.read_size("max_per_principal", out.max_per_principal);
+    p.finish();
+    if (out.max_credentials < 1 || out.max_credentials > 10000000)
+        top.fail("principal", "max_credentials must be 1 to 10000000");
+    if (out.max_per_principal < 1 || out.max_per_principal > 100000)
+        top.fail("principal", "max_per_principal must be 1 to 100000");
 }
 
 }  // namespace
@@ -406,6 +497,7 @@ std::optional<config::ConfigError> load_rules(const std::string& path, RuleSet& 
     try {
         YamlReader top(source, root, "");
         read_identity(top, rules.identity);
+        read_principal(top, path, rules.principal);
         YamlReader coalesce = top.child("coalesce");
         coalesce.read_duration("timeout", rules.coalesce_timeout);
         coalesce.read_unsigned("max_waiters", rules.max_waiters);

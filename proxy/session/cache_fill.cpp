@@ -2,6 +2,7 @@
 
 #include "http/proxy_error.hpp"
 #include "http/upstream_head.hpp"
+#include "session/principal_step.hpp"
 
 #include <boost/beast/core/string.hpp>
 #include <spdlog/spdlog.h>
@@ -59,6 +60,7 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::sha
     const auto& rule = cc.matcher.routes()[route_index];
     auto& counters = worker.route_counters[cc.slot(route_index)];
     app::bump(counters.refreshes);
+    const auto since = cc.cache.write_seq();  // before the request goes upstream (principal_step.hpp)
     auto fetched = co_await upstream::fetch_whole(worker.pool, worker.ctx.cfg.upstream, *request, rule.max_object_bytes);
     const auto now = worker.now();
     if (fetched.too_large) {
@@ -75,6 +77,8 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::sha
                          now);
         co_return;
     }
+    // No credential text here: a token's principal is learned by lead fills and writes.
+    fill.generation = after_fill(*worker.ctx.cache, fill.key, fill.generation, since, fetched.response, std::nullopt, now);
     cache::NotStorable why{};
     auto entry = cache::admit(rule, cc.rules.identity, gzip_policy(worker.ctx.cfg.compression), fetched.response,
                               fetched.length_known, had_credentials, now, fill.generation, why);

@@ -9,6 +9,7 @@
 #include "session/cache_fill.hpp"
 #include "session/client_head.hpp"
 #include "session/pass_through.hpp"
+#include "session/principal_step.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -103,9 +104,11 @@ asio::awaitable<bool> answer_unshared(Exchange& ex, bhttp::response<bhttp::strin
 /// Step 4: leads the fill of `key`: fetches the whole response, admits it,
 /// publishes it (stored only if no write intervened), answers.
 asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app::RouteCounters& counters,
-                                cache::Cache::Fill& fill, const cache::EntryPtr& stale, bool had_credentials) {
+                                cache::Cache::Fill& fill, const cache::EntryPtr& stale, bool had_credentials,
+                                std::optional<std::string_view> credential) {
     auto& cc = *ex.rules;
     bump(counters.misses);
+    const auto since = cc.cache.write_seq();  // before the request goes upstream (principal_step.hpp)
     ex.record.cache = CacheResult::miss_stored;
     const auto request = make_fill_request(ex.req, rule, cc.rules.identity, ex.peer.ip, *ex.worker.upstream_authority,
                                            ex.peer.trusted);
@@ -127,6 +130,9 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
         cc.cache.publish(fill, failed, t_done);
         co_return co_await answer_fill(ex, failed, stale, false, counters);
     }
+    // A refusal drops the credential; an answer naming its principal maps it.
+    fill.generation =
+        after_fill(*ex.worker.ctx.cache, fill.key, fill.generation, since, fetched.response, credential, t_done);
     cache::NotStorable why{};
     auto entry = cache::admit(rule, cc.rules.identity, gzip_policy(ex.cfg().compression), fetched.response,
                               fetched.length_known, had_credentials, t_done, fill.generation, why);
@@ -238,7 +244,7 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
         bump(counters.bypass_uncoalesced);
         co_return co_await pass_through(ex, {.label = CacheResult::miss_queue_full});
     }
-    co_return co_await lead_fill(ex, rule, counters, fill, stale, had_credentials);
+    co_return co_await lead_fill(ex, rule, counters, fill, stale, had_credentials, credential);
 }
 
 }  // namespace cacheproxy::session

@@ -1,5 +1,7 @@
 #include "session/pass_through.hpp"
 
+#include "session/principal_step.hpp"
+
 #include "http/proxy_error.hpp"
 #include "http/request_guard.hpp"
 #include "http/upstream_head.hpp"
@@ -497,6 +499,7 @@ asio::awaitable<bool> pass_through(Exchange& ex, PassThroughOptions options) {
     auto& parser = *ex.scratch.response;
     auto& res = parser.get();
     rec.status = res.result_int();
+    if (ex.worker.ctx.cache) drop_if_refused(*ex.worker.ctx.cache, rec.status, req);  // before the client sees it
     if (rec.status == 101) co_return co_await tunnel(ex, std::move(lease), options.upgrade);
     const bool upstream_keep_alive = res.keep_alive();
     std::optional<std::uint64_t> content_length;

@@ -8,6 +8,7 @@
 #include "http/upstream_head.hpp"
 #include "invalidation/write_outcome.hpp"
 #include "session/pass_through.hpp"
+#include "session/principal_step.hpp"
 #include "upstream/fetch.hpp"
 
 #include <algorithm>
@@ -47,6 +48,7 @@ struct WriteScope {
     std::string_view target;        ///< normalized, as the trigger matched it
     std::string_view request_body;  ///< "" when it was not read
     bool body_complete;             ///< the body was read whole (else the scope widens)
+    std::string_view response_body = {};  ///< the write's answer ("" when there is none)
 };
 
 /// What `w`'s write drops under the rules `cc` (the request's own, or newer
@@ -82,7 +84,7 @@ cache::Cache::Invalidation plan_under(const app::RuleSnapshot& cc, const rules::
 /// reach. The write is applied under each newer version it sees, until none
 /// is newer (ARCHITECTURE.md, "Reload"). Returns the entries dropped.
 std::size_t invalidate_under_newer(const Exchange& ex, const WriteScope& w, std::string_view credential,
-                                   std::uint64_t done) {
+                                   const std::vector<cache::IdentityHash>& principal_credentials, std::uint64_t done) {
     const auto& shared = *ex.worker.ctx.cache;
     std::size_t dropped = 0;
     while (shared.version() != done) {
@@ -94,8 +96,9 @@ std::size_t invalidate_under_newer(const Exchange& ex, const WriteScope& w, std:
         const auto it = std::find_if(triggers.begin(), triggers.end(),
                                      [&](const rules::TriggerRule& t) { return t.name == w.trigger.name; });
         bool widened = false;
-        dropped += newer->cache.invalidate(
-            plan_under(*newer, it != triggers.end() ? *it : w.trigger, ex, w, credential, widened));
+        auto plan = plan_under(*newer, it != triggers.end() ? *it : w.trigger, ex, w, credential, widened);
+        plan.principal_credentials = principal_credentials;
+        dropped += newer->cache.invalidate(plan);
     }
     return dropped;
 }
@@ -114,13 +117,19 @@ void invalidate(Exchange& ex, const WriteScope& w, bool outcome_unknown) {
     bool widened = false;
     auto plan = plan_under(cc, w.trigger, ex, w, *credential, widened);
     if (widened) bump(counters.widened);
+    // The writer's principal's other credentials too (learned from this
+    // answer or token if not known yet); a logout drops everything of its own.
     const auto t0 = std::chrono::steady_clock::now();
+    const bool to_principal = !w.trigger.invalidate.empty() &&
+                              widen_write(*ex.worker.ctx.cache, plan, w.response_body, *credential, ex.worker.now());
     auto dropped = cc.cache.invalidate(plan);
-    dropped += invalidate_under_newer(ex, w, *credential, cc.version);
+    dropped += invalidate_under_newer(ex, w, *credential, plan.principal_credentials, cc.version);
+    if (w.trigger.drop_credential) dropped += cc.cache.drop_logged_out(plan.identity);
     const auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
     bump(counters.entries_dropped, dropped);
-    spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}", w.trigger.name, dropped,
-                  dropped == 1 ? "y" : "ies", us, widened ? " (scope widened to the writer's whole routes)" : "");
+    spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}{}", w.trigger.name, dropped,
+                  dropped == 1 ? "y" : "ies", us, widened ? " (scope widened to the writer's whole routes)" : "",
+                  to_principal ? " (and the writer's principal's other credentials)" : "");
     if (outcome_unknown)
         asio::co_spawn(ex.worker.ioc,
                        apply_again_later(ex.worker, std::move(plan), ex.cfg().upstream.response_timeout),
@@ -148,7 +157,7 @@ asio::awaitable<bool> watched_write(Exchange& ex, const rules::TriggerRule& trig
         co_await ex.send_error(http_errors::status_for_client_body(ec), ec, false);
         co_return false;
     }
-    const WriteScope scope{trigger, trigger_index, target, up.body, up.body.size() <= trigger.max_body_bytes};
+    WriteScope scope{trigger, trigger_index, target, up.body, up.body.size() <= trigger.max_body_bytes};
 
     // 2. Upstream, whole answer, no retry (a write is never sent twice).
     const bool has_body = !up.body.empty() || declared.has_value() || ex.body.chunked();
@@ -161,8 +170,11 @@ asio::awaitable<bool> watched_write(Exchange& ex, const rules::TriggerRule& trig
 
     // 3 + 4. Evaluate, invalidate.
     WriteOutcome outcome = WriteOutcome::unknown;
-    if (!fetched.ec && !fetched.too_large)
+    if (!fetched.ec && !fetched.too_large) {
         outcome = invalidation::evaluate(trigger, fetched.response.result_int(), fetched.response.body(), true);
+        drop_if_refused(*ex.worker.ctx.cache, fetched.response.result_int(), ex.req);
+        scope.response_body = fetched.response.body();  // may name the writer's principal
+    }
     if (outcome == WriteOutcome::failure) {
         bump(counters.failed_writes);
     } else {

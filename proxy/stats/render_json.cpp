@@ -72,6 +72,26 @@ const SlotTotals& slot_or_empty(const Report& r, std::size_t slot) {
     return slot < r.slots.size() ? r.slots[slot] : empty;
 }
 
+/// The credential -> principal map: sizes and counts only (never a principal
+/// or a credential), plus the refusals and logouts that dropped a credential.
+void write_principals(JsonWriter& w, const Report& r) {
+    const auto& p = r.principals;
+    w.key("principals").begin_object();
+    w.member("enabled", r.principals_enabled);
+    w.member("size", static_cast<std::uint64_t>(p.credentials));
+    w.member("principals", static_cast<std::uint64_t>(p.principals));
+    w.member("learned", p.learned);
+    w.member("remapped", p.remapped);
+    w.member("evicted", p.evicted);
+    w.member("expired", p.expired);
+    w.member("forgotten", p.forgotten);
+    w.member("widened_writes", p.widened_writes);
+    w.member("unknown_writer_writes", p.unknown_writer_writes);
+    w.member("refused_credentials", r.refused_credentials);
+    w.member("logouts", r.logouts);
+    w.end_object();
+}
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -162,6 +182,8 @@ std::string render_json(const Report& r) {
         w.member("in_flight", static_cast<std::uint64_t>(r.coalescer_in_flight));
     }
     w.end_object();
+
+    write_principals(w, r);
 
     w.key("upstream").begin_object();
     w.member("healthy", r.upstream_up);

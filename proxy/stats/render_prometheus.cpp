@@ -200,6 +200,16 @@ std::string render_prometheus(const Report& r) {
 #undef CACHEPROXY_COALESCER_PROM
         p.single("cacheproxy_coalescer_fills_in_flight", "gauge",
                  "Cache fills in flight now.", r.coalescer_in_flight);
+        p.single("cacheproxy_principal_credentials", "gauge", "Credentials mapped to a principal now.",
+                 r.principals.credentials);
+        p.single("cacheproxy_principal_learned_total", "counter", "Credentials newly mapped to a principal.",
+                 r.principals.learned);
+        p.single("cacheproxy_principal_remapped_total", "counter",
+                 "Credentials found to belong to another principal.", r.principals.remapped);
+        p.single("cacheproxy_principal_evicted_total", "counter", "Mappings dropped for room or idle.",
+                 r.principals.evicted + r.principals.expired);
+        p.single("cacheproxy_refused_credentials_total", "counter",
+                 "Upstream 401/403 answers that dropped a credential's entries.", r.refused_credentials);
     }
 
     write_upstream(p, r);

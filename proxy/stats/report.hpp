@@ -14,6 +14,7 @@
 #include "stats/cache_counters.hpp"
 #include "cache/cache_store.hpp"
 #include "cache/coalescer.hpp"
+#include "cache/principal_map.hpp"
 #include "stats/worker_stats.hpp"
 #include "upstream/upstream_pool.hpp"
 
@@ -112,6 +113,10 @@ struct Report {
     bool cache_enabled = false;
     cache::CoalescerStats coalescer;
     std::size_t coalescer_in_flight = 0;
+    bool principals_enabled = false;       ///< rules.principal names a source
+    cache::PrincipalMapStats principals;   ///< counts only: never a principal or credential
+    std::uint64_t refused_credentials = 0; ///< 401/403 from the upstream that dropped a credential's entries
+    std::uint64_t logouts = 0;             ///< drop_credential triggers that fired
 
     /// Sum over every slot.
     SlotTotals totals() const;

@@ -495,5 +495,66 @@ TEST_F(Reload, BurstOfSighupsUnderLoadFailsNoRequest) {
     EXPECT_TRUE(proxy->process().running());
 }
 
+// --------------------------------------------------------------- principals (issue 17)
+
+/// The principal learned from user_id; positions and balance, or also orders
+/// (`with_orders`, and the order triggers naming it). Tokens "user1" and
+/// "phone-1" are one user.
+std::string principal_rules(bool with_orders, const std::string& field = "user_id") {
+    std::string triggers = order_triggers();
+    if (!with_orders) {
+        triggers = triggers.substr(0, triggers.find("  - name: order_cancelled"));
+        const std::string all = "[positions, balance, orders]";
+        triggers.replace(triggers.find(all), all.size(), "[positions, balance]");
+    }
+    return "principal: { learn: { field: " + field + " } }\n" +
+           rules_yaml(per_user_route("positions", "/api/trading/positions", "60s") +
+                      per_user_route("balance", "/api/trading/balance", "60s") +
+                      (with_orders ? per_user_route("orders", "/api/trading/orders", "60s") : "") + "triggers:\n" +
+                      triggers);
+}
+
+TEST_F(Reload, ARouteAReloadAddsIsWidenedToTheUsersOtherTokensAndDroppedOnARefusal) {
+    const Headers token_a = {{"Authorization", "Bearer user1"}};
+    const Headers token_b = {{"Authorization", "Bearer phone-1"}};
+    auto proxy = StartProxy(with_rules(principal_rules(false)));
+    // operator: adds the orders route, SIGHUP
+    rewrite_rules(*proxy, principal_rules(true));
+    ASSERT_TRUE(reload(*proxy));
+    ASSERT_EQ(stats_of(*proxy)["reloads"]["ok"].as_int(), 1) << proxy->log();
+
+    // both tokens fill the new route (each fill maps its token to the user)
+    for (const auto* token : {&token_a, &token_b}) {
+        ASSERT_TRUE(CacheIs(http_request(proxy->port(), "GET", orders_target(), *token), "MISS"));
+        ASSERT_TRUE(CacheIs(http_request(proxy->port(), "GET", orders_target(), *token), "HIT"));
+    }
+    // client: an order through A; got: B's next read of the new route is fresh
+    Response order = place_order(proxy->port(), token_a, OrderBody{}.json());
+    ASSERT_EQ(success_of(order), 1) << describe(order);
+    Response b_after = http_request(proxy->port(), "GET", orders_target(), token_b);
+    EXPECT_TRUE(CacheIs(b_after, "MISS")) << "token B was served the new route's entry from before A's order";
+    ASSERT_TRUE(CacheIs(http_request(proxy->port(), "GET", orders_target(), token_b), "HIT"));
+
+    // the app starts refusing B: B's entry in the new route goes with the rest
+    Response revoke = sim().direct("POST", "/__sim/revoke", {{"Content-Type", "application/json"}},
+                                   R"({"token":"phone-1"})");
+    ASSERT_EQ(revoke.status, 200u) << describe(revoke);
+    Response refused = http_request(proxy->port(), "GET", positions_target(), token_b);
+    ASSERT_EQ(refused.status, 401u) << describe(refused);
+    Response orders_b = http_request(proxy->port(), "GET", orders_target(), token_b);
+    EXPECT_TRUE(CacheIs(orders_b, "MISS")) << "the refused token still got the new route's HIT";
+    EXPECT_EQ(orders_b.status, 401u);
+}
+
+TEST_F(Reload, AChangedPrincipalSectionIsRefusedNamingIt) {
+    auto proxy = StartProxy(with_rules(principal_rules(true)));
+    rewrite_rules(*proxy, principal_rules(true, "account_id"));
+    ASSERT_TRUE(reload(*proxy));
+    const Json s = stats_of(*proxy);
+    EXPECT_EQ(s["reloads"]["failed"].as_int(), 1) << proxy->log();
+    EXPECT_NE(s["reloads"]["last_error"].as_string().find("principal"), std::string::npos)
+        << s["reloads"]["last_error"].as_string();
+}
+
 }  // namespace
 }  // namespace cacheproxy::e2e

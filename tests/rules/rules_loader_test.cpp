@@ -476,7 +476,13 @@ TEST(RulesLoaderTriggersTest, ShippedTradingRulesHaveTheLegacyWrites) {
     RuleSet rules;
     auto error = load_rules((source_dir / "rules" / "trading.yaml").string(), rules);
     ASSERT_FALSE(error.has_value()) << error->to_string();
-    ASSERT_EQ(rules.triggers.size(), 4u);
+    ASSERT_EQ(rules.triggers.size(), 5u);
+    EXPECT_EQ(rules.principal.source, cacheproxy::rules::PrincipalRule::Source::response_field);
+    EXPECT_EQ(rules.principal.field, "user_id");
+    const TriggerRule* logout = find_trigger(rules, "logged_out");
+    ASSERT_NE(logout, nullptr);
+    EXPECT_TRUE(logout->drop_credential);
+    EXPECT_TRUE(logout->invalidate.empty());
 
     const TriggerRule* order = find_trigger(rules, "order_placed");
     ASSERT_NE(order, nullptr);
@@ -777,4 +783,72 @@ TEST(RulesLoaderTriggersTest, OutputUntouchedOnTriggerError) {
     ASSERT_TRUE(load_rules(file.path(), rules).has_value());
     EXPECT_TRUE(rules.triggers.empty());
     EXPECT_TRUE(rules.routes.empty());
+}
+
+// ------------------------------------------------------------------ principal
+
+using cacheproxy::rules::PrincipalRule;
+
+TEST(RulesLoaderPrincipalTest, AbsentMeansNone) {
+    EXPECT_EQ(load_ok(user_route("")).principal.source, PrincipalRule::Source::none);
+}
+
+TEST(RulesLoaderPrincipalTest, LearnFromAField) {
+    const auto rules = load_ok("principal: { learn: { field: uid }, max_credentials: 50, max_per_principal: 4 }\n" +
+                               user_route(""));
+    EXPECT_EQ(rules.principal.source, PrincipalRule::Source::response_field);
+    EXPECT_EQ(rules.principal.field, "uid");
+    EXPECT_EQ(rules.principal.max_credentials, 50u);
+    EXPECT_EQ(rules.principal.max_per_principal, 4u);
+}
+
+TEST(RulesLoaderPrincipalTest, JwtReadsItsKeyFileNextToTheRules) {
+    TempRules file("principal: { jwt: { claim: uid, alg: HS256, key_file: jwt.key } }\n" + user_route(""));
+    std::ofstream(fs::path(file.path()).parent_path() / "jwt.key") << "s3cret\n";
+    RuleSet rules;
+    auto error = load_rules(file.path(), rules);
+    ASSERT_FALSE(error.has_value()) << error->to_string();
+    EXPECT_EQ(rules.principal.source, PrincipalRule::Source::jwt);
+    EXPECT_EQ(rules.principal.claim, "uid");
+    EXPECT_EQ(rules.principal.alg, PrincipalRule::Alg::hs256);
+    EXPECT_EQ(rules.principal.key, "s3cret\n");
+}
+
+TEST(RulesLoaderPrincipalTest, AJwtKeyThatCannotVerifyIsRefusedAtLoad) {
+    TempRules file("principal: { jwt: { alg: RS256, key_file: jwt.pem } }\n" + user_route(""));
+    std::ofstream(fs::path(file.path()).parent_path() / "jwt.pem") << "not a pem";
+    RuleSet rules;
+    auto error = load_rules(file.path(), rules);
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->key, "principal.jwt");
+    EXPECT_NE(error->message.find("not a PEM public key"), std::string::npos) << error->message;
+    EXPECT_EQ(error->message.find("not a pem"), std::string::npos) << "the key's bytes in an error";
+}
+
+TEST(RulesLoaderPrincipalTest, ErrorsNameTheKey) {
+    auto both = load_error("principal: { learn: {}, jwt: { key_file: k } }\n" + user_route(""));
+    EXPECT_EQ(both.key, "principal.learn");
+    EXPECT_EQ(both.line, 1);
+    auto none_alg = load_error("principal: { jwt: { alg: none, key_file: k } }\n" + user_route(""));
+    EXPECT_EQ(none_alg.key, "principal.jwt");
+    EXPECT_NE(none_alg.message.find("HS256, RS256 or ES256"), std::string::npos) << none_alg.message;
+    auto missing = load_error("principal: { jwt: { alg: HS256, key_file: /nonexistent/key } }\n" + user_route(""));
+    EXPECT_NE(missing.message.find("cannot read key_file"), std::string::npos) << missing.message;
+    EXPECT_EQ(missing.message.find("nonexistent") != std::string::npos, true);
+    auto unknown = load_error("principal: { learn: { field: user_id, fieldz: 1 } }\n" + user_route(""));
+    EXPECT_EQ(unknown.key, "principal.learn.fieldz");
+}
+
+TEST(RulesLoaderPrincipalTest, ALogoutTriggerNeedsNoRoutes) {
+    const auto rules = load_ok(user_route("") +
+                               "triggers:\n"
+                               "  - name: out\n"
+                               "    match: { method: POST, path: /logout }\n"
+                               "    drop_credential: true\n");
+    ASSERT_EQ(rules.triggers.size(), 1u);
+    EXPECT_TRUE(rules.triggers[0].drop_credential);
+    load_error(user_route("") +
+               "triggers:\n"
+               "  - name: out\n"
+               "    match: { method: POST, path: /logout }\n");
 }
