@@ -75,6 +75,7 @@ void read_limits(YamlReader limits, LimitsConfig& out) {
     limits.read_size("max_body_bytes", out.max_body_bytes);
     limits.read_size("max_pass_through_body_bytes", out.max_pass_through_body_bytes);
     limits.read_size("max_chunk_extension_bytes", out.max_chunk_extension_bytes);
+    limits.read_size("splice_from_bytes", out.splice_from_bytes);
     limits.read_duration("header_timeout", out.header_timeout);
     limits.read_duration("idle_timeout", out.idle_timeout);
     limits.read_duration("body_timeout", out.body_timeout);
@@ -283,6 +284,7 @@ std::optional<ConfigError> validate(const Config& cfg) {
         {"limits.max_body_bytes", cfg.limits.max_body_bytes, 1, 64 * GiB},
         {"limits.max_pass_through_body_bytes", cfg.limits.max_pass_through_body_bytes, 0, 1024 * 1024 * GiB},
         {"limits.max_chunk_extension_bytes", cfg.limits.max_chunk_extension_bytes, 0, 64 * KiB},
+        {"limits.splice_from_bytes", cfg.limits.splice_from_bytes, 0, 64 * GiB},
         {"limits.max_client_connections", cfg.limits.max_client_connections, 1, 1000000, true},
         {"limits.request_buffer_bytes", cfg.limits.request_buffer_bytes, 0, 64 * MiB},
         {"limits.min_body_rate", cfg.limits.min_body_rate, 0, 1 * GiB},
@@ -360,6 +362,8 @@ std::string describe(const Config& cfg) {
       << "  max_pass_through_body_bytes: " << format_size(lim.max_pass_through_body_bytes)
       << (lim.max_pass_through_body_bytes == 0 ? "   # no limit" : "") << "\n"
       << "  max_chunk_extension_bytes: " << format_size(lim.max_chunk_extension_bytes) << "\n"
+      << "  splice_from_bytes: " << format_size(lim.splice_from_bytes)
+      << (lim.splice_from_bytes == 0 ? "   # never" : "") << "\n"
       << "  header_timeout: " << format_duration(lim.header_timeout) << "\n"
       << "  idle_timeout: " << format_duration(lim.idle_timeout) << "\n"
       << "  body_timeout: " << format_duration(lim.body_timeout) << "\n"

@@ -51,9 +51,12 @@ std::string_view chunk_header(std::size_t n, char (&buf)[24]) {
     return {buf, static_cast<std::size_t>(r.ptr + 2 - buf)};
 }
 
-/// A body with at least this much left goes by splice(2), socket to socket
-/// (net/splice.hpp), both ways; smaller ones through the relay buffer.
-constexpr std::uint64_t splice_from_bytes = 256 * 1024;
+/// Whether a body with `left` bytes still to relay as it is goes by splice(2),
+/// socket to socket (net/splice.hpp), either way: limits.splice_from_bytes.
+bool splices(const Exchange& ex, std::uint64_t left) {
+    const auto from = ex.cfg().limits.splice_from_bytes;
+    return from != 0 && left >= from;
+}
 
 /// Step 2: sends the prepared head and the body read so far, then streams the
 /// rest of the body from the client (at limits.min_body_rate at least); a
@@ -76,7 +79,7 @@ asio::awaitable<std::pair<error_code, error_code>> send_request(Exchange& ex, up
     const auto t0 = Clock::now();
     std::uint64_t streamed = 0;
     while (!ec && !ex.body.is_done()) {
-        if (ex.body.on_socket() >= splice_from_bytes) {  // a large upload's rest: socket to socket
+        if (splices(ex, ex.body.on_socket())) {  // a large upload's rest: socket to socket
             auto pipe = ex.worker.pipes.take();
             if (pipe.is_open()) {
                 const auto spliced = co_await ex.body.splice_to(up.stream.socket(), pipe, lim.body_timeout);
@@ -302,7 +305,7 @@ asio::awaitable<Relayed> relay_raw(Exchange& ex, upstream::Connection& up, std::
     out.head_sent = true;
     up.buffer.consume(buffered);
     std::uint64_t left = length - buffered;
-    if (left >= splice_from_bytes) {
+    if (splices(ex, left)) {
         auto pipe = ex.worker.pipes.take();
         if (pipe.is_open()) {
             const auto spliced = co_await ex.down.splice_from(up.stream.socket(), left, pipe, read_timeout);

@@ -8,8 +8,8 @@
 # Prints, direct and proxied:
 #   - download and upload MB/s of a SIZE MB body (curl; /download/big, a file
 #     with Content-Length, and POST /upload/raw; the sha256 is checked both ways),
-#     median of ROUNDS, direct and proxied in turn; and the proxy's CPU time
-#     (user + system, /proc) per proxied transfer
+#     median of ROUNDS, direct, proxied, and proxied with limits.splice_from_bytes
+#     set, in turn; and each proxy's CPU time (user + system, /proc) per transfer
 #   - WebSocket message round trip p50/p99 (python websockets client, MESSAGES
 #     64-byte echoes on /ws/echo after 50 warm-up ones)
 #   - a page load (index.html, then app.js + style.css on two connections at
@@ -69,9 +69,20 @@ done
 
 TRUST=$("$PY" "$CLIENT" config "$APP_PORT" "$PROXY_PORT" "$ADMIN_PORT" "$BENCH_TMP/proxy.yaml" --trusted)
 start_cacheproxy proxy "$PROXY_PORT" "$BENCH_TMP/proxy.yaml" 2
+# The same with limits.splice_from_bytes set (bodies socket to socket), for the bodies rows.
+SPLICE_PORT=$(free_port)
+SPLICE_ADMIN=$(free_port)
+"$PY" "$CLIENT" config "$APP_PORT" "$SPLICE_PORT" "$SPLICE_ADMIN" "$BENCH_TMP/splice.yaml" --trusted >/dev/null
+if grep -q '^  splice_from_bytes:' "$BENCH_TMP/splice.yaml"; then
+  sed -i 's/^  splice_from_bytes:.*/  splice_from_bytes: 256KiB/' "$BENCH_TMP/splice.yaml"
+else
+  sed -i 's/^limits:$/limits:\n  splice_from_bytes: 256KiB/' "$BENCH_TMP/splice.yaml"
+fi
+start_cacheproxy splice "$SPLICE_PORT" "$BENCH_TMP/splice.yaml" 2
 
 DIRECT="http://127.0.0.1:$APP_PORT"
 PROXY="http://127.0.0.1:$PROXY_PORT"
+SPLICED="http://127.0.0.1:$SPLICE_PORT"
 
 # -------------------------------------------------------- bodies (MB/s) --
 BIG_SHA=$(curl -s "$DIRECT/download/info?mb=1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["big_sha256"])')
@@ -108,30 +119,34 @@ one_upload() {
   awk -v s="$speed" 'BEGIN { printf "%.1f\n", s / 1e6 }'
 }
 
-# The proxy's CPU time so far (user + system), ms.
-proxy_cpu_ms() {
-  awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", ($14 + $15) * 1000 / hz }' "/proc/$CACHEPROXY_PID_proxy/stat"
+# PID's CPU time so far (user + system), ms.
+cpu_ms() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
 }
 
-# bodies KIND (download|upload): ROUNDS rounds, each direct then proxied (so a
-# change of load on the box hits both alike). Sets BODY_D and BODY_P (medians,
-# or the first failure) and BODY_CPU (the proxy's CPU ms per proxied transfer).
+# bodies KIND (download|upload): ROUNDS rounds, each direct, proxied, then
+# proxied with splice (so a change of load on the box hits all alike). Sets
+# BODY_D, BODY_P and BODY_S (medians, or the first failure) and BODY_CPU_P /
+# BODY_CPU_S (each proxy's CPU ms per transfer).
 bodies() {
-  local kind=$1 d=() p=() v i cpu0
-  BODY_D="" BODY_P=""
-  cpu0=$(proxy_cpu_ms)
+  local kind=$1 d=() p=() sp=() v i cpu_p cpu_s
+  BODY_D="" BODY_P="" BODY_S=""
+  cpu_p=$(cpu_ms "$CACHEPROXY_PID_proxy"); cpu_s=$(cpu_ms "$CACHEPROXY_PID_splice")
   for ((i = 0; i < ROUNDS; i++)); do
-    v=$("one_$kind" "$DIRECT"); if [[ $v == failed* ]]; then BODY_D=${BODY_D:-$v}; else d+=("$v"); fi
-    v=$("one_$kind" "$PROXY");  if [[ $v == failed* ]]; then BODY_P=${BODY_P:-$v}; else p+=("$v"); fi
+    v=$("one_$kind" "$DIRECT");  if [[ $v == failed* ]]; then BODY_D=${BODY_D:-$v}; else d+=("$v"); fi
+    v=$("one_$kind" "$PROXY");   if [[ $v == failed* ]]; then BODY_P=${BODY_P:-$v}; else p+=("$v"); fi
+    v=$("one_$kind" "$SPLICED"); if [[ $v == failed* ]]; then BODY_S=${BODY_S:-$v}; else sp+=("$v"); fi
   done
-  BODY_CPU=$(( ($(proxy_cpu_ms) - cpu0) / ROUNDS ))
+  BODY_CPU_P=$(( ($(cpu_ms "$CACHEPROXY_PID_proxy") - cpu_p) / ROUNDS ))
+  BODY_CPU_S=$(( ($(cpu_ms "$CACHEPROXY_PID_splice") - cpu_s) / ROUNDS ))
   [[ -n $BODY_D ]] || BODY_D=$(printf "%.1f" "$(median "${d[@]}")")
   [[ -n $BODY_P ]] || BODY_P=$(printf "%.1f" "$(median "${p[@]}")")
+  [[ -n $BODY_S ]] || BODY_S=$(printf "%.1f" "$(median "${sp[@]}")")
 }
 
-log "downloads and uploads, $SIZE_MB MB x $ROUNDS, direct and proxied in turn"
-bodies download; DL_D=$BODY_D DL_P=$BODY_P DL_CPU=$BODY_CPU
-bodies upload;   UP_D=$BODY_D UP_P=$BODY_P UP_CPU=$BODY_CPU
+log "downloads and uploads, $SIZE_MB MB x $ROUNDS, direct, proxied and proxied with splice in turn"
+bodies download; DL_D=$BODY_D DL_P=$BODY_P DL_S=$BODY_S DL_CPU=$BODY_CPU_P DL_CPU_S=$BODY_CPU_S
+bodies upload;   UP_D=$BODY_D UP_P=$BODY_P UP_S=$BODY_S UP_CPU=$BODY_CPU_P UP_CPU_S=$BODY_CPU_S
 
 # ------------------------------------------------------------ WebSocket --
 log "WebSocket round trips x $MESSAGES"
@@ -222,7 +237,10 @@ echo "| case | direct | through cacheproxy | proxied/direct |"
 echo "|---|---|---|---|"
 echo "| download $SIZE_MB MB, MB/s (median of $ROUNDS) | $DL_D | $DL_P | $(ratio_or "$DL_P" "$DL_D") |"
 echo "| upload $SIZE_MB MB, MB/s (median of $ROUNDS) | $UP_D | $UP_P | $(ratio_or "$UP_P" "$UP_D") |"
-echo "| the proxy's CPU per $SIZE_MB MB download / upload, ms | - | $DL_CPU / $UP_CPU | |"
+echo "| download, splice on (limits.splice_from_bytes: 256KiB) | $DL_D | $DL_S | $(ratio_or "$DL_S" "$DL_D") |"
+echo "| upload, splice on | $UP_D | $UP_S | $(ratio_or "$UP_S" "$UP_D") |"
+echo "| the proxy's CPU per $SIZE_MB MB download / upload, ms: copy (default) | - | $DL_CPU / $UP_CPU | |"
+echo "| the same with splice on | - | $DL_CPU_S / $UP_CPU_S | |"
 echo "| WebSocket round trip, $MESSAGES x 64 B | $(ws_fmt "$WS_D") | $(ws_fmt "$WS_P") | |"
 echo "| page load, ms (median of 5), $STREAMS streams open | $PAGE_D | $PAGE_P | |"
 echo "| page load, ms (median of 5), idle | $PAGE_IDLE_D | $PAGE_IDLE_P | $(ratio_or "$PAGE_IDLE_P" "$PAGE_IDLE_D") |"

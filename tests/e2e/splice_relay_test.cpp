@@ -1,5 +1,5 @@
-/// Large pass-through bodies go socket to socket by splice(2)
-/// (net/splice.hpp, issue 13's full-speed bodies): against a ScriptedOrigin,
+/// With limits.splice_from_bytes set, large pass-through bodies go socket to
+/// socket by splice(2) (net/splice.hpp, issue 13's bodies): against a ScriptedOrigin,
 ///  - a download and an upload arrive byte for byte, and both connections
 ///    stay usable afterwards (nothing past the body was read; the low-water
 ///    mark is back to one byte, so a small next request is not held up);
@@ -37,7 +37,11 @@ constexpr std::size_t kBig = 3 * 1024 * 1024 + 17;
 /// The last piece a pausing sender sends before it waits.
 constexpr std::size_t kTail = 10 * 1024;
 
-void no_health(ProxyConfig& c) { c.set("upstream.health.path", "''"); }
+/// Splicing on (limits.splice_from_bytes; off by default), no health probe.
+void no_health(ProxyConfig& c) {
+    c.set("upstream.health.path", "''");
+    c.set("limits.splice_from_bytes", "256KiB");
+}
 
 /// Polls `done` every 10 ms for at most `max`.
 bool eventually(const std::function<bool()>& done, milliseconds max = seconds(10)) {
