@@ -9,32 +9,6 @@ Clock::duration age_of(TimePoint stored_at, TimePoint now) {
     return now > stored_at ? now - stored_at : Clock::duration::zero();
 }
 
-/// The windows an entry is classified with.
-struct Windows {
-    rules::Duration ttl, stale_while_revalidate, stale_if_error, refresh_ahead;
-};
-
-Freshness classify_in(TimePoint stored_at, const Windows& w, TimePoint now) {
-    const Clock::duration age = age_of(stored_at, now);
-    const Clock::duration ttl = w.ttl;
-    if (age < ttl) {
-        const Clock::duration remaining = ttl - age;
-        if (w.refresh_ahead > rules::Duration::zero() && remaining < w.refresh_ahead)
-            return Freshness::fresh_refresh_ahead;
-        return Freshness::fresh;
-    }
-    const Clock::duration stale = age - ttl;
-    if (stale < w.stale_while_revalidate) return Freshness::stale_revalidate;
-    if (stale < w.stale_if_error) return Freshness::stale_if_error_only;
-    return Freshness::expired;
-}
-
-rules::Duration remaining_in(TimePoint stored_at, rules::Duration ttl, TimePoint now) {
-    const Clock::duration age = age_of(stored_at, now);
-    if (age >= ttl) return rules::Duration::zero();
-    return std::chrono::ceil<rules::Duration>(Clock::duration(ttl) - age);  // never 0 while fresh
-}
-
 }  // namespace
 
 const char* to_string(Freshness f) {
@@ -48,26 +22,29 @@ const char* to_string(Freshness f) {
     return "unknown";
 }
 
-Freshness classify(const CachedResponse& entry, rules::Duration refresh_ahead, TimePoint now) {
-    return classify_in(entry.stored_at(),
-                       {entry.ttl(), entry.stale_while_revalidate(), entry.stale_if_error(), refresh_ahead}, now);
-}
-
 Freshness classify(const CachedResponse& entry, const rules::RouteRule& rule, TimePoint now) {
-    return classify_in(entry.stored_at(),
-                       {rule.ttl, rule.stale_while_revalidate, rule.stale_if_error, rule.refresh_ahead}, now);
+    const Clock::duration age = age_of(entry.stored_at(), now);
+    const Clock::duration ttl = rule.ttl;
+    if (age < ttl) {
+        const Clock::duration remaining = ttl - age;
+        if (rule.refresh_ahead > rules::Duration::zero() && remaining < rule.refresh_ahead)
+            return Freshness::fresh_refresh_ahead;
+        return Freshness::fresh;
+    }
+    const Clock::duration stale = age - ttl;
+    if (stale < rule.stale_while_revalidate) return Freshness::stale_revalidate;
+    if (stale < rule.stale_if_error) return Freshness::stale_if_error_only;
+    return Freshness::expired;
 }
 
 std::uint64_t age_seconds(TimePoint stored_at, TimePoint now) {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(age_of(stored_at, now)).count());
 }
 
-rules::Duration remaining_ttl(const CachedResponse& entry, TimePoint now) {
-    return remaining_in(entry.stored_at(), entry.ttl(), now);
-}
-
 rules::Duration remaining_ttl(const CachedResponse& entry, const rules::RouteRule& rule, TimePoint now) {
-    return remaining_in(entry.stored_at(), rule.ttl, now);
+    const Clock::duration age = age_of(entry.stored_at(), now);
+    if (age >= rule.ttl) return rules::Duration::zero();
+    return std::chrono::ceil<rules::Duration>(Clock::duration(rule.ttl) - age);  // never 0 while fresh
 }
 
 }  // namespace cacheproxy::cache

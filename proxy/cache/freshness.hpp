@@ -28,9 +28,6 @@ enum class Freshness {
 /// Short stable name, for logs and stats.
 const char* to_string(Freshness f);
 
-/// Classifies the entry at `now`; `refresh_ahead` comes from the route rule.
-Freshness classify(const CachedResponse& entry, rules::Duration refresh_ahead, TimePoint now);
-
 /// Classifies the entry at `now` under the route's current rule: its TTL,
 /// stale windows and refresh_ahead, not the ones the entry was stored with
 /// (a reload's new TTL applies to the entries it kept; they are equal otherwise).
@@ -39,9 +36,8 @@ Freshness classify(const CachedResponse& entry, const rules::RouteRule& rule, Ti
 /// Whole seconds since `stored_at` (the Age header); 0 when `now` precedes it.
 std::uint64_t age_seconds(TimePoint stored_at, TimePoint now);
 
-/// Fresh time left: stored_at + ttl - now, never negative.
-rules::Duration remaining_ttl(const CachedResponse& entry, TimePoint now);
-/// As above with the route's current TTL (see classify).
+/// Fresh time left under the route's current TTL (see classify):
+/// stored_at + ttl - now, never negative.
 rules::Duration remaining_ttl(const CachedResponse& entry, const rules::RouteRule& rule, TimePoint now);
 
 }  // namespace cacheproxy::cache

@@ -38,7 +38,7 @@ constexpr std::size_t kBig = 3 * 1024 * 1024 + 17;
 constexpr std::size_t kTail = 10 * 1024;
 
 /// Splicing on (limits.splice_from_bytes; off by default), no health probe.
-void no_health(ProxyConfig& c) {
+void splicing_on(ProxyConfig& c) {
     c.set("upstream.health.path", "''");
     c.set("limits.splice_from_bytes", "256KiB");
 }
@@ -54,7 +54,7 @@ TEST(SpliceRelay, ADownloadArrivesWholeAndBothConnectionsAreReused) {
         if (req.path() == "/big") return void(reply.write(raw_response(200, big, {{"Content-Type", "application/octet-stream"}})));
         own_answers()(req, reply);
     });
-    Proxy proxy(origin.url(), Proxy::with_config(no_health));
+    Proxy proxy(origin.url(), Proxy::with_config(splicing_on));
     RawClient client(proxy.port(), seconds(10));
     ASSERT_TRUE(client.connected()) << client.last_error();
 
@@ -76,7 +76,7 @@ TEST(SpliceRelay, ADownloadArrivesWholeAndBothConnectionsAreReused) {
 TEST(SpliceRelay, AnUploadArrivesWholeAndTheClientConnectionStaysOpen) {
     const std::string big = binary_body(kBig, 2);
     ScriptedOrigin origin(own_answers());
-    Proxy proxy(origin.url(), Proxy::with_config(no_health));
+    Proxy proxy(origin.url(), Proxy::with_config(splicing_on));
     RawClient client(proxy.port(), seconds(10));
 
     // client: POST /upload (3 MiB), then GET /after on the same connection
@@ -114,7 +114,7 @@ TEST(SpliceRelay, ADownloadThatPausesMidwayReachesTheClientAsItComes) {
         origin_waited_ok = eventually([&] { return client_has.load() >= first; });
         reply.write(std::string_view(all).substr(head + first));
     });
-    Proxy proxy(origin.url(), Proxy::with_config(no_health));
+    Proxy proxy(origin.url(), Proxy::with_config(splicing_on));
     // client: reads as bytes come (a plain socket, 15 s at most), telling the origin how far it is
     boost::asio::io_context io;
     boost::asio::ip::tcp::socket sock(io);
@@ -147,7 +147,7 @@ TEST(SpliceRelay, AnUploadThatPausesMidwayReachesTheOriginAsItComes) {
     const std::string big = binary_body(kBig, 4);
     constexpr std::size_t first = 600 * 1024;
     ScriptedOrigin origin(own_answers());
-    Proxy proxy(origin.url(), Proxy::with_config(no_health));
+    Proxy proxy(origin.url(), Proxy::with_config(splicing_on));
     RawClient client(proxy.port(), seconds(15));
     const std::string request = build_request("POST", "/paused-upload", {{"Content-Type", "application/octet-stream"}}, big);
     const std::size_t head = request.size() - big.size();
@@ -175,7 +175,7 @@ TEST(SpliceRelay, ADownloadCutShortClosesTheClientConnection) {
         reply.write(std::string_view(all).substr(0, all.size() - big.size() / 2));  // half the body
         reply.close();
     });
-    Proxy proxy(origin.url(), Proxy::with_config(no_health));
+    Proxy proxy(origin.url(), Proxy::with_config(splicing_on));
     RawClient client(proxy.port(), seconds(10));
     ASSERT_TRUE(client.send(build_request("GET", "/cut")));
     // client got: the head and part of the body, then the connection closed (never a whole response)
@@ -191,7 +191,7 @@ TEST(SpliceRelay, AStalledUploadGets408AndTheOriginNeverACompleteRequest) {
     const std::string big = binary_body(kBig, 6);
     ScriptedOrigin origin(own_answers());
     Proxy proxy(origin.url(), Proxy::with_config([](ProxyConfig& c) {
-                    no_health(c);
+                    splicing_on(c);
                     c.set("limits.body_timeout", "1s");
                 }));
     RawClient client(proxy.port(), seconds(10));
