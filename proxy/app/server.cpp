@@ -63,11 +63,7 @@ std::optional<std::string> Server::start() {
     signals_ = std::make_unique<asio::signal_set>(main_ioc_, SIGTERM, SIGINT);
     hup_ = std::make_unique<asio::signal_set>(main_ioc_, SIGHUP);  // never the default action (exit)
 
-    if (auto failed = open_listener(*listen_ep)) return failed;
-    const auto bound = acceptor_->local_endpoint();
-    spdlog::info("cacheproxy {} listening on {}:{} with {} worker thread(s), upstream {}", CACHEPROXY_VERSION,
-                 bound.address().to_string(), bound.port(), n, cfg_.upstream.url);
-
+    // The admin port listens first: once the data port accepts, /stats does too.
     if (cfg_.admin.enabled) {
         const auto admin_ep = resolve(cfg_.admin.listen.host, cfg_.admin.listen.port, err);
         if (!admin_ep) return err;
@@ -91,6 +87,11 @@ std::optional<std::string> Server::start() {
                      loopback ? "" : " (not loopback: every data endpoint needs the admin token)");
         asio::co_spawn(workers_[0]->ioc, admin::admin_accept_loop(*admin_acceptor_, *admin_), log_exception);
     }
+    if (auto failed = open_listener(*listen_ep)) return failed;
+    const auto bound = acceptor_->local_endpoint();
+    spdlog::info("cacheproxy {} listening on {}:{} with {} worker thread(s), upstream {}", CACHEPROXY_VERSION,
+                 bound.address().to_string(), bound.port(), n, cfg_.upstream.url);
+
     asio::co_spawn(workers_[0]->ioc, accept_loop(*acceptor_, workers_), log_exception);
     if (!cfg_.upstream.health_path.empty())
         asio::co_spawn(workers_[0]->ioc,
