@@ -65,6 +65,7 @@ BENCH_ROOT="$(cd "$BENCH_LIB_DIR/../.." && pwd)"
 BENCH_TMP=""
 BENCH_PGIDS=()        # process groups of daemons we started
 BENCH_PIDS=()         # plain pids (wrk, watchdog) we started
+BENCH_RM=()           # paths outside $BENCH_TMP removed at exit, always (tmpfs scratch)
 BENCH_USED_PORTS=" "
 BENCH_WATCHDOG_PID=""
 BENCH_KEEP_TMP="${BENCH_KEEP_TMP:-0}"   # 1 = leave $BENCH_TMP for inspection
@@ -107,6 +108,8 @@ bench_cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  local path
+  for path in "${BENCH_RM[@]}"; do rm -rf -- "$path"; done
   if [[ -n "$BENCH_TMP" && -d "$BENCH_TMP" ]]; then
     if [[ "$BENCH_KEEP_TMP" == 1 || $rc -ne 0 ]]; then
       echo "(temp files kept in $BENCH_TMP)" >&2

@@ -87,19 +87,29 @@ SPLICED="http://127.0.0.1:$SPLICE_PORT"
 # -------------------------------------------------------- bodies (MB/s) --
 BIG_SHA=$(curl -s "$DIRECT/download/info?mb=1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["big_sha256"])')
 BIG_BYTES=$((SIZE_MB * 1000 * 1000))
+# Downloads land in tmpfs when there is one (/dev/shm), else in BENCH_TMP.
+DL_DIR=$BENCH_TMP
+if [[ -d /dev/shm && -w /dev/shm ]] && DL_DIR=$(mktemp -d /dev/shm/cacheproxy-bench-dl.XXXXXX); then
+  BENCH_RM+=("$DL_DIR")
+else
+  DL_DIR=$BENCH_TMP
+fi
 head -c "$BIG_BYTES" /dev/urandom >"$BENCH_TMP/upload.bin"
 UP_SHA=$(sha256sum "$BENCH_TMP/upload.bin" | cut -d' ' -f1)
 
 # one_download BASE -> MB/s of one download, or "failed: ..."
 one_download() {
   local base=$1 out code speed size sha
-  out=$(timeout 180 curl -s -o "$BENCH_TMP/dl.bin" -w '%{http_code} %{speed_download} %{size_download}' \
+  # The body goes to memory (tmpfs), hashed after: a disk write would be
+  # timed with the transfer, and a pipe to sha256sum runs at sha256sum's pace.
+  local dl=$DL_DIR/dl.bin
+  out=$(timeout 180 curl -s -o "$dl" -w '%{http_code} %{speed_download} %{size_download}' \
     --max-time 170 "$base/download/big") || { echo "failed: curl exit $? (${out:-no answer})"; return; }
   read -r code speed size <<<"$out"
   [[ $code == 200 ]] || { echo "failed: HTTP $code"; return; }
   [[ $size == "$BIG_BYTES" ]] || { echo "failed: $size of $BIG_BYTES bytes"; return; }
-  sha=$(sha256sum "$BENCH_TMP/dl.bin" | cut -d' ' -f1)
-  rm -f "$BENCH_TMP/dl.bin"
+  sha=$(sha256sum "$dl" | cut -d' ' -f1)
+  rm -f "$dl"
   [[ $sha == "$BIG_SHA" ]] || { echo "failed: sha256 differs"; return; }
   awk -v s="$speed" 'BEGIN { printf "%.1f\n", s / 1e6 }'
 }
@@ -137,6 +147,7 @@ bodies() {
     v=$("one_$kind" "$PROXY");   if [[ $v == failed* ]]; then BODY_P=${BODY_P:-$v}; else p+=("$v"); fi
     v=$("one_$kind" "$SPLICED"); if [[ $v == failed* ]]; then BODY_S=${BODY_S:-$v}; else sp+=("$v"); fi
   done
+  log "$kind MB/s by round: direct ${d[*]:-none}; proxied ${p[*]:-none}; splice ${sp[*]:-none}"
   BODY_CPU_P=$(( ($(cpu_ms "$CACHEPROXY_PID_proxy") - cpu_p) / ROUNDS ))
   BODY_CPU_S=$(( ($(cpu_ms "$CACHEPROXY_PID_splice") - cpu_s) / ROUNDS ))
   [[ -n $BODY_D ]] || BODY_D=$(printf "%.1f" "$(median "${d[@]}")")
