@@ -5,6 +5,7 @@
 #include "core/worker.hpp"
 #include "config/config.hpp"
 #include "session/client_session.hpp"
+#include "support/config_files.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -21,11 +22,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
-#include <unistd.h>
 
 namespace cacheproxy::session {
 namespace {
@@ -87,10 +85,8 @@ private:
 /// A proxy worker with its listener, run on a thread of its own.
 class Proxy {
 public:
-    explicit Proxy(std::uint16_t origin_port) {
-        dir_ = std::filesystem::temp_directory_path() / ("session_test_" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir_);
-        std::ofstream(dir_ / "rules.yaml") << R"(
+    explicit Proxy(std::uint16_t origin_port)
+        : files_("session_test", R"(
 identity: { header: Authorization }
 routes:
   - name: balance
@@ -98,14 +94,12 @@ routes:
     ttl: 15s
     key: { identity: true, query: [exchange] }
     stale_while_revalidate: 5s
-)";
-        std::ofstream(dir_ / "proxy.yaml") << "listen: 127.0.0.1:1\nupstream:\n  url: http://127.0.0.1:"
-                                         << origin_port << "\nrules: rules.yaml\nlogging:\n  access_log: false\n"
-                                         << "admin:\n  enabled: false\n";
-        if (auto err = config::load_config((dir_ / "proxy.yaml").string(), cfg_)) ADD_FAILURE() << err->message;
-        ctx_ = std::make_unique<app::ServerContext>(cfg_);
+)",
+                 "listen: 127.0.0.1:1\nupstream:\n  url: http://127.0.0.1:" + std::to_string(origin_port) +
+                     "\nlogging:\n  access_log: false\nadmin:\n  enabled: false\n") {
+        ctx_ = std::make_unique<app::ServerContext>(files_.config());
         worker_ = std::make_unique<app::Worker>(*ctx_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), origin_port),
-                                                upstream::PoolLimits::per_worker(cfg_.upstream, 1));
+                                                upstream::PoolLimits::per_worker(files_.config().upstream, 1));
         worker_->now_fn = &test_now;
         acceptor_ = std::make_unique<tcp::acceptor>(worker_->ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
         asio::co_spawn(worker_->ioc, accept(), asio::detached);
@@ -116,7 +110,6 @@ routes:
         thread_.join();
         acceptor_.reset();
         worker_.reset();
-        std::filesystem::remove_all(dir_);
     }
     std::uint16_t port() const { return acceptor_->local_endpoint().port(); }
     app::Worker& worker() { return *worker_; }
@@ -132,8 +125,7 @@ private:
         ClientSession session(std::move(socket), *worker_);
         co_await session.run();
     }
-    std::filesystem::path dir_;
-    config::Config cfg_;
+    test_config::ConfigFiles files_;
     std::unique_ptr<app::ServerContext> ctx_;
     std::unique_ptr<app::Worker> worker_;
     std::unique_ptr<tcp::acceptor> acceptor_;

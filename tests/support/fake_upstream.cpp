@@ -126,6 +126,7 @@ void FakeUpstream::serve(int fd) {
             pause(step.pause_before, stop_);
             if (stop_ || !send_all(fd, step.bytes)) break;
         }
+        if (keep_alive_ && !stop_) continue;
         pause(hold_open_, stop_);
         if (reset_) {
             linger l{1, 0};

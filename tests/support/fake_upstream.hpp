@@ -40,6 +40,9 @@ public:
     std::vector<std::string> requests() const;
     std::size_t request_count() const;
     std::size_t connection_count() const { return connections_.load(); }
+    /// From now on a connection stays open after the script, for the next
+    /// request (the script must then frame its answer: Content-Length).
+    void keep_alive() { keep_alive_ = true; }
 
 private:
     void run();
@@ -51,6 +54,7 @@ private:
     int listen_fd_ = -1;
     std::uint16_t port_ = 0;
     std::atomic<bool> stop_{false};
+    std::atomic<bool> keep_alive_{false};
     std::atomic<std::size_t> connections_{0};
     mutable std::mutex mutex_;
     std::vector<std::string> requests_;
