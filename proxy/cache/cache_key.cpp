@@ -44,16 +44,28 @@ bool per_user(const rules::RouteRule& rule) { return rule.key.identity || !rule.
 std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t route_index, std::string_view target,
                                   std::optional<std::string_view> credential, const IdentityHasher& hasher,
                                   const HeaderView& request_headers) {
-    if (target.find('#') != std::string_view::npos) return std::nullopt;
-
     CacheKey key;
+    if (!build_key_into(key, rule, route_index, target, credential, hasher, request_headers)) return std::nullopt;
+    return key;
+}
+
+bool build_key_into(CacheKey& key, const rules::RouteRule& rule, std::size_t route_index, std::string_view target,
+                    std::optional<std::string_view> credential, const IdentityHasher& hasher,
+                    const HeaderView& request_headers) {
+    if (target.find('#') != std::string_view::npos) return false;
+
+    key.bytes.clear();  // its capacity stays
+    key.hash = 0;
     key.route_index = route_index;
+    key.identity = {};
+    key.has_identity = false;
+    key.canonical_values = true;
 
     const bool user = per_user(rule);
     if (user) {
-        if (!credential || credential->empty()) return std::nullopt;  // per-user route, no identity
+        if (!credential || credential->empty()) return false;  // per-user route, no identity
         const auto h = hasher.try_hash(*credential);
-        if (!h) return std::nullopt;
+        if (!h) return false;
         key.identity = *h;
         key.has_identity = true;
     }
@@ -69,19 +81,19 @@ std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t rout
 
     for (const auto& name : rule.key.query) {
         const ParamLookup p = find_param(query, name);
-        if (p.count > 1 || p.ambiguous) return std::nullopt;  // given twice: which one upstream uses is not ours to guess
+        if (p.count > 1 || p.ambiguous) return false;  // given twice: which one upstream uses is not ours to guess
         key.bytes.append(name);
         if (p.count == 0) {
             key.bytes.push_back('!');
             continue;
         }
-        if (!valid_percent_encoding(p.raw_value)) return std::nullopt;
+        if (!valid_percent_encoding(p.raw_value)) return false;
         if (key.canonical_values) key.canonical_values = unreserved_only(p.raw_value);
         key.bytes.push_back('=');
         if (credential && !credential->empty() && p.raw_value == *credential) {
             // The identity travels in this parameter: key on its HMAC, never the bytes.
             const auto h = hasher.try_hash(p.raw_value);
-            if (!h) return std::nullopt;
+            if (!h) return false;
             append_u32(key.bytes, h->size() | 0x80000000u);
             append_hash(key.bytes, *h);
         } else {
@@ -92,7 +104,7 @@ std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t rout
 
     for (const auto& name : rule.key.headers) {
         const std::size_t n = request_headers.count(name);
-        if (n > 1) return std::nullopt;
+        if (n > 1) return false;
         key.bytes.push_back('H');
         key.bytes.append(name);
         if (n == 0) {
@@ -101,7 +113,7 @@ std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t rout
         }
         // Header values may carry credentials (Authorization, Cookie listed by mistake): HMAC them.
         const auto h = hasher.try_hash(request_headers.first(name));
-        if (!h) return std::nullopt;
+        if (!h) return false;
         key.bytes.push_back('=');
         append_hash(key.bytes, *h);
     }
@@ -112,7 +124,7 @@ std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t rout
     }
 
     key.hash = key_hash(key.bytes);
-    return key;
+    return true;
 }
 
 }  // namespace cacheproxy::cache

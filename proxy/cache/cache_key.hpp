@@ -67,4 +67,11 @@ std::optional<CacheKey> build_key(const rules::RouteRule& rule, std::size_t rout
                                   std::optional<std::string_view> credential, const IdentityHasher& hasher,
                                   const HeaderView& request_headers);
 
+/// build_key into `out`, reusing the capacity of its bytes (a connection
+/// keeps one key from request to request: no allocation per hit). False where
+/// build_key gives nullopt; `out` is then a partial key, never to be used.
+bool build_key_into(CacheKey& out, const rules::RouteRule& rule, std::size_t route_index, std::string_view target,
+                    std::optional<std::string_view> credential, const IdentityHasher& hasher,
+                    const HeaderView& request_headers);
+
 }  // namespace cacheproxy::cache

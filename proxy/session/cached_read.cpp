@@ -179,10 +179,10 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
     }
     // A per-user entry under a non-canonical spelling of its key values
     // (`by%62it`, `a+b`) could outlive the write that made it stale: not cached.
-    std::optional<cache::CacheKey> key;
+    cache::CacheKey& key = ex.scratch.key;  // the connection's: its bytes keep their capacity
     if (!ex.body.is_done() || length_or_range ||
-        !(key = cache::build_key(rule, cc.slot(route_index), req.target(), credential, cc.hasher, headers)) ||
-        (cache::per_user(rule) && !key->canonical_values)) {
+        !cache::build_key_into(key, rule, cc.slot(route_index), req.target(), credential, cc.hasher, headers) ||
+        (cache::per_user(rule) && !key.canonical_values)) {
         bump(counters.bypass_uncacheable);
         co_return co_await pass_through(ex, {.label = CacheResult::bypass_uncacheable});
     }
@@ -191,13 +191,13 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
     // 2. Lookup: the scope's generation first, then an entry fetched under it
     // (an older one predates a write: never served; cache/cache.hpp).
     const auto now = ex.worker.now();
-    auto found = cc.cache.lookup(*key, rule, now, cache::client_bypasses(rule, headers));
+    auto found = cc.cache.lookup(key, rule, now, cache::client_bypasses(rule, headers));
     const auto generation = found.generation;
     cache::EntryPtr stale;  // usable only if the upstream fails (stale-if-error)
     if (found.entry) {
         const auto freshness = found.freshness;
         if (freshness == Freshness::fresh_refresh_ahead || freshness == Freshness::stale_revalidate) {
-            if (auto refresh = cc.cache.lead_if_idle(*key, generation, now); refresh.leader()) {
+            if (auto refresh = cc.cache.lead_if_idle(key, generation, now); refresh.leader()) {
                 asio::co_spawn(ex.worker.ioc,
                                refresh_in_background(ex.worker, ex.rules, route_index, std::move(refresh),
                                                      make_fill_request(req, rule, cc.rules.identity, ex.peer.ip,
@@ -229,7 +229,7 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
     // 3. Miss: one fetch for every identical request in flight, whatever it
     // answers. A write bumps the generation, so requests after it never join
     // (nor are held) a fill that started before it.
-    auto fill = cc.cache.join(*key, generation, now);
+    auto fill = cc.cache.join(key, generation, now);
     if (fill.waits()) {
         bump(counters.coalesced);
         auto result = co_await cc.cache.wait(fill, ex.worker.ioc.get_executor(), cc.rules.coalesce_timeout);

@@ -6,6 +6,7 @@
 /// hands it to exactly one handler: cached_read, watched_write, pass_through
 /// (or a tunnel, later), none of which knows the others.
 
+#include "cache/cache_key.hpp"
 #include "core/worker.hpp"
 #include "encoding/gzip.hpp"
 #include "http/upstream_head.hpp"
@@ -43,12 +44,14 @@ struct Scratch {
     void trim() {
         if (request_body.capacity() > 2 * relay_size) std::string().swap(request_body);
         if (transformed.capacity() > 2 * relay_size) std::string().swap(transformed);
+        if (key.bytes.capacity() > 4096) std::string().swap(key.bytes);  // a key with a long query value
     }
 
     std::string wire_head;     ///< a hand-serialized upstream request head or relayed response head
     std::string request_body;  ///< the body (or its prefix) read before an upstream connection is taken
     std::string transformed;   ///< one (de)compressed relay piece
     std::string cache_status;  ///< a Cache-Status built per answer (not-storable detail)
+    cache::CacheKey key;       ///< a cached route's key (cached_read), rebuilt in place per request
     std::unique_ptr<encoding::GzipStream> gzip;      ///< pass-through compression, made on first use
     std::unique_ptr<encoding::GunzipStream> gunzip;  ///< an upstream's gzip for a client without it
     std::optional<bhttp::response_parser<bhttp::buffer_body>> response;  ///< the relayed response's parser

@@ -45,6 +45,27 @@ TEST_F(CacheKeyTest, ParamOrderOnTheWireDoesNotMatter) {
     EXPECT_EQ(a->hash, key_hash(a->bytes));
 }
 
+TEST_F(CacheKeyTest, AKeyRebuiltInPlaceIsTheKeyBuiltAfresh) {
+    // A connection's key is rebuilt per request (build_key_into): nothing of
+    // the previous request's key may stay, whatever route it was on.
+    CacheKey reused;
+    ASSERT_TRUE(build_key_into(reused, balance_rule(), 3, "/api/trading/balance?exchange=bybit&account_type=demo",
+                               "Bearer alice", hasher, HeaderList{}));
+    EXPECT_FALSE(build_key_into(reused, balance_rule(), 3, "/api/trading/balance?exchange=a&exchange=b",
+                                "Bearer alice", hasher, HeaderList{}));
+    ASSERT_TRUE(build_key_into(reused, ticker_rule(), 0, "/t?symbol=%42TC", std::nullopt, hasher, HeaderList{}));
+    const auto fresh = key(ticker_rule(), "/t?symbol=%42TC", std::nullopt);
+    ASSERT_TRUE(fresh);
+    EXPECT_EQ(reused.bytes, fresh->bytes);
+    EXPECT_EQ(reused.hash, fresh->hash);
+    EXPECT_EQ(reused.route_index, 0u);
+    EXPECT_FALSE(reused.has_identity);
+    EXPECT_EQ(reused.identity, IdentityHash{});
+    EXPECT_FALSE(reused.canonical_values);
+    ASSERT_TRUE(build_key_into(reused, ticker_rule(), 0, "/t?symbol=BTC", std::nullopt, hasher, HeaderList{}));
+    EXPECT_TRUE(reused.canonical_values);
+}
+
 TEST_F(CacheKeyTest, ParamsNotNamedByTheRuleAreIgnored) {
     const auto a = key(ticker_rule(), "/api/trading/ticker?a=1&symbol=BTCUSDT", std::nullopt);
     const auto b = key(ticker_rule(), "/api/trading/ticker?symbol=BTCUSDT&a=1", std::nullopt);

@@ -50,12 +50,13 @@ namespace {
 // Where they come from (scripts/dev/alloc_sources.py):
 //   hit           Beast's request parser: one block per request field (4 here,
 //                 3 on the shared route: no Authorization) and one for the
-//                 start line (method + target); the cache key's bytes (build_key)
+//                 start line (method + target). (The cache key's bytes were a
+//                 sixth until a connection kept its key: Scratch::key.)
 //   pass-through  the request parse (5) and the response parse (one per field,
 //                 2 here, and one for the reason), the Date and Via fields
 //                 the client head sets (prepare_client_head: 2)
-constexpr double kMaxNewPerPerUserHit = 6;
-constexpr double kMaxNewPerSharedHit = 5;
+constexpr double kMaxNewPerPerUserHit = 5;
+constexpr double kMaxNewPerSharedHit = 4;
 constexpr double kMaxNewPerPassThrough = 10;
 constexpr double kMaxMallocPerRequest = 0;  // every path: OpenSSL's HMAC is cached per thread (a repeated credential)
 constexpr double kSlack = 0.05;
