@@ -3,7 +3,7 @@
 # tests/webapp (Debian's uvicorn, deploy/README.md's flags) direct vs through
 # cacheproxy, on loopback.
 #
-#   scripts/bench/webapp.sh [--size-mb 50] [--rounds 3] [--messages 2000] [--streams 500]
+#   scripts/bench/webapp.sh [--size-mb 50] [--rounds 15] [--messages 2000] [--streams 500]
 #
 # Prints, direct and proxied:
 #   - download and upload MB/s of a SIZE MB body (curl; /download/big, a file
@@ -33,7 +33,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() { sed -n '2,28s/^# \{0,1\}//p' "$0"; }
 
 SIZE_MB=50
-ROUNDS=3
+ROUNDS=15
 MESSAGES=2000
 STREAMS=500
 # shellcheck disable=SC2034  # read by bench_options (lib.sh)
