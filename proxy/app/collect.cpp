@@ -96,6 +96,7 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
     r.upstream_up = !r.upstream_marked_down && r.upstream_last_check_ok;
 
     for (const auto& w : workers) {
+        r.connections_accepted.push_back(w->connections_accepted.load(std::memory_order_relaxed));
         r.pool += w->pool.snapshot();
         r.gateway_timeouts += w->stats.gateway_timeouts();
         const auto& t = w->tunnels;

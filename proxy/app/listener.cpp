@@ -1,6 +1,7 @@
 #include "app/listener.hpp"
 
 #include "session/client_session.hpp"
+#include "stats/cache_counters.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,21 +18,61 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
 
-tcp::acceptor open_acceptor(asio::io_context& ioc, const tcp::endpoint& ep, error_code& ec) {
+namespace {
+
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+/// Opens and binds with SO_REUSEADDR (a restart binds past TIME_WAIT), and
+/// SO_REUSEPORT when `group`; listens when `listening`.
+tcp::acceptor bind_socket(asio::io_context& ioc, const tcp::endpoint& ep, bool group, bool listening,
+                          error_code& ec) {
     tcp::acceptor acceptor(ioc);
     acceptor.open(ep.protocol(), ec);
     if (ec) return acceptor;
     acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    acceptor.bind(ep, ec);
-    if (ec) return acceptor;
-    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec && group) acceptor.set_option(reuse_port(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec && listening) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     return acceptor;
+}
+
+}  // namespace
+
+tcp::acceptor open_acceptor(asio::io_context& ioc, const tcp::endpoint& ep, error_code& ec) {
+    return bind_socket(ioc, ep, false, true, ec);
+}
+
+std::vector<std::unique_ptr<tcp::acceptor>> open_acceptors(std::vector<std::unique_ptr<app::Worker>>& workers,
+                                                           const tcp::endpoint& ep, error_code& ec) {
+    std::vector<std::unique_ptr<tcp::acceptor>> out;
+    if (workers.size() == 1) {
+        out.push_back(std::make_unique<tcp::acceptor>(open_acceptor(workers[0]->ioc, ep, ec)));
+        if (ec) out.clear();
+        return out;
+    }
+    // The probe: no SO_REUSEPORT, so its bind fails (address in use) while
+    // any socket listens on the port, an SO_REUSEPORT group included: a
+    // second instance's probe fails on ours. (Left open: two instances whose
+    // probes both bind before either group listens, a start-up instant.)
+    tcp::endpoint at = ep;
+    {
+        tcp::acceptor probe = bind_socket(workers[0]->ioc, ep, false, false, ec);
+        if (ec) return {};
+        at.port(probe.local_endpoint(ec).port());
+        if (ec) return {};
+    }
+    for (auto& w : workers) {
+        out.push_back(std::make_unique<tcp::acceptor>(bind_socket(w->ioc, at, true, true, ec)));
+        if (ec) return {};
+    }
+    return out;
 }
 
 namespace {
 
 asio::awaitable<void> serve(tcp::socket socket, app::Worker& worker) {
     session::ClientSession session(std::move(socket), worker);
+    worker.ctx.client_connections.fetch_sub(1);  // the session counts itself now: hand_over()'s reservation ends
     co_await session.run();
 }
 
@@ -71,7 +112,13 @@ void log_session_exception(std::exception_ptr e) {
 
 /// Starts serving `socket` on `worker`, or refuses it over the connection cap.
 void hand_over(tcp::socket socket, app::Worker& worker) {
-    if (worker.ctx.client_connections.load() >= worker.ctx.cfg.limits.max_client_connections) {
+    stats::bump(worker.connections_accepted);
+    // The place is reserved at once (the session's own count starts when it
+    // runs): workers accepting at the same moment cannot pass the cap together,
+    // and the drain waits for a connection accepted but not yet started.
+    auto& open = worker.ctx.client_connections;
+    if (open.fetch_add(1) >= worker.ctx.cfg.limits.max_client_connections) {
+        open.fetch_sub(1);
         asio::co_spawn(worker.ioc, refuse(std::move(socket)), log_session_exception);
         return;
     }
@@ -80,11 +127,10 @@ void hand_over(tcp::socket socket, app::Worker& worker) {
 
 }  // namespace
 
-void accept_pending(tcp::acceptor& acceptor, std::vector<std::unique_ptr<app::Worker>>& workers) {
+void accept_pending(tcp::acceptor& acceptor, app::Worker& worker) {
     error_code ec;
     acceptor.non_blocking(true, ec);
-    for (std::size_t next = 0;; next = (next + 1) % workers.size()) {
-        app::Worker& worker = *workers[next];
+    for (;;) {
         tcp::socket socket(worker.ioc);
         acceptor.accept(socket, ec);
         if (ec) return;  // would_block: the backlog is empty
@@ -92,11 +138,10 @@ void accept_pending(tcp::acceptor& acceptor, std::vector<std::unique_ptr<app::Wo
     }
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::vector<std::unique_ptr<app::Worker>>& workers) {
-    std::size_t next = 0;
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, app::Worker& worker) {
     for (;;) {
-        app::Worker& worker = *workers[next];
-        next = (next + 1) % workers.size();
+        // Several workers may wait on one passed socket (socket activation):
+        // the one that loses the race sees would_block, which Asio waits out.
         auto [ec, socket] = co_await acceptor.async_accept(worker.ioc, asio::as_tuple(asio::use_awaitable));
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;

@@ -14,8 +14,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
 #include <exception>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 namespace cacheproxy::app {
@@ -75,11 +78,7 @@ std::optional<std::string> Server::start() {
         admin_ = std::make_unique<admin::AdminContext>(admin::AdminContext{
             ctx_, [this] { return app::collect(ctx_, workers_); }, !loopback});
         error_code ec;
-        admin_acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
-        admin_acceptor_->open(admin_ep->protocol(), ec);
-        if (!ec) admin_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) admin_acceptor_->bind(*admin_ep, ec);
-        if (!ec) admin_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+        admin_acceptor_ = std::make_unique<tcp::acceptor>(open_acceptor(workers_[0]->ioc, *admin_ep, ec));
         if (ec) return "cannot listen on admin " + cfg_.admin.listen.host + ":" +
                        std::to_string(cfg_.admin.listen.port) + ": " + ec.message();
         spdlog::info("admin listening on {}:{}{}", admin_ep->address().to_string(),
@@ -88,11 +87,12 @@ std::optional<std::string> Server::start() {
         asio::co_spawn(workers_[0]->ioc, admin::admin_accept_loop(*admin_acceptor_, *admin_), log_exception);
     }
     if (auto failed = open_listener(*listen_ep)) return failed;
-    const auto bound = acceptor_->local_endpoint();
+    const auto bound = acceptors_[0]->local_endpoint();
     spdlog::info("cacheproxy {} listening on {}:{} with {} worker thread(s), upstream {}", CACHEPROXY_VERSION,
                  bound.address().to_string(), bound.port(), n, cfg_.upstream.url);
 
-    asio::co_spawn(workers_[0]->ioc, accept_loop(*acceptor_, workers_), log_exception);
+    for (std::size_t i = 0; i < workers_.size(); ++i)
+        asio::co_spawn(workers_[i]->ioc, accept_loop(*acceptors_[i], *workers_[i]), log_exception);
     if (!cfg_.upstream.health_path.empty())
         asio::co_spawn(workers_[0]->ioc,
                        upstream::run_health_checks(cfg_.upstream, workers_[0]->pool.endpoint(),
@@ -109,14 +109,19 @@ std::optional<std::string> Server::open_listener(const tcp::endpoint& listen_ep)
         sockaddr_storage addr{};
         socklen_t len = sizeof addr;
         ::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
-        acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ioc);
-        acceptor_->assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), *fd, ec);
-        if (ec) return "cannot use the passed socket (LISTEN_FDS): " + ec.message();
+        // Every worker waits on its own dup of it; the one whose accept wins serves the connection.
+        for (auto& w : workers_) {
+            const int own = acceptors_.empty() ? *fd : ::fcntl(*fd, F_DUPFD_CLOEXEC, 0);
+            if (own < 0) return std::string("cannot use the passed socket (LISTEN_FDS): dup: ") + std::strerror(errno);
+            acceptors_.push_back(std::make_unique<tcp::acceptor>(w->ioc));
+            acceptors_.back()->assign(addr.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), own, ec);
+            if (ec) return "cannot use the passed socket (LISTEN_FDS): " + ec.message();
+        }
         spdlog::info("socket activation: serving on the passed socket (fd {})", *fd);
         return std::nullopt;
     }
     if (!err.empty()) return err;
-    acceptor_ = std::make_unique<tcp::acceptor>(open_acceptor(workers_[0]->ioc, listen_ep, ec));
+    acceptors_ = open_acceptors(workers_, listen_ep, ec);
     if (ec)
         return "cannot listen on " + cfg_.listen.host + ":" + std::to_string(cfg_.listen.port) + ": " + ec.message();
     return std::nullopt;
@@ -146,12 +151,12 @@ void Server::begin_drain() {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         asio::post(workers_[i]->ioc, [this, i] {
             error_code ignored;
-            if (i == 0) {
-                // Connections that reached us before the signal are answered, not reset.
-                accept_pending(*acceptor_, workers_);
-                acceptor_->close(ignored);
-                if (admin_acceptor_) admin_acceptor_->close(ignored);
-            }
+            // Connections that reached this worker's listener before the
+            // signal are answered, not reset (an SO_REUSEPORT socket resets
+            // its backlog when it closes: each worker empties its own first).
+            accept_pending(*acceptors_[i], *workers_[i]);
+            acceptors_[i]->close(ignored);
+            if (i == 0 && admin_acceptor_) admin_acceptor_->close(ignored);
             for (auto& session : workers_[i]->sessions) session.on_drain(false);
             workers_[i]->pool.close_idle();
             drain_pending_.fetch_sub(1);

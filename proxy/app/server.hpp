@@ -1,8 +1,9 @@
 #pragma once
-/// The process: worker threads (one io_context each), their listeners, the
-/// admin listener, the health checker, SIGTERM/SIGINT draining and SIGHUP
-/// reloads (app/reload.hpp). The client listener is the socket passed by
-/// systemd when there is one (app/socket_activation.hpp).
+/// The process: worker threads (one io_context each), their listeners (one
+/// per worker: app/listener.hpp), the admin listener, the health checker,
+/// SIGTERM/SIGINT draining and SIGHUP reloads (app/reload.hpp). The client
+/// listener is the socket passed by systemd when there is one
+/// (app/socket_activation.hpp): every worker then accepts on its own dup of it.
 
 #include "core/worker.hpp"
 #include "config/config.hpp"
@@ -56,7 +57,9 @@ private:
     Loader load_;
     std::unique_ptr<boost::asio::signal_set> signals_;       ///< installed before any port opens
     std::unique_ptr<boost::asio::signal_set> hup_;           ///< SIGHUP: reload (installed with signals_)
-    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;  ///< on worker 0, hands out round-robin
+    /// One per worker, on its io_context (acceptors_[i] feeds workers_[i]):
+    /// an SO_REUSEPORT group, or dups of the passed socket (app/listener.hpp).
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
     std::unique_ptr<admin::AdminContext> admin_;             ///< what the admin API reads (stats over workers_)
     std::atomic<bool> stop_health_{false};

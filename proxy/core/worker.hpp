@@ -114,7 +114,8 @@ protected:
     ~Drainable() = default;
 };
 
-/// One worker thread's world. Connections accepted here stay here.
+/// One worker thread's world. Connections are accepted here (its own
+/// listener, app/listener.hpp) and stay here.
 struct Worker {
     Worker(ServerContext& context, boost::asio::ip::tcp::endpoint upstream_endpoint, upstream::PoolLimits pool_limits)
         : ctx(context),
@@ -155,6 +156,9 @@ struct Worker {
     /// relaxed load and store, no locked instruction, no cache line shared
     /// with other workers); summed by in_flight() for the drain and /stats.
     std::atomic<std::size_t> inflight{0};
+    /// Client connections this thread accepted (its own listener's; the 503s
+    /// over the cap included): written by this thread only (stats::bump).
+    std::atomic<std::uint64_t> connections_accepted{0};
     /// This thread's tunnels (session/tunnel.cpp): written by this thread only (stats::bump).
     struct TunnelCounters {
         std::atomic<std::uint64_t> opened{0};     ///< 101s relayed: tunnels started

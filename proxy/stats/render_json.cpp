@@ -104,6 +104,13 @@ std::string render_json(const Report& r) {
     w.member("start_time_unix", r.start_time_unix);
     w.member("rss_bytes", r.rss_bytes);
     w.member("threads", static_cast<std::uint64_t>(r.threads));
+    w.key("workers").begin_array();  // by worker thread: how evenly the listeners spread connections
+    for (auto accepted : r.connections_accepted) {
+        w.begin_object();
+        w.member("connections_accepted", accepted);
+        w.end_object();
+    }
+    w.end_array();
 
     const SlotTotals all = r.totals();
     const auto requests = all.total();

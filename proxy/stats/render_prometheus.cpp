@@ -217,6 +217,13 @@ std::string render_prometheus(const Report& r) {
 
     // ---------------------------------------------------------------- process
     p.single("cacheproxy_client_connections", "gauge", "Client connections open now.", r.client_connections);
+    if (!r.connections_accepted.empty())
+        p.family("cacheproxy_worker_connections_accepted_total", "counter",
+                 "Client connections accepted by each worker thread on its own listener.");
+    for (std::size_t i = 0; i < r.connections_accepted.size(); ++i) {
+        const std::string worker = std::to_string(i);
+        p.sample("cacheproxy_worker_connections_accepted_total", {{"worker", worker}}, r.connections_accepted[i]);
+    }
     p.single("cacheproxy_requests_in_flight", "gauge", "Requests being handled now.", r.inflight);
     p.single("cacheproxy_uptime_seconds", "gauge", "Seconds since the process started.", r.uptime_seconds);
     p.single("process_start_time_seconds", "gauge",

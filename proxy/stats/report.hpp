@@ -91,6 +91,8 @@ struct Report {
     std::uint64_t rss_bytes = 0;
     std::size_t threads = 0;
     std::size_t client_connections = 0;
+    /// Client connections each worker thread accepted on its own listener, by worker.
+    std::vector<std::uint64_t> connections_accepted;
     std::size_t inflight = 0;
     bool draining = false;
 

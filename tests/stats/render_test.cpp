@@ -64,6 +64,7 @@ struct Fixture {
         report.tunnels.idle_closed = 3;
         report.tunnels.bytes_up = 1234;
         report.tunnels.bytes_down = 56789;
+        report.connections_accepted = {7, 9};
     }
 };
 
@@ -83,7 +84,7 @@ std::map<std::string, Family> parse_exposition(const std::string& text) {
         R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-z_]+="(?:[^"\\\n]|\\.)*"(?:,[a-z_]+="(?:[^"\\\n]|\\.)*")*)\})? (\S+)$)");
     static const std::regex label_re(R"(([a-z_]+)=")");
     static const std::set<std::string> allowed_labels{"route", "status_class", "cache", "le", "trigger", "version",
-                                                      "config_version", "direction"};
+                                                      "config_version", "direction", "worker"};
     std::istringstream in(text);
     std::string line, current;
     while (std::getline(in, line)) {
@@ -209,6 +210,17 @@ TEST(RenderPrometheusTest, TunnelFamilies) {
     parse_exposition(zero);
 }
 
+TEST(RenderPrometheusTest, ConnectionsAcceptedByWorker) {
+    Fixture f;
+    const auto text = render_prometheus(f.report);
+    const auto families = parse_exposition(text);
+    const auto& accepted = families.at("cacheproxy_worker_connections_accepted_total");
+    EXPECT_EQ(accepted.type, "counter");
+    EXPECT_EQ(accepted.samples.size(), 2u);
+    EXPECT_NE(text.find(R"(cacheproxy_worker_connections_accepted_total{worker="0"} 7)"), std::string::npos);
+    EXPECT_NE(text.find(R"(cacheproxy_worker_connections_accepted_total{worker="1"} 9)"), std::string::npos);
+}
+
 TEST(RenderPrometheusTest, LabelValuesAreEscaped) {
     Fixture f;
     f.report.version = "a\"b\\c\nd";
@@ -244,6 +256,10 @@ TEST(RenderJsonTest, ShapeAndNumbers) {
     EXPECT_EQ(tunnels.at("idle_closed").as_int64(), 3);
     EXPECT_EQ(tunnels.at("bytes_up").as_int64(), 1234);
     EXPECT_EQ(tunnels.at("bytes_down").as_int64(), 56789);
+    const auto& workers = j.at("workers").as_array();
+    ASSERT_EQ(workers.size(), 2u);
+    EXPECT_EQ(workers.at(0).at("connections_accepted").as_int64(), 7);
+    EXPECT_EQ(workers.at(1).at("connections_accepted").as_int64(), 9);
 }
 
 TEST(RenderJsonTest, HitRatioIsServedFromCacheOverRequests) {
