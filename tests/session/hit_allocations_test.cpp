@@ -122,7 +122,7 @@ public:
         acceptor_ = std::make_unique<tcp::acceptor>(
             app::open_acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0), ec));
         if (ec) ADD_FAILURE() << "listen: " << ec.message();
-        asio::co_spawn(ioc, app::accept_loop(*acceptor_, workers_), asio::detached);
+        asio::co_spawn(ioc, app::accept_loop(*acceptor_, *workers_[0]), asio::detached);
         thread_ = std::thread([&ioc] {
             alloc_test::count_this_thread();
             ioc.run();
