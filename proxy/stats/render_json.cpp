@@ -92,6 +92,24 @@ void write_principals(JsonWriter& w, const Report& r) {
     w.end_object();
 }
 
+/// The upstream: health, the pool, timeouts.
+void write_upstream(JsonWriter& w, const Report& r) {
+    w.key("upstream").begin_object();
+    w.member("healthy", r.upstream_up);
+    w.member("last_check_ok", r.upstream_last_check_ok);
+    w.member("marked_down", r.upstream_marked_down);
+    w.member("pool_size", static_cast<std::uint64_t>(r.pool.max));
+    w.member("open", static_cast<std::uint64_t>(r.pool.open));
+    w.member("active", static_cast<std::uint64_t>(r.pool.active()));
+    w.member("idle", static_cast<std::uint64_t>(r.pool.idle));
+    w.member("waiting", static_cast<std::uint64_t>(r.pool.waiting));
+#define CACHEPROXY_POOL_JSON(name, description) w.member(#name, r.pool.name);
+    CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_JSON)
+#undef CACHEPROXY_POOL_JSON
+    w.member("timeouts", r.gateway_timeouts);
+    w.end_object();
+}
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -192,20 +210,7 @@ std::string render_json(const Report& r) {
 
     write_principals(w, r);
 
-    w.key("upstream").begin_object();
-    w.member("healthy", r.upstream_up);
-    w.member("last_check_ok", r.upstream_last_check_ok);
-    w.member("marked_down", r.upstream_marked_down);
-    w.member("pool_size", static_cast<std::uint64_t>(r.pool.max));
-    w.member("open", static_cast<std::uint64_t>(r.pool.open));
-    w.member("active", static_cast<std::uint64_t>(r.pool.active()));
-    w.member("idle", static_cast<std::uint64_t>(r.pool.idle));
-    w.member("waiting", static_cast<std::uint64_t>(r.pool.waiting));
-#define CACHEPROXY_POOL_JSON(name, description) w.member(#name, r.pool.name);
-    CACHEPROXY_POOL_COUNTERS(CACHEPROXY_POOL_JSON)
-#undef CACHEPROXY_POOL_JSON
-    w.member("timeouts", r.gateway_timeouts);
-    w.end_object();
+    write_upstream(w, r);
 
     w.key("tunnels");
     write_tunnels(w, r.tunnels);

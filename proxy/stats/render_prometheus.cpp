@@ -117,6 +117,36 @@ void write_tunnels(PromWriter& p, const TunnelReport& t) {
     p.sample("cacheproxy_tunnel_bytes_total", {{"direction", "down"}}, t.bytes_down);
 }
 
+/// The process: connections, workers, uptime, memory, build and config.
+void write_process(PromWriter& p, const Report& r) {
+    p.single("cacheproxy_client_connections", "gauge", "Client connections open now.", r.client_connections);
+    if (!r.connections_accepted.empty())
+        p.family("cacheproxy_worker_connections_accepted_total", "counter",
+                 "Client connections accepted by each worker thread on its own listener.");
+    for (std::size_t i = 0; i < r.connections_accepted.size(); ++i) {
+        const std::string worker = std::to_string(i);
+        p.sample("cacheproxy_worker_connections_accepted_total", {{"worker", worker}}, r.connections_accepted[i]);
+    }
+    p.single("cacheproxy_requests_in_flight", "gauge", "Requests being handled now.", r.inflight);
+    p.single("cacheproxy_uptime_seconds", "gauge", "Seconds since the process started.", r.uptime_seconds);
+    p.single("process_start_time_seconds", "gauge",
+             "Start time of the process since the Unix epoch in seconds.", r.start_time_unix);
+    p.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", r.rss_bytes);
+    p.single("cacheproxy_build_info", "gauge",
+             "Always 1; the version label says which build runs.", 1, {{"version", r.version}});
+    p.single("cacheproxy_config_info", "gauge",
+             "Always 1; config_version changes whenever the configuration or the rules file does.", 1,
+             {{"config_version", r.config_version}});
+    p.single("cacheproxy_config_reloads_total", "counter",
+             "SIGHUP reloads applied (the configuration running changed).", r.reloads.ok);
+    p.single("cacheproxy_config_reload_failures_total", "counter",
+             "SIGHUP reloads refused: a file failed validation or asked for a change that needs a restart.",
+             r.reloads.failed);
+    p.single("cacheproxy_config_last_reload_ok", "gauge",
+             "1 unless the last reload was refused (its error: last_error in /stats).",
+             r.reloads.last_ok ? 1 : 0);
+}
+
 }  // namespace
 
 std::string render_prometheus(const Report& r) {
@@ -215,33 +245,7 @@ std::string render_prometheus(const Report& r) {
     write_upstream(p, r);
     write_tunnels(p, r.tunnels);
 
-    // ---------------------------------------------------------------- process
-    p.single("cacheproxy_client_connections", "gauge", "Client connections open now.", r.client_connections);
-    if (!r.connections_accepted.empty())
-        p.family("cacheproxy_worker_connections_accepted_total", "counter",
-                 "Client connections accepted by each worker thread on its own listener.");
-    for (std::size_t i = 0; i < r.connections_accepted.size(); ++i) {
-        const std::string worker = std::to_string(i);
-        p.sample("cacheproxy_worker_connections_accepted_total", {{"worker", worker}}, r.connections_accepted[i]);
-    }
-    p.single("cacheproxy_requests_in_flight", "gauge", "Requests being handled now.", r.inflight);
-    p.single("cacheproxy_uptime_seconds", "gauge", "Seconds since the process started.", r.uptime_seconds);
-    p.single("process_start_time_seconds", "gauge",
-             "Start time of the process since the Unix epoch in seconds.", r.start_time_unix);
-    p.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", r.rss_bytes);
-    p.single("cacheproxy_build_info", "gauge",
-             "Always 1; the version label says which build runs.", 1, {{"version", r.version}});
-    p.single("cacheproxy_config_info", "gauge",
-             "Always 1; config_version changes whenever the configuration or the rules file does.", 1,
-             {{"config_version", r.config_version}});
-    p.single("cacheproxy_config_reloads_total", "counter",
-             "SIGHUP reloads applied (the configuration running changed).", r.reloads.ok);
-    p.single("cacheproxy_config_reload_failures_total", "counter",
-             "SIGHUP reloads refused: a file failed validation or asked for a change that needs a restart.",
-             r.reloads.failed);
-    p.single("cacheproxy_config_last_reload_ok", "gauge",
-             "1 unless the last reload was refused (its error: last_error in /stats).",
-             r.reloads.last_ok ? 1 : 0);
+    write_process(p, r);
     return p.take();
 }
 

@@ -33,6 +33,8 @@
 #   --rounds N          rounds; medians are taken over them       [3]
 #   --threads-proxy N   cacheproxy worker threads                 [1]
 #   --connections N     wrk connections                           [50]
+#   --nginx-workers N   nginx proxy_cache worker_processes, N or auto (then
+#                       with listen ... reuseport)                 [1]
 # Env: CACHEPROXY_BIN, BENCH_KEEP_TMP=1 as for forwarding.sh.
 # Exit status: 0 with a table; 1 if a target produced no number or nginx's or
 # Varnish's cache is not hitting (a broken comparison).
@@ -46,8 +48,10 @@ DURATION=10s
 ROUNDS=3
 PROXY_THREADS=1
 CONNECTIONS=50
+BENCH_NGINX_WORKERS=1
 bench_options hits.sh "--duration:DURATION:duration --rounds:ROUNDS:count
-  --threads-proxy:PROXY_THREADS:count --connections:CONNECTIONS:count" "$@"
+  --threads-proxy:PROXY_THREADS:count --connections:CONNECTIONS:count --nginx-workers:BENCH_NGINX_WORKERS:workers" "$@"
+export BENCH_NGINX_WORKERS
 export WRK_CONNECTIONS=$CONNECTIONS
 
 need_tools nginx varnishd wrk curl python3 setsid timeout
@@ -225,7 +229,7 @@ per_target sum T_UP UPREQ "${TARGETS[@]}"   # sum counts direct's "-" as 0
 echo
 bench_header "cacheproxy cache-hit benchmark (GET /api/trading/balance, one user)"
 echo "- setup: upstream nginx \`return 200\` ${#BALANCE_JSON}-byte JSON; cacheproxy --threads $PROXY_THREADS, rule ttl 15s key identity+exchange+account_type;"
-echo "  nginx proxy_cache (1 worker) key \$request_uri\$http_authorization, valid 200 15s, lock on, upstream keepalive 64;"
+echo "  nginx proxy_cache (worker_processes $BENCH_NGINX_WORKERS$([[ $BENCH_NGINX_WORKERS == 1 ]] || echo ", listen reuseport")) key \$request_uri\$http_authorization, valid 200 15s, lock on, upstream keepalive 64;"
 echo "  Varnish -s malloc,64m, default thread pools, hash url+Authorization, ttl 15s, grace 0s; (d) = wrk straight at the upstream nginx;"
 echo "  wrk -t${WRK_THREADS:-1} -c$CONNECTIONS -d$DURATION --latency -s balance.lua (Authorization: $TOKEN, $PATH_QS), $ROUNDS round(s), interleaved a,b,c,d; medians below"
 echo "- warm-up cache status (3 curl calls): cacheproxy X-Cache: ${WARM[cacheproxy]% }; nginx X-Cache-Status: ${WARM[nginx_cache]% }; Varnish X-Cache: ${WARM[varnish]% }"

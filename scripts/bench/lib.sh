@@ -186,20 +186,21 @@ _spawn() {
 # ------------------------------------------------------------------- nginx --
 
 # start_nginx NAME SERVER_BLOCK [HTTP_EXTRA]: writes $BENCH_TMP/NAME/nginx.conf
-# with one worker, no daemon, every path inside $BENCH_TMP/NAME; SERVER_BLOCK is
+# with one worker ($BENCH_NGINX_WORKERS, N or auto, for a NAME not upstream*), no daemon, every path inside $BENCH_TMP/NAME; SERVER_BLOCK is
 # the full "server { ... }" text, HTTP_EXTRA goes in the http block before it
 # (upstream {...}, proxy_cache_path ...). The access log is
 # $BENCH_TMP/NAME/access.log. Waits for the first "listen" port in the block.
 # Sets NGINX_PID_<NAME>.
 start_nginx() {
   local name=$1 server=$2 extra=${3:-}
-  local dir="$BENCH_TMP/$name"
+  local dir="$BENCH_TMP/$name" workers=1
+  [[ $name == upstream* ]] || workers=${BENCH_NGINX_WORKERS:-1}   # the server under test, not the upstream
   mkdir -p "$dir/tmp" "$dir/logs"
   chmod 755 "$dir" "$dir/tmp" "$dir/logs"
   cat >"$dir/nginx.conf" <<EOF
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes $workers;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
 events {
@@ -520,6 +521,7 @@ bench_options() {
       duration) valid_duration "$val" || _bad_option "$script" "$opt: expected e.g. ${dflt[$opt]} or 1m, got '$val'" ;;
       count) [[ "$val" =~ ^[1-9][0-9]*$ ]] || _bad_option "$script" "$opt: expected a positive integer" ;;
       threads) [[ "$val" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || _bad_option "$script" "$opt: expected N or a list N,M" ;;
+      workers) [[ "$val" =~ ^([1-9][0-9]*|auto)$ ]] || _bad_option "$script" "$opt: expected N or auto" ;;
       seconds) [[ "$val" =~ ^[0-9]+(\.[0-9]+)?$ ]] || _bad_option "$script" "$opt: expected seconds, e.g. ${dflt[$opt]}" ;;
       percent) [[ "$val" =~ ^[0-9]+(\.[0-9]+)?$ ]] || _bad_option "$script" "$opt: expected a percentage" ;;
       *..*)
@@ -628,7 +630,7 @@ start_nginx_cache() {
   fi
   start_nginx "$name" "
     server {
-        listen 127.0.0.1:$port backlog=4096;
+        listen 127.0.0.1:$port backlog=4096$([[ ${BENCH_NGINX_WORKERS:-1} == 1 ]] || echo " reuseport");
         access_log off;
         $server
         location ${location:+= }${location:-/} {
