@@ -24,12 +24,7 @@ bench_init callgrind 900
 
 UP=$(free_port)
 PP=$(free_port)
-start_nginx upstream "
-    server {
-        listen 127.0.0.1:$UP backlog=4096;
-        access_log off;
-        location / { default_type application/json; return 200 '$BALANCE_JSON'; }
-    }"
+start_nginx upstream "$(balance_server "$UP")"
 wait_port "$UP" 5 || die "upstream: port $UP not accepting"
 cat >"$BENCH_TMP/rules.yaml" <<'EOT'
 identity: { header: Authorization }

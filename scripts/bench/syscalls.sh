@@ -21,18 +21,15 @@ bench_init syscalls 300
 UP=$(free_port)
 PP=$(free_port)
 NP=$(free_port)
-start_nginx upstream "
-    server {
-        listen 127.0.0.1:$UP backlog=4096;
-        access_log off;
-        location / { default_type application/json; return 200 '$BALANCE_JSON'; }
-    }"
+start_nginx upstream "$(balance_server "$UP")"
 start_nginx nginx-proxy "
     server {
         listen 127.0.0.1:$NP backlog=4096;
         access_log off;
-        location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
-    }" "upstream up { server 127.0.0.1:$UP; keepalive 64; }"
+        location / {
+            $NGINX_PASS
+        }
+    }" "$(nginx_upstream_u "$UP")"
 cat >"$BENCH_TMP/cp.yaml" <<EOT
 listen: 127.0.0.1:$PP
 threads: 1

@@ -232,15 +232,18 @@ TEST(TransparencyUpstream, AnEventLoopBlockedLongerThanTheProbeTimeoutStillAnswe
 }
 
 TEST(TransparencyUpstream, ARefusedUpstreamGives502AtOnce) {
-    // origin: a port nothing listens on; the shipped health settings (no probe)
+    // origin: a port nothing listens on; the shipped health settings (no
+    // probe), and a connect timeout far past the client's own 5 s: a proxy
+    // that waited for it (or for a retry, or a health verdict) would leave
+    // the client without an answer, and a timeout would be a 504.
     const std::uint16_t dead = free_port();
-    Proxy proxy("http://127.0.0.1:" + std::to_string(dead), Proxy::with_config(shipped_upstream_defaults));
+    Proxy proxy("http://127.0.0.1:" + std::to_string(dead), Proxy::with_config([](ProxyConfig& c) {
+                    shipped_upstream_defaults(c);
+                    c.set("upstream.connect_timeout", "60s");
+                }));
     for (int i = 0; i < 3; ++i) {
-        const auto t0 = Clock::now();
         Response r = http_request(proxy.port(), "GET", "/page", {}, {}, seconds(5));
-        const double took = std::chrono::duration<double>(Clock::now() - t0).count();
         EXPECT_EQ(r.status, 502u) << describe(r);
-        EXPECT_LT(took, 1.0) << "the 502 took " << took << " s";
     }
     EXPECT_EQ(http_request(proxy.admin_port(), "GET", "/readyz").status, 503u);
 }
