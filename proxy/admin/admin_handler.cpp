@@ -188,8 +188,10 @@ Response handle(const Request& req, AdminContext& admin) {
                 .member("status", up ? "ready" : "not ready")
                 .member("config", "loaded")
                 .member("config_version", admin.ctx.reloads.text().running_version)
-                .member("upstream", up ? "up" : "down")
-                .end_object();
+                .member("upstream", up ? "up" : "down");
+            // The shared tier never makes the instance unready: without it, it serves L1 only.
+            if (admin.ctx.cache && admin.ctx.cache->tier) w.member("shared_tier", admin.ctx.cache->tier->state());
+            w.end_object();
             set_body(res, up ? bhttp::status::ok : bhttp::status::service_unavailable, kJson, w.take());
         } else if (path == "/") {
             res.result(bhttp::status::found);

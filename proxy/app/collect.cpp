@@ -74,6 +74,48 @@ void add_routes(const RuleSnapshot& cc, const std::atomic<std::uint64_t>* purged
     }
 }
 
+/// The shared tier's counters, named for /stats and /metrics.
+stats::SharedTierReport shared_tier_report(const tier::SharedTier& t) {
+    const auto& s = t.stats();
+    const auto tr = t.transport();
+    auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    stats::SharedTierReport r{.enabled = true, .state = t.state(), .instance = t.instance_id(), .items = {}};
+    r.items = {
+        {"redis_nodes", tr.nodes, true, "Redis primaries the tier talks to."},
+        {"redis_rtt_us", tr.last_rtt_us, true, "The latest Redis round trip, microseconds."},
+        {"redis_ops", tr.ops, false, "Redis commands sent."},
+        {"redis_errors", tr.errors, false, "Redis commands that failed (error reply or transport)."},
+        {"redis_timeouts", tr.timeouts, false, "Redis commands past their deadline (the connection was closed)."},
+        {"redis_connects", tr.connects, false, "Redis connections made."},
+        {"barriers", v(s.barriers), false, "Read-your-writes barriers (PING on the bus) answered."},
+        {"barrier_waits", v(s.barrier_waits), false, "Per-user reads that waited for a barrier."},
+        {"barrier_wait_us", v(s.barrier_wait_us), false, "Microseconds per-user reads waited for barriers, summed."},
+        {"barrier_fresh", v(s.barrier_fresh), false, "Per-user reads served under max_invalidation_lag without a wait."},
+        {"barrier_failures", v(s.barrier_failures), false, "Barriers that failed or timed out."},
+        {"degraded", v(s.degraded), false, "Per-user reads forwarded uncached because the bus was down."},
+        {"l2_hits", v(s.l2_hits), false, "Misses answered from the shared tier (another instance's fill)."},
+        {"l2_misses", v(s.l2_misses), false, "Misses the shared tier did not hold (this instance leads the fill)."},
+        {"l2_rejected", v(s.l2_rejected), false, "Shared values refused (generation, epoch, key, age, bus gap)."},
+        {"l2_errors", v(s.l2_errors), false, "Shared-tier operations that failed (the request went on without)."},
+        {"l2_stores", v(s.l2_stores), false, "Fills written to the shared tier."},
+        {"l2_store_refused", v(s.l2_store_refused), false, "Fills not written: a write moved the generation meanwhile."},
+        {"lease_won", v(s.lease_won), false, "Fill leases taken (this instance called the upstream for the cluster)."},
+        {"lease_waits", v(s.lease_waits), false, "Misses that waited for another instance's fill."},
+        {"lease_failed_seen", v(s.lease_failed_seen), false, "Misses answered with another instance's held failure."},
+        {"lease_timeouts", v(s.lease_timeouts), false, "Lease waits that ran out (the request fetched on its own)."},
+        {"invalidations_published", v(s.published), false, "Writes whose invalidation the bus acknowledged."},
+        {"invalidations_unpublished", v(s.publish_failures), false, "Writes answered before the bus acknowledged."},
+        {"invalidation_debt", v(s.debt), true, "Invalidations queued for delivery when Redis answers again."},
+        {"invalidation_debt_delivered", v(s.debt_delivered), false, "Queued invalidations delivered later."},
+        {"bus_messages", v(s.bus_messages), false, "Invalidations received on the bus."},
+        {"bus_bad_messages", v(s.bus_bad_messages), false, "Bus messages that were not ours or not well formed."},
+        {"bus_lag_us", v(s.bus_lag_us_last), true, "The latest invalidation's publish-to-apply time, microseconds."},
+        {"bus_lag_max_us", v(s.bus_lag_us_max), true, "The largest publish-to-apply time seen, microseconds."},
+        {"bus_epochs", v(s.bus_epochs), false, "Bus (re)connects: each made every per-user entry here stale."},
+    };
+    return r;
+}
+
 }  // namespace
 
 Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<app::Worker>>& workers) {
@@ -131,6 +173,7 @@ Report collect(const app::ServerContext& ctx, const std::vector<std::unique_ptr<
     r.principals = cc->cache.principal_stats();
     r.refused_credentials = cc->cache.refused_credentials();
     r.logouts = cc->cache.logouts();
+    if (shared->tier) r.shared_tier = shared_tier_report(*shared->tier);
     return r;
 }
 

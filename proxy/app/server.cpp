@@ -4,6 +4,7 @@
 #include "app/listener.hpp"
 #include "app/collect.hpp"
 #include "app/reload.hpp"
+#include "app/shared_tier_start.hpp"
 #include "app/socket_activation.hpp"
 #include "upstream/health_checker.hpp"
 
@@ -48,6 +49,7 @@ Server::~Server() {
     for (auto& w : workers_) w->ioc.stop();
     for (auto& t : threads_)
         if (t.joinable()) t.join();
+    if (ctx_.cache && ctx_.cache->tier) ctx_.cache->tier->stop();
 }
 
 std::optional<std::string> Server::start() {
@@ -60,6 +62,7 @@ std::optional<std::string> Server::start() {
     unsigned n = cfg_.threads ? cfg_.threads : std::max(1u, std::thread::hardware_concurrency());
     const auto per_thread = upstream::PoolLimits::per_worker(cfg_.upstream, n);
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(ctx_, *upstream_ep, per_thread));
+    if (auto failed = start_shared_tier(ctx_)) return failed;  // before any port opens or any worker runs
 
     // SIGTERM/SIGINT are caught from before the first port opens: a signal
     // that arrives early still drains and exits 0.

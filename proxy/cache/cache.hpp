@@ -103,6 +103,10 @@ public:
     /// stored), then frees the entries. Returns how many were dropped.
     std::size_t invalidate(const Invalidation& plan);
 
+    /// Every per-user entry and fill in flight is stale from now on (the
+    /// shared tier's bus had a gap: invalidations may have been missed).
+    void bump_all() { generations_.bump_all(); }
+
     /// Admin purge of a whole route: drops its entries (one user's: invalidate()).
     std::size_t purge_route(std::size_t route_index);
 

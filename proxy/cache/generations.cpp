@@ -70,8 +70,11 @@ std::size_t Generations::exact_slot(std::string_view key_bytes) const {
 
 std::uint64_t Generations::current(const CacheKey& key) const {
     // Both counters only grow, so a bump of either after this read makes the sum larger.
-    return user_[user_slot(key.route_index, key.identity)].load(order) + exact_[exact_slot(key.bytes)].load(order);
+    const auto sum = user_[user_slot(key.route_index, key.identity)].load(order) + exact_[exact_slot(key.bytes)].load(order);
+    return key.has_identity ? sum + epoch_.load(order) : sum;
 }
+
+void Generations::bump_all() { epoch_.fetch_add(1, order); }
 
 void Generations::bump_exact(const CacheKey& key) { exact_[exact_slot(key.bytes)].fetch_add(1, order); }
 

@@ -24,7 +24,8 @@ public:
     /// Two tables of `slots` counters each, rounded up to a power of two (at least 1).
     explicit Generations(std::size_t slots = 1 << 16);
 
-    /// The generation of `key`: user[slot(route, identity)] + exact[slot(key.hash)].
+    /// The generation of `key`: user[slot(route, identity)] + exact[slot(key.hash)]
+    /// (+ the epoch for a key with an identity).
     /// A shared route's key (no identity) uses the all-zero identity's user slot.
     std::uint64_t current(const CacheKey& key) const;
     /// Makes every entry of `key` (a scoped write) stale.
@@ -34,6 +35,12 @@ public:
     /// bump_user for each of `routes`, each slot once even where two routes
     /// share one (so a key's generation moves by exactly one when its slot is among them).
     void bump_identity(const IdentityHash& identity, std::span<const std::size_t> routes);
+
+    /// Makes every per-user entry stale at once (the shared tier's bus came
+    /// back after a gap in which invalidations may have been missed). Shared
+    /// routes' keys (no identity) do not read the epoch.
+    void bump_all();
+    std::uint64_t epoch() const { return epoch_.load(std::memory_order_seq_cst); }
 
     /// Counters per table.
     std::size_t slots() const { return mask_ + 1; }
@@ -45,6 +52,8 @@ private:
     std::size_t mask_;
     std::unique_ptr<std::atomic<std::uint64_t>[]> user_;
     std::unique_ptr<std::atomic<std::uint64_t>[]> exact_;
+    /// Added to every per-user key's sum; bumped only when a bus gap is seen.
+    alignas(64) std::atomic<std::uint64_t> epoch_{0};
 };
 
 }  // namespace cacheproxy::cache

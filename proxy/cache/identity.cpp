@@ -73,6 +73,12 @@ IdentityHasher::IdentityHasher(const Key& key) : key_(key), id_(next_hasher_id.f
     if (mac_ == nullptr) throw std::runtime_error("identity: HMAC unavailable");
 }
 
+void IdentityHasher::rekey(const Key& key) {
+    OPENSSL_cleanse(key_.data(), key_.size());
+    key_ = key;
+    id_ = next_hasher_id.fetch_add(1);  // nothing hashed under the old key is found again
+}
+
 IdentityHasher::~IdentityHasher() {
     OPENSSL_cleanse(key_.data(), key_.size());
     EVP_MAC_free(mac_);

@@ -33,6 +33,9 @@ public:
     explicit IdentityHasher(const Key& key);
     /// Wipes the key.
     ~IdentityHasher();
+    /// Replaces the key (the shared tier's file). Start-up only, before any
+    /// thread hashes: not thread-safe.
+    void rekey(const Key& key);
     IdentityHasher(const IdentityHasher&) = delete;
     IdentityHasher& operator=(const IdentityHasher&) = delete;
 

@@ -7,7 +7,10 @@
 
 #include <spdlog/common.h>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <exception>
 #include <filesystem>
@@ -115,6 +118,22 @@ void read_admin(YamlReader admin, AdminConfig& out) {
     admin.finish();
 }
 
+void read_shared_tier(YamlReader t, SharedTierConfig& out) {
+    t.read_string("redis", out.redis);
+    t.read_string_list("cluster", out.cluster);
+    t.read_string("identity_key_file", out.identity_key_file);
+    t.read_string("password_file", out.password_file);
+    t.read_duration("connect_timeout", out.connect_timeout);
+    t.read_duration("op_timeout", out.op_timeout);
+    t.read_duration("barrier_timeout", out.barrier_timeout);
+    t.read_duration("publish_timeout", out.publish_timeout);
+    t.read_duration("max_invalidation_lag", out.max_invalidation_lag);
+    t.read_string("on_redis_down", out.on_redis_down);
+    t.read_bool("l2", out.l2);
+    t.read_duration("lease_ttl", out.lease_ttl);
+    t.finish();
+}
+
 /// `rules` as written in the config file, made relative to the config file's folder.
 std::string resolve_rules_path(const std::string& config_path, const std::string& rules) {
     std::filesystem::path p(rules);
@@ -175,6 +194,75 @@ const char* identity_kind(rules::IdentitySource::Kind kind) {
     return "?";
 }
 
+/// host:port with a numeric host (the tier resolves nothing on its path).
+bool numeric_address(const std::string& text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
+    std::string host = text.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(host, ec);
+    if (ec) return false;
+    unsigned port = 0;
+    const auto digits = std::string_view(text).substr(colon + 1);
+    const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    return r.ec == std::errc() && r.ptr == digits.data() + digits.size() && port > 0 && port <= 65535;
+}
+
+void describe_shared_tier(const SharedTierConfig& t, std::ostringstream& s) {
+    if (!t.enabled()) {
+        s << "shared_tier: {}   # off: this instance caches alone\n";
+        return;
+    }
+    s << "shared_tier:\n";
+    if (!t.redis.empty()) s << "  redis: " << yaml_string(t.redis) << "\n";
+    if (!t.cluster.empty()) s << "  cluster: " << yaml_list(t.cluster) << "\n";
+    s << "  identity_key_file: " << yaml_string(t.identity_key_file) << "   # its bytes are not shown\n"
+      << "  password_file: " << yaml_string(t.password_file) << "\n"
+      << "  connect_timeout: " << format_duration(t.connect_timeout) << "\n"
+      << "  op_timeout: " << format_duration(t.op_timeout) << "\n"
+      << "  barrier_timeout: " << format_duration(t.barrier_timeout) << "\n"
+      << "  publish_timeout: " << format_duration(t.publish_timeout) << "\n"
+      << "  max_invalidation_lag: " << format_duration(t.max_invalidation_lag)
+      << (t.max_invalidation_lag.count() ? "" : "   # strict") << "\n"
+      << "  on_redis_down: " << t.on_redis_down << "\n"
+      << "  l2: " << (t.l2 ? "true" : "false") << "\n"
+      << "  lease_ttl: " << format_duration(t.lease_ttl) << "\n";
+}
+
+std::optional<ConfigError> validate_shared_tier(const Config& cfg) {
+    const SharedTierConfig& t = cfg.shared_tier;
+    auto problem = [&](std::string key, std::string message) {
+        return ConfigError{cfg.source_path, 0, 0, "shared_tier." + std::move(key), std::move(message)};
+    };
+    if (!t.enabled()) return std::nullopt;
+    if (!t.redis.empty() && !t.cluster.empty()) return problem("cluster", "give either redis or cluster, not both");
+    if (!t.redis.empty() && !numeric_address(t.redis))
+        return problem("redis", "must be a numeric HOST:PORT (\"127.0.0.1:6379\"), got \"" + t.redis + "\"");
+    for (std::size_t i = 0; i < t.cluster.size(); ++i)
+        if (!numeric_address(t.cluster[i]))
+            return problem("cluster[" + std::to_string(i) + "]", "must be a numeric HOST:PORT, got \"" + t.cluster[i] + "\"");
+    if (t.identity_key_file.empty())
+        return problem("identity_key_file",
+                       "required with a shared tier: every instance must hash credentials with the same key");
+    if (t.on_redis_down != "bypass" && t.on_redis_down != "local")
+        return problem("on_redis_down", "must be bypass or local, got \"" + t.on_redis_down + "\"");
+    const std::pair<const char*, Duration> positive[] = {{"connect_timeout", t.connect_timeout},
+                                                         {"op_timeout", t.op_timeout},
+                                                         {"barrier_timeout", t.barrier_timeout},
+                                                         {"publish_timeout", t.publish_timeout},
+                                                         {"lease_ttl", t.lease_ttl}};
+    for (const auto& [key, value] : positive)
+        if (value <= Duration::zero() || value > std::chrono::minutes(10))
+            return problem(key, "must be > 0 and at most 10m, got " + format_duration(value));
+    if (t.max_invalidation_lag < Duration::zero() || t.max_invalidation_lag > std::chrono::seconds(60))
+        return problem("max_invalidation_lag", "must be 0 (strict) .. 60s, got " + format_duration(t.max_invalidation_lag));
+    if (cfg.rules.principal.source != rules::PrincipalRule::Source::none)
+        return problem("redis", "a shared tier cannot be combined with the rules' principal section yet: a write's "
+                                "reach to a user's other tokens is known to one instance only");
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<ConfigError> load_config(const std::string& path, Config& out) {
@@ -195,6 +283,7 @@ std::optional<ConfigError> load_config(const std::string& path, Config& out) {
         read_admin(top.child("admin"), cfg.admin);
         read_tunnel(top.child("tunnel"), cfg.tunnel);
         read_timeouts(top, cfg.timeouts);
+        read_shared_tier(top.child("shared_tier"), cfg.shared_tier);
         if (top.has("rules")) {
             std::string rules;
             top.read_string("rules", rules);
@@ -212,6 +301,9 @@ std::optional<ConfigError> load_config(const std::string& path, Config& out) {
                 source.fail(locate(root, "rules"), "rules", error->message + ": " + cfg.rules_path);
             }
         }
+        // Again with the rules read (a shared tier and a principal section are exclusive).
+        if (!source.error)
+            if (auto error = validate_shared_tier(cfg)) source.fail(locate(root, error->key), error->key, error->message);
     } catch (const std::exception& e) {  // yaml-cpp should not throw here; never let it escape
         source.fail(YAML::Mark::null_mark(), "", std::string("cannot read config: ") + e.what());
     }
@@ -247,6 +339,8 @@ std::optional<ConfigError> validate(const Config& cfg) {
         return problem("limits.stream_timeout", "must be 0 (none) .. 1 year");
     if (cfg.tunnel.max_open == 0 || cfg.tunnel.max_open > 1'000'000)
         return problem("tunnel.max_open", "must be 1..1000000, got " + std::to_string(cfg.tunnel.max_open));
+
+    if (auto error = validate_shared_tier(cfg)) return error;
 
     const UpstreamConfig& up = cfg.upstream;
     HostPort parsed;
@@ -388,6 +482,7 @@ std::string describe(const Config& cfg) {
       << "  enabled: " << (cfg.admin.enabled ? "true" : "false") << "\n"
       << "  listen: " << yaml_string(format_host_port(cfg.admin.listen)) << "\n"
       << "  token: " << (cfg.admin.token.empty() ? "\"\"   # none" : "\"***\"   # set, not shown") << "\n";
+    describe_shared_tier(cfg.shared_tier, s);
 
     const rules::RuleSet& rules = cfg.rules;
     if (cfg.rules_path.empty()) {

@@ -120,6 +120,37 @@ struct TunnelConfig {
     std::size_t max_open = 1024;                    ///< open tunnels, whole process; more get 503
 };
 
+/// The shared tier (issue 15): N instances share L2 entries, fill leases
+/// and invalidations through Redis (tier/shared_tier.hpp). Off unless
+/// `shared_tier.redis` or `shared_tier.cluster` names a server.
+struct SharedTierConfig {
+    std::string redis;                   ///< "127.0.0.1:6379": one standalone server ("" = off)
+    std::vector<std::string> cluster;    ///< Redis Cluster seed nodes ("host:port"); exclusive with `redis`
+    /// 32 raw bytes or 64 hex characters, the same file on every instance: the
+    /// identity HMAC key, so every instance names a user's keys alike.
+    std::string identity_key_file;
+    std::string password_file;           ///< AUTH password, first line ("" = none); never inline
+    Duration connect_timeout = std::chrono::milliseconds(200);
+    Duration op_timeout = std::chrono::milliseconds(50);       ///< every command; missed: the connection closes
+    Duration barrier_timeout = std::chrono::milliseconds(50);  ///< a per-user read waits this long for the bus
+    /// A write's answer waits this long for its invalidation to be
+    /// acknowledged (a paused Redis answers late), then goes out with the
+    /// invalidation queued (the debt: delivered when Redis answers again).
+    Duration publish_timeout = std::chrono::seconds(2);
+    /// 0 = strict cross-instance read-your-writes (a per-user read waits for a
+    /// barrier sent after it arrived). > 0: a barrier completed within this
+    /// long is enough: a read may miss a write made through another instance
+    /// less than this long before it (ARCHITECTURE.md, "Across instances").
+    Duration max_invalidation_lag{0};
+    /// Per-user reads while the bus is down: "bypass" (forwarded uncached, the
+    /// safe side) or "local" (served from this instance's cache: a user whose
+    /// requests are balanced to one instance loses nothing).
+    std::string on_redis_down = "bypass";
+    bool l2 = true;                       ///< entries shared through Redis (else only invalidations and leases)
+    Duration lease_ttl = std::chrono::seconds(5);  ///< a fill lease; renewed while its fetch runs
+    bool enabled() const { return !redis.empty() || !cluster.empty(); }
+};
+
 struct Config {
     std::string source_path;             ///< the YAML file this came from ("" = built-in defaults)
     HostPort listen{"127.0.0.1", 8080};
@@ -132,6 +163,7 @@ struct Config {
     AdminConfig admin;
     TunnelConfig tunnel;
     std::vector<PathTimeouts> timeouts;  ///< per path prefix (pass-through)
+    SharedTierConfig shared_tier;
     std::string rules_path;              ///< resolved against the config file's folder
     rules::RuleSet rules;                ///< loaded from rules_path
 };

@@ -12,6 +12,7 @@
 #include "principal/principal.hpp"
 #include "rules/route_rule.hpp"
 #include "stats/cache_counters.hpp"
+#include "tier/shared_tier.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -100,7 +101,9 @@ struct CacheContext {
                                                        std::move(config_version), cache, hasher)),
           current_(initial), version_(1) {}
 
-    cache::IdentityHasher hasher;                ///< random key per process: survives every reload
+    /// A random key per process, or the shared tier's key file (rekeyed at
+    /// start, before any worker runs): survives every reload.
+    cache::IdentityHasher hasher;
     cache::Cache cache;                          ///< store, coalescer, generations: the one face
     /// Entries dropped by the admin purge API, per route store slot (the
     /// admin thread's counter: RouteCounters::purged of the workers stays 0).
@@ -113,6 +116,9 @@ struct CacheContext {
     principal::Extractor principal;
     /// The snapshot the process started with.
     const std::shared_ptr<const RuleSnapshot> initial;
+    /// The shared tier (shared_tier in the config), or null: every cached
+    /// flow tests this one pointer and does nothing more when it is null.
+    std::unique_ptr<tier::SharedTier> tier;
 
     /// The running rules (the admin, the reload, a write that checks for a
     /// newer version). Takes a lock: never called per cached read.

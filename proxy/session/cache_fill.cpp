@@ -61,6 +61,12 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::sha
     auto& counters = worker.route_counters[cc.slot(route_index)];
     app::bump(counters.refreshes);
     const auto since = cc.cache.write_seq();  // before the request goes upstream (principal_step.hpp)
+    // The shared tier's generation, read before the fetch too: the refreshed
+    // entry is shared only if no write moved it meanwhile (no lease: one
+    // refresh per instance at most).
+    auto* tier = worker.ctx.cache->tier.get();
+    tier::SharedTier::Found shared{.kind = tier::SharedTier::Found::Kind::lead};
+    if (tier && tier->l2_enabled()) shared.generation = co_await tier->generation(fill.key, rule);
     auto fetched = co_await upstream::fetch_whole(worker.pool, worker.ctx.cfg.upstream, *request, rule.max_object_bytes);
     const auto now = worker.now();
     if (fetched.too_large) {
@@ -85,6 +91,8 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::sha
     const auto result = cache::fill_result(entry, why);
     if (result.outcome != cache::FillResult::Outcome::stored)
         app::bump(counters.not_storable);
+    else if (tier && !shared.generation.empty())
+        tier->store(fill.key, rule, shared, entry, now);
     count_published(counters, cc.cache.publish(fill, result, now));
 }
 

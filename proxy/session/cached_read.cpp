@@ -10,6 +10,7 @@
 #include "session/client_head.hpp"
 #include "session/pass_through.hpp"
 #include "session/principal_step.hpp"
+#include "tier/shared_tier.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -101,6 +102,17 @@ asio::awaitable<bool> answer_unshared(Exchange& ex, bhttp::response<bhttp::strin
     co_return !ec && keep_alive;
 }
 
+/// What a failed fill may answer with instead of its error: this
+/// instance's stale entry, else the shared tier's, while the route's
+/// stale_if_error window holds.
+cache::EntryPtr fallback(const cache::EntryPtr& stale, const tier::SharedTier::Found& shared,
+                         const rules::RouteRule& rule, cache::TimePoint now) {
+    if (stale || !shared.stale) return stale;
+    const auto& e = *shared.stale;
+    return now < e.stored_at() + rule.ttl + rule.stale_if_error && rule.stale_if_error.count() > 0 ? shared.stale
+                                                                                                  : nullptr;
+}
+
 /// Step 4: leads the fill of `key`: fetches the whole response, admits it,
 /// publishes it (stored only if no write intervened), answers.
 asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app::RouteCounters& counters,
@@ -110,6 +122,22 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
     bump(counters.misses);
     const auto since = cc.cache.write_seq();  // before the request goes upstream (principal_step.hpp)
     ex.record.cache = CacheResult::miss_stored;
+    // The shared tier first: another instance's entry, its failure, or the
+    // lease (one upstream call across the instances).
+    auto* tier = ex.worker.ctx.cache->tier.get();
+    tier::SharedTier::Found shared;
+    if (tier && tier->l2_enabled()) {
+        shared = co_await tier->find(fill.key, rule, fill.generation, ex.worker.now(), cc.rules.coalesce_timeout);
+        if (shared.kind == tier::SharedTier::Found::Kind::hit) {
+            count_published(counters, cc.cache.publish(fill, cache::fill_result(shared.entry, {}), ex.worker.now()));
+            co_return co_await answer_entry(ex, *shared.entry, CacheResult::hit_l2);
+        }
+        if (shared.kind == tier::SharedTier::Found::Kind::failed) {
+            const cache::FillResult failed{nullptr, Outcome::failed, shared.status, "upstream-error"};
+            cc.cache.publish(fill, failed, ex.worker.now());
+            co_return co_await answer_fill(ex, failed, fallback(stale, shared, rule, ex.worker.now()), false, counters);
+        }
+    }
     const auto request = make_fill_request(ex.req, rule, cc.rules.identity, ex.peer.ip, *ex.worker.upstream_authority,
                                            ex.peer.trusted);
     const auto t_up = ex.worker.now();
@@ -119,6 +147,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
     if (fetched.too_large) {
         // Larger than an entry may be: nobody shares it; stream it instead.
         // The waiters go upstream too, max_unshared at a time.
+        if (tier) tier->release(fill.key, rule, shared);
         cc.cache.publish(fill, {nullptr, Outcome::not_shareable, 502, "too-large"}, t_done);
         bump(counters.not_storable);
         co_return co_await pass_through(ex, {.label = CacheResult::miss_too_large});
@@ -127,8 +156,9 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
         bump(counters.fill_errors);
         spdlog::warn("fill for route {} failed: {}", rule.name, fetched.ec.message());
         const cache::FillResult failed{nullptr, Outcome::failed, http_errors::status_for(fetched.ec), "upstream-error"};
+        if (tier) tier->fail(fill.key, rule, shared, failed.status);
         cc.cache.publish(fill, failed, t_done);
-        co_return co_await answer_fill(ex, failed, stale, false, counters);
+        co_return co_await answer_fill(ex, failed, fallback(stale, shared, rule, t_done), false, counters);
     }
     // A refusal drops the credential; an answer naming its principal maps it.
     fill.generation =
@@ -138,9 +168,11 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
                               fetched.length_known, had_credentials, t_done, fill.generation, why);
     const auto result = cache::fill_result(entry, why);
     if (result.outcome == Outcome::stored) {
+        if (tier) tier->store(fill.key, rule, shared, entry, t_done);
         count_published(counters, cc.cache.publish(fill, result, t_done));
         co_return co_await answer_entry(ex, *entry, CacheResult::miss_stored);
     }
+    if (tier) tier->release(fill.key, rule, shared);
     bump(counters.not_storable);
     cc.cache.publish(fill, result, t_done);
     if (result.outcome != Outcome::not_shareable) co_return co_await answer_fill(ex, result, stale, false, counters);
@@ -187,6 +219,16 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
         co_return co_await pass_through(ex, {.label = CacheResult::bypass_uncacheable});
     }
     const bool had_credentials = !rule.shared && credential.has_value();
+
+    // 1b. Across instances (the shared tier): a per-user read first waits
+    // until every invalidation published before it arrived is applied here.
+    if (auto* tier = ex.worker.ctx.cache->tier.get(); tier && cache::per_user(rule)) {
+        if (!co_await tier->barrier() && tier->bypass_when_down()) {
+            tier->count_degraded();
+            bump(counters.bypass_uncacheable);
+            co_return co_await pass_through(ex, {.label = CacheResult::bypass_tier_down});
+        }
+    }
 
     // 2. Lookup: the scope's generation first, then an entry fetched under it
     // (an older one predates a write: never served; cache/cache.hpp).

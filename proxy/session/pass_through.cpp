@@ -433,8 +433,10 @@ asio::awaitable<bool> pass_through(Exchange& ex, PassThroughOptions options) {
     rec.cache = options.label;
     const auto& req = ex.req;
     bool keep_alive = ex.keep_alive();
-    auto before_reply = [&options] {
-        if (options.before_reply) std::exchange(options.before_reply, nullptr)();
+    auto before_reply = [&options]() -> asio::awaitable<void> {
+        if (!options.before_reply) co_return;
+        const auto run = std::exchange(options.before_reply, nullptr);  // lives until it is done
+        co_await run();
     };
 
     // 1. The body, or its first request_buffer_bytes, is read before an
@@ -483,7 +485,7 @@ asio::awaitable<bool> pass_through(Exchange& ex, PassThroughOptions options) {
         if (!tried.ec) break;
         pool.release(std::move(lease.conn), false);
         if (upstream::retry_on_stale(policy, n, lease, tried)) continue;
-        before_reply();
+        co_await before_reply();
         const bool keep = keep_alive && ex.body.is_done();
         if (sent_ec) {
             co_await ex.send_error(502, "upstream write failed", keep);
@@ -498,7 +500,7 @@ asio::awaitable<bool> pass_through(Exchange& ex, PassThroughOptions options) {
     }
 
     // 4. The client's head (a 101: the tunnel's own).
-    before_reply();
+    co_await before_reply();
     auto& parser = *ex.scratch.response;
     auto& res = parser.get();
     rec.status = res.result_int();

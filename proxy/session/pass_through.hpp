@@ -23,7 +23,7 @@ struct PassThroughOptions {
     /// Run once, when the upstream was reached (answered, failed after the
     /// request went out), before anything is written to the client: a watched
     /// write too large to buffer invalidates here.
-    std::function<void()> before_reply = {};
+    std::function<boost::asio::awaitable<void>()> before_reply = {};
     /// An upgrade to ask the upstream for ("websocket"; "" = none): a 101
     /// then turns the connection into a tunnel (tunnel.hpp).
     std::string_view upgrade = {};

@@ -15,6 +15,7 @@ namespace cacheproxy::session {
 enum class CacheResult : std::uint8_t {
     none,
     hit,                          ///< a fresh entry
+    hit_l2,                       ///< a fresh entry from the shared tier (another instance filled it)
     stale_while_revalidate,       ///< an expired entry inside stale-while-revalidate, refreshed behind it
     stale_if_error,               ///< an expired entry because the upstream failed
     miss_stored,                  ///< this request led the fill, and it was stored
@@ -28,6 +29,7 @@ enum class CacheResult : std::uint8_t {
     bypass_no_identity,           ///< a per-user route without an identity: forwarded, not cached
     bypass_uncacheable,           ///< a request the cache cannot key or answer: forwarded
     bypass_cross_origin,          ///< a per-user route asked with an Origin its key does not hold: forwarded
+    bypass_tier_down,             ///< a per-user route while the shared tier's bus is down (on_redis_down: bypass)
 };
 
 /// The labels of a result: the X-Cache value, the Cache-Status value (or its
@@ -44,6 +46,7 @@ constexpr CacheResultText text_of(CacheResult r) {
     switch (r) {
         case CacheResult::none: return {"", "", L::none};
         case CacheResult::hit: return {"HIT", "cacheproxy; hit; ttl=", L::hit};
+        case CacheResult::hit_l2: return {"HIT", "cacheproxy; hit; detail=l2", L::hit};
         case CacheResult::stale_while_revalidate:
             return {"STALE", "cacheproxy; fwd=stale; detail=stale-while-revalidate", L::stale};
         case CacheResult::stale_if_error: return {"STALE", "cacheproxy; fwd=stale; detail=stale-if-error", L::stale};
@@ -59,6 +62,8 @@ constexpr CacheResultText text_of(CacheResult r) {
         case CacheResult::bypass_no_identity: return {"BYPASS", "cacheproxy; fwd=bypass; detail=no-identity", L::bypass};
         case CacheResult::bypass_uncacheable: return {"BYPASS", "cacheproxy; fwd=bypass; detail=uncacheable", L::bypass};
         case CacheResult::bypass_cross_origin: return {"BYPASS", "cacheproxy; fwd=bypass; detail=cross-origin", L::bypass};
+        case CacheResult::bypass_tier_down:
+            return {"BYPASS", "cacheproxy; fwd=bypass; detail=shared-tier-down", L::bypass};
     }
     return {"", "", L::none};
 }

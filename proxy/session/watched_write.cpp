@@ -32,15 +32,6 @@ namespace {
 /// The most a write's answer may be; past it the outcome is unknown (and invalidates).
 constexpr std::size_t max_write_response_bytes = 8 * 1024 * 1024;
 
-/// An unknown outcome (timeout, reset) may still be applied by the app after
-/// we gave up: invalidate the same scope again once that can have happened.
-asio::awaitable<void> apply_again_later(app::Worker& worker, cache::Cache::Invalidation plan,
-                                        std::chrono::milliseconds delay) {
-    asio::steady_timer timer(worker.ioc, delay);
-    co_await timer.async_wait(tuple_awaitable);
-    worker.ctx.cache->cache.invalidate(plan);
-}
-
 /// What a write invalidates.
 struct WriteScope {
     const rules::TriggerRule& trigger;
@@ -103,16 +94,36 @@ std::size_t invalidate_under_newer(const Exchange& ex, const WriteScope& w, std:
     return dropped;
 }
 
+/// The shared tier (when there is one): the other instances drop the same
+/// scope before this write's answer leaves (tier/shared_tier.hpp).
+asio::awaitable<void> publish_write(app::Worker& worker, std::vector<std::string> routes, bool drop_credential,
+                                    cache::IdentityHash identity) {
+    auto* tier = worker.ctx.cache->tier.get();
+    if (!tier || (routes.empty() && !drop_credential)) co_return;
+    co_await tier->publish(identity, std::move(routes), drop_credential);
+}
+
+/// An unknown outcome (timeout, reset) may still be applied by the app after
+/// we gave up: invalidate the same scope again once that can have happened.
+asio::awaitable<void> apply_again_later(app::Worker& worker, std::vector<std::string> routes,
+                                        cache::Cache::Invalidation plan, std::chrono::milliseconds delay) {
+    asio::steady_timer timer(worker.ioc, delay);
+    co_await timer.async_wait(tuple_awaitable);
+    worker.ctx.cache->cache.invalidate(plan);
+    co_await publish_write(worker, std::move(routes), false, plan.identity);
+}
+
 /// Step 4: drops (and bumps the generations of) the writer's entries in the
-/// trigger's scope; an unknown outcome does it once more a response timeout
-/// later, in case the app applies the write late.
-void invalidate(Exchange& ex, const WriteScope& w, bool outcome_unknown) {
+/// trigger's scope, here and (shared tier) on every instance; an unknown
+/// outcome does it once more a response timeout later, in case the app
+/// applies the write late.
+asio::awaitable<void> invalidate(Exchange& ex, WriteScope w, bool outcome_unknown) {
     auto& cc = *ex.rules;
     auto& counters = ex.worker.trigger_counters[cc.trigger_slot(w.trigger_index)];
     const cache::BeastHeaderView headers(ex.req);
     const auto credential = cache::extract_identity(cc.rules.identity, headers, ex.req.target());
     bump(counters.fired);
-    if (!credential) return;  // no identity: the writer has no per-user entries
+    if (!credential) co_return;  // no identity: the writer has no per-user entries
 
     bool widened = false;
     auto plan = plan_under(cc, w.trigger, ex, w, *credential, widened);
@@ -130,9 +141,11 @@ void invalidate(Exchange& ex, const WriteScope& w, bool outcome_unknown) {
     spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}{}", w.trigger.name, dropped,
                   dropped == 1 ? "y" : "ies", us, widened ? " (scope widened to the writer's whole routes)" : "",
                   to_principal ? " (and the writer's principal's other credentials)" : "");
+    co_await publish_write(ex.worker, w.trigger.invalidate, w.trigger.drop_credential, plan.identity);
     if (outcome_unknown)
         asio::co_spawn(ex.worker.ioc,
-                       apply_again_later(ex.worker, std::move(plan), ex.cfg().upstream.response_timeout),
+                       apply_again_later(ex.worker, w.trigger.invalidate, std::move(plan),
+                                         ex.cfg().upstream.response_timeout),
                        asio::detached);
 }
 
@@ -150,7 +163,7 @@ asio::awaitable<bool> watched_write(Exchange& ex, const rules::TriggerRule& trig
     if (!ex.body.chunked() && declared && *declared > trigger.max_body_bytes) {
         bump(counters.unknown_outcome);
         const WriteScope whole{trigger, trigger_index, target, {}, false};
-        co_return co_await pass_through(ex, {.before_reply = [&ex, whole] { invalidate(ex, whole, true); }});
+        co_return co_await pass_through(ex, {.before_reply = [&ex, whole] { return invalidate(ex, whole, true); }});
     }
     upstream::Request up;
     if (auto ec = co_await ex.body.read_whole(up.body); ec) {
@@ -179,7 +192,7 @@ asio::awaitable<bool> watched_write(Exchange& ex, const rules::TriggerRule& trig
         bump(counters.failed_writes);
     } else {
         if (outcome == WriteOutcome::unknown) bump(counters.unknown_outcome);
-        invalidate(ex, scope, outcome == WriteOutcome::unknown);
+        co_await invalidate(ex, scope, outcome == WriteOutcome::unknown);
     }
 
     // 5. Now the client may see the answer.

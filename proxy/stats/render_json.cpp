@@ -92,6 +92,18 @@ void write_principals(JsonWriter& w, const Report& r) {
     w.end_object();
 }
 
+/// The shared tier: state and counters.
+void write_shared_tier(JsonWriter& w, const SharedTierReport& t) {
+    w.key("shared_tier").begin_object();
+    w.member("enabled", t.enabled);
+    if (t.enabled) {
+        w.member("state", t.state);
+        w.member("instance", t.instance);
+        for (const auto& item : t.items) w.member(item.name, item.value);
+    }
+    w.end_object();
+}
+
 /// The upstream: health, the pool, timeouts.
 void write_upstream(JsonWriter& w, const Report& r) {
     w.key("upstream").begin_object();
@@ -209,6 +221,7 @@ std::string render_json(const Report& r) {
     w.end_object();
 
     write_principals(w, r);
+    write_shared_tier(w, r.shared_tier);
 
     write_upstream(w, r);
 

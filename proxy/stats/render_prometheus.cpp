@@ -117,6 +117,19 @@ void write_tunnels(PromWriter& p, const TunnelReport& t) {
     p.sample("cacheproxy_tunnel_bytes_total", {{"direction", "down"}}, t.bytes_down);
 }
 
+/// The shared tier: 1 while its bus is up, and its counters.
+void write_shared_tier(PromWriter& p, const SharedTierReport& t) {
+    if (!t.enabled) return;
+    p.single("cacheproxy_shared_tier_up", "gauge",
+             "1 while the shared tier's bus is connected and the key checked (per-user reads use the cache).",
+             t.state == "up" ? 1 : 0);
+    for (const auto& item : t.items) {
+        const std::string name =
+            std::string("cacheproxy_shared_tier_") + item.name + (item.gauge ? "" : "_total");
+        p.single(name, item.gauge ? "gauge" : "counter", item.help, item.value);
+    }
+}
+
 /// The process: connections, workers, uptime, memory, build and config.
 void write_process(PromWriter& p, const Report& r) {
     p.single("cacheproxy_client_connections", "gauge", "Client connections open now.", r.client_connections);
@@ -244,6 +257,7 @@ std::string render_prometheus(const Report& r) {
 
     write_upstream(p, r);
     write_tunnels(p, r.tunnels);
+    write_shared_tier(p, r.shared_tier);
 
     write_process(p, r);
     return p.take();

@@ -82,6 +82,21 @@ struct ReloadReport {
 };
 
 /// The whole picture at one moment.
+/// The shared tier (tier/shared_tier.hpp): its state and counters, as
+/// plain numbers (no key, no user, no credential).
+struct SharedTierReport {
+    bool enabled = false;
+    std::string state;     ///< up, down, connecting, key-mismatch
+    std::string instance;  ///< this instance's random id (its bus messages carry it)
+    struct Item {
+        const char* name;  ///< JSON member; Prometheus cacheproxy_shared_tier_<name>[_total]
+        std::uint64_t value;
+        bool gauge;
+        const char* help;
+    };
+    std::vector<Item> items;
+};
+
 struct Report {
     std::string version;               ///< CACHEPROXY_VERSION
     std::string config_version;        ///< of the configuration running now (a reload changes it)
@@ -119,6 +134,7 @@ struct Report {
     cache::PrincipalMapStats principals;   ///< counts only: never a principal or credential
     std::uint64_t refused_credentials = 0; ///< 401/403 from the upstream that dropped a credential's entries
     std::uint64_t logouts = 0;             ///< drop_credential triggers that fired
+    SharedTierReport shared_tier;
 
     /// Sum over every slot.
     SlotTotals totals() const;

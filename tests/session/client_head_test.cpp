@@ -261,7 +261,7 @@ TEST(RequestRecordText, EveryResultHasOneLabelAndAStatsLabel) {
     EXPECT_EQ(text_of(CacheResult::stale_if_error).label, stats::CacheLabel::stale);
     EXPECT_EQ(text_of(CacheResult::miss_queue_full).label, stats::CacheLabel::miss);
     EXPECT_EQ(text_of(CacheResult::bypass_uncacheable).label, stats::CacheLabel::bypass);
-    for (int r = 1; r <= static_cast<int>(CacheResult::bypass_cross_origin); ++r) {
+    for (int r = 1; r <= static_cast<int>(CacheResult::bypass_tier_down); ++r) {
         const auto t = text_of(static_cast<CacheResult>(r));
         EXPECT_FALSE(t.x_cache.empty()) << r;
         EXPECT_TRUE(t.cache_status.starts_with("cacheproxy; ")) << r;
