@@ -7,6 +7,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace cacheproxy::e2e {
 
 namespace {
@@ -20,11 +25,37 @@ std::string reply_text(const redis::Reply& r) {
     return r.str;
 }
 
+/// True if 127.0.0.1:port can be bound right now.
+bool bindable(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as redis binds
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+/// A free port; for a cluster node also one whose bus port (port + 10000,
+/// so at most 55535) is free.
+std::uint16_t pick_port(bool cluster) {
+    for (int draw = 0; draw < 100; ++draw) {
+        const std::uint16_t port = free_port();
+        if (!cluster) return port;
+        if (port <= 55535 && bindable(static_cast<std::uint16_t>(port + 10000))) return port;
+    }
+    throw std::runtime_error("redis-server: no free port (and bus port) in 100 draws");
+}
+
 }  // namespace
 
 RedisServer::RedisServer(Options options) : options_(std::move(options)) {
     for (int attempt = 0; attempt < 3; ++attempt) {
-        if (start_on(free_port())) return;  // else the port was taken meanwhile: another one
+        if (start_on(pick_port(options_.cluster))) return;  // else the port was taken meanwhile: another one
     }
     throw std::runtime_error("redis-server: no free port after 3 attempts");
 }
