@@ -130,9 +130,10 @@ asio::awaitable<void> Node::Impl::run(std::shared_ptr<Impl> self) {
         if (self->stopped) break;
         if (!ec) {
             attempt = 0;
-            // Up until close() cancels the signal (or it expires: it never does).
+            // Up until close() cancels the signal (it never expires). on_up
+            // may have closed it already: then there is nothing to wait for.
             self->closed_signal.expires_at(Clock::time_point::max());
-            co_await self->closed_signal.async_wait(use_tuple);
+            if (self->connected) co_await self->closed_signal.async_wait(use_tuple);
             if (self->stopped) break;
         } else {
             self->close(ec);

@@ -292,6 +292,29 @@ TEST_F(RedisNode, ClientKillPubsubReconnectsAndResubscribes) {
     EXPECT_EQ(pushes.back(), "after");
 }
 
+TEST_F(RedisNode, AuthAndClientNameOnConnect) {
+    e2e::RedisServer::Options so;
+    so.extra_args = {"--requirepass", "s3cret"};
+    e2e::RedisServer guarded(so);
+    auto o = node_options(guarded.port());
+    o.password = "s3cret";
+    o.client_name = "cacheproxy-test";
+    redis::Node& node = make_node(o);
+    node.start();
+    ASSERT_TRUE(wait_up(node));
+    Result name = exec(node, args({"CLIENT", "GETNAME"}));
+    EXPECT_EQ(name.reply.str, "cacheproxy-test");
+    EXPECT_FALSE(node.run_id().empty());
+
+    // A wrong password: AUTH fails, so the node never comes up.
+    o.password = "wrong";
+    redis::Node& refused = make_node(o);
+    refused.start();
+    EXPECT_FALSE(wait_up(refused, 500ms));
+    EXPECT_EQ(exec(refused, args({"PING"})).ec, make_error_code(Error::not_connected));
+    refused.stop();
+}
+
 TEST_F(RedisNode, DestroyedWithCommandsPendingCompletesThemClosed) {
     auto node = std::make_unique<redis::Node>(io.get_executor(), node_options(server.port()));
     node->start();

@@ -83,7 +83,8 @@ bool RedisServer::start_on(std::uint16_t port) {
     const auto deadline = Clock::now() + options_.ready_timeout;
     while (Clock::now() < deadline) {
         auto reply = try_resp_command(port, {"PING"}, 200ms);
-        if (reply && reply->str == "PONG") return true;
+        // NOAUTH is an answer too: a server started with --requirepass.
+        if (reply && (reply->str == "PONG" || reply->str.rfind("NOAUTH", 0) == 0)) return true;
         if (!process_->running()) break;
         std::this_thread::sleep_for(20ms);
     }
