@@ -111,6 +111,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::map<std::string, std::shared_ptr<Node>> nodes;  ///< by "host:port": standalone's one, or the primaries
     std::vector<std::shared_ptr<Node>> slots;            ///< cluster: slot -> primary (empty until known)
     std::shared_ptr<asio::steady_timer> refreshing;      ///< set while a refresh runs: others wait on it
+    std::shared_ptr<asio::steady_timer> seed_wait;       ///< ask_seed waiting for its node: stop() cuts it short
     asio::steady_timer backoff_timer;
 
     std::shared_ptr<Node> make_node(const Address& a);
@@ -194,12 +195,25 @@ bool Client::Impl::apply_slots(const Reply& reply, const Address& asked) {
 // ------------------------------------------------------------------ discovery
 
 asio::awaitable<void> Client::Impl::discover(std::shared_ptr<Impl> self) {
-    auto delay = std::max(self->options.node.backoff_min, std::chrono::milliseconds(1));
-    while (!self->stopped && self->slots.empty()) {
-        if (co_await refresh(self)) break;
-        self->backoff_timer.expires_after(delay);
+    // Until the map is known, and again whenever a primary is down (a
+    // failover moves its slots to a replica, and a dead node sends no MOVED):
+    // read CLUSTER SLOTS, backing off like a Node's reconnects. While all is
+    // well this only looks at the nodes' state once per backoff_max.
+    const auto lo = std::max(self->options.node.backoff_min, std::chrono::milliseconds(1));
+    const auto hi = std::max(self->options.node.backoff_max, lo);
+    auto delay = lo;
+    while (!self->stopped) {
+        bool healthy = !self->slots.empty();
+        for (const auto& [key, node] : self->nodes) healthy = healthy && node->up();
+        if (healthy) {
+            delay = lo;
+            self->backoff_timer.expires_after(hi);
+        } else {
+            co_await refresh(self);  // after a first map, its nodes connect during the delay
+            self->backoff_timer.expires_after(delay);
+            delay = std::min(delay * 2, hi);
+        }
         co_await self->backoff_timer.async_wait(use_tuple);
-        delay = std::min(delay * 2, std::max(self->options.node.backoff_max, delay));
     }
 }
 
@@ -250,7 +264,9 @@ asio::awaitable<Result> Client::Impl::ask_seed(std::shared_ptr<Impl> self, Addre
     auto ready = std::make_shared<asio::steady_timer>(self->executor, 2 * o.connect_timeout + o.op_timeout);
     node->on_up = [ready] { ready->cancel(); };
     node->start();
+    self->seed_wait = ready;
     co_await ready->async_wait(use_tuple);
+    self->seed_wait.reset();
     Result r{make_error_code(Error::not_connected), {}};
     std::vector<std::string> cluster_slots{"CLUSTER", "SLOTS"};
     if (node->up()) r = co_await node->exec(std::move(cluster_slots), std::max(o.op_timeout, o.connect_timeout));
@@ -264,8 +280,8 @@ asio::awaitable<Result> Client::Impl::exec(std::shared_ptr<Impl> self, std::stri
                                            std::vector<std::string> argv, std::chrono::milliseconds timeout) {
     for (int attempt = 0;; ++attempt) {
         std::shared_ptr<Node> node = self->owner_of(slot_key);
-        if (!node) {
-            const bool unknown = self->options.cluster && self->slots.empty();
+        if (!node) {  // not started, or no map yet: like a node that is down; else a slot nobody serves
+            const bool unknown = !self->options.cluster || self->slots.empty();
             co_return Result{make_error_code(unknown ? Error::not_connected : Error::no_node), {}};
         }
         // The first try sends a copy: a MOVED needs argv again for the retry.
@@ -310,6 +326,7 @@ void Client::stop() {
     if (impl_->stopped) return;
     impl_->stopped = true;
     impl_->backoff_timer.cancel();
+    if (impl_->seed_wait) impl_->seed_wait->cancel();
     for (auto& [key, node] : impl_->nodes) node->stop();
 }
 
