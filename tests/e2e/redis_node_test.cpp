@@ -346,7 +346,10 @@ protected:
     static void TearDownTestSuite() { cluster_.reset(); }
     void SetUp() override { ASSERT_TRUE(cluster_) << error_; }
     void TearDown() override {
-        if (client) client->stop();
+        if (client) {
+            client->on_change = nullptr;  // it may capture the test body's locals
+            client->stop();
+        }
         for (auto& n : nodes_) n->stop();
         io.restart();
         io.run_for(1s);
@@ -484,6 +487,25 @@ TEST_F(RedisCluster, SlotMovedAfterStartIsFollowed) {
     EXPECT_EQ(target->cmd({"GET", key}).str, "moved");
     Result get = exec(key, args({"GET", key}));
     EXPECT_EQ(get.reply.str, "moved");
+}
+
+TEST_F(RedisCluster, PrimaryDownThenBack) {
+    redis::Client& c = start_client();
+    int changes = 0;
+    c.on_change = [&] { ++changes; };
+    const std::string key = "pause-probe";
+    e2e::RedisServer* owner = cluster().by_port(c.node_for(key)->port);
+    ASSERT_TRUE(owner);
+    // Paused well under cluster-node-timeout (2 s), so the cluster itself never notices.
+    owner->pause();
+    Result r = run_co(io, c.exec(key, args({"GET", key}), 100ms)).value_or(Result{});
+    owner->resume();
+    EXPECT_EQ(r.ec, make_error_code(Error::timeout));
+    EXPECT_FALSE(c.up());
+    EXPECT_GE(changes, 1);
+    EXPECT_EQ(c.totals().timeouts, 1u);
+    ASSERT_TRUE(run_until(io, [&] { return c.up(); }, 10s));
+    EXPECT_TRUE(run_co(io, c.exec(key, args({"GET", key}))).value_or(Result{}).ok());
 }
 
 TEST_F(RedisCluster, NotConnectedUntilSlotsAreKnown) {
