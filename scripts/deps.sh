@@ -14,6 +14,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libboost1.81-dev libyaml-cpp-dev libspdlog-dev libfmt-dev zlib1g-dev libssl-dev
+  libhiredis-dev
 )
 # GoogleTest and Google Benchmark for the C++ tests and micro-benchmarks; the
 # legacy simulator (FastAPI on uvicorn, Debian's /usr/bin/python3) and curl for
@@ -21,7 +22,8 @@ BUILD_PACKAGES=(
 # scrapes /metrics) and headless Chromium (the /dashboard page) for the
 # admin/metrics end-to-end tests. The webapp tests (tests/webapp, pytest): the
 # HTTP and WebSocket clients, FastAPI's multipart parser, PyYAML for the
-# configs, nginx and openssl for the TLS front.
+# configs, nginx and openssl for the TLS front. A real Redis (server and
+# redis-cli, which also creates the test cluster) for the Redis client's tests.
 TEST_PACKAGES=(
   libgtest-dev libbenchmark-dev
   python3 python3-fastapi python3-uvicorn
@@ -29,6 +31,7 @@ TEST_PACKAGES=(
   prometheus chromium
   python3-pytest python3-pytest-timeout python3-httpx python3-aiohttp python3-websockets
   python3-multipart python3-yaml nginx-light openssl
+  redis-server redis-tools
 )
 # The sanitizer stages of scripts/test.sh (build-asan/, build-tsan/) build with
 # clang 14: its ASan/UBSan/TSan runtimes, and llvm-symbolizer for file:line in

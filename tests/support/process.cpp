@@ -161,6 +161,10 @@ void Process::terminate() {
     if (running()) ::kill(pid_, SIGTERM);
 }
 
+void Process::signal(int sig) {
+    if (running()) ::kill(pid_, sig);
+}
+
 void Process::kill() {
     if (pid_ > 0) kill_group_and_reap();
 }

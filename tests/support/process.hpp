@@ -37,6 +37,9 @@ public:
     bool running();
     /// Sends SIGTERM to the child itself (not its group).
     void terminate();
+    /// Sends `sig` to the child itself (not its group), if it still runs:
+    /// e.g. SIGSTOP / SIGCONT to freeze and thaw it.
+    void signal(int sig);
     /// Sends SIGKILL to the child's process group and reaps it.
     void kill();
     /// Waits up to `timeout` for the child to exit. Returns its exit code, or
