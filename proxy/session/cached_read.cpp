@@ -223,7 +223,8 @@ asio::awaitable<bool> cached_read(Exchange& ex, const rules::RouteRule& rule, st
     // 1b. Across instances (the shared tier): a per-user read first waits
     // until every invalidation published before it arrived is applied here.
     if (auto* tier = ex.worker.ctx.cache->tier.get(); tier && cache::per_user(rule)) {
-        if (!co_await tier->barrier() && tier->bypass_when_down()) {
+        const bool applied = co_await tier->barrier();
+        if (!applied && tier->bypass_when_down()) {
             tier->count_degraded();
             bump(counters.bypass_uncacheable);
             co_return co_await pass_through(ex, {.label = CacheResult::bypass_tier_down});

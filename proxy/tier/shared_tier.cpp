@@ -240,7 +240,8 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
         bus->on_connect = [this]() -> asio::awaitable<error_code> {
             const auto r = co_await bus->exec(cmd("SSUBSCRIBE", kBusChannel));
             if (!r.ok()) co_return redis::Error::closed;
-            if (!co_await check_key()) co_return redis::Error::not_connected;
+            const bool checked = co_await check_key();
+            if (!checked) co_return redis::Error::not_connected;
             co_return error_code{};
         };
         bus->on_up = [this] { on_bus_up(); };
@@ -378,7 +379,9 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
             if (kind == "lead") {
                 owner.stats_.lease_won.fetch_add(1, std::memory_order_relaxed);
                 owner.stats_.l2_misses.fetch_add(1, std::memory_order_relaxed);
-                out = {.kind = Found::Kind::lead, .generation = gen, .lease = gen + "|" + token};
+                out.kind = Found::Kind::lead;
+                out.generation = gen;
+                out.lease = gen + "|" + token;
                 held[k.lease] = out.lease;
                 if (!payload.empty()) {
                     auto stale =
@@ -391,13 +394,17 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
                 owner.stats_.lease_failed_seen.fetch_add(1, std::memory_order_relaxed);
                 unsigned status = 502;
                 std::from_chars(payload.data(), payload.data() + payload.size(), status);
-                co_return Found{.kind = Found::Kind::failed, .status = status};
+                out.kind = Found::Kind::failed;
+                out.status = status;
+                co_return out;
             }
             if (!waited) owner.stats_.lease_waits.fetch_add(1, std::memory_order_relaxed);
             waited = true;
             if (SteadyClock::now() + backoff - start > wait_limit) {
                 owner.stats_.lease_timeouts.fetch_add(1, std::memory_order_relaxed);
-                co_return Found{.kind = Found::Kind::lead, .generation = gen};  // on our own, no lease
+                out.kind = Found::Kind::lead;  // on our own, no lease
+                out.generation = gen;
+                co_return out;
             }
             asio::steady_timer timer(ioc, backoff);
             co_await timer.async_wait(tuple_awaitable);
@@ -412,11 +419,18 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
                                     std::chrono::system_clock::now(), now, entry, key.has_identity ? bus_up_since_ms : 0);
         if (d == Decoded::ok) {
             if (count) owner.stats_.l2_hits.fetch_add(1, std::memory_order_relaxed);
-            return Found{.kind = Found::Kind::hit, .entry = std::move(entry), .generation = gen};
+            Found hit;
+            hit.kind = Found::Kind::hit;
+            hit.entry = std::move(entry);
+            hit.generation = gen;
+            return hit;
         }
         if (count) owner.stats_.l2_rejected.fetch_add(1, std::memory_order_relaxed);
         spdlog::debug("shared tier: L2 value refused ({})", to_string(d));
-        return Found{.kind = Found::Kind::lead, .generation = gen};  // fetch, no lease; the store still compares
+        Found lead;  // fetch, no lease; the store still compares
+        lead.kind = Found::Kind::lead;
+        lead.generation = gen;
+        return lead;
     }
 
     asio::awaitable<std::string> generation(cache::CacheKey key, std::string route, bool shared) {
@@ -461,7 +475,7 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
     // --- writes --------------------------------------------------------------
 
     /// One attempt at what `d` still needs; true when nothing is left.
-    asio::awaitable<bool> deliver(Debt& d, milliseconds timeout = {}) {
+    asio::awaitable<bool> deliver(Debt& d, milliseconds timeout) {
         if (!d.generations_done) {
             std::vector<std::string> keys;
             std::vector<std::string> args{std::to_string(generation_ttl.count())};
@@ -497,7 +511,8 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
             // global generation already moved, or be told it is not ("n").
             // A paused Redis (CLIENT PAUSE WRITE) answers late, not never: wait for it, within the budget.
             const auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
-            if (co_await deliver(d, std::max(left, std::chrono::duration_cast<milliseconds>(cfg.op_timeout)))) {
+            const bool done = co_await deliver(d, std::max(left, std::chrono::duration_cast<milliseconds>(cfg.op_timeout)));
+            if (done) {
                 st.published.fetch_add(1, std::memory_order_relaxed);
                 co_return true;
             }
@@ -517,7 +532,8 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
 
     asio::awaitable<void> pay_debt() {
         while (!debt.empty() && key_state.load() == 1) {
-            if (!co_await deliver(debt.front())) break;
+            const bool done = co_await deliver(debt.front(), std::chrono::duration_cast<milliseconds>(cfg.op_timeout));
+            if (!done) break;
             debt.pop_front();
             owner.stats_.debt_delivered.fetch_add(1, std::memory_order_relaxed);
         }

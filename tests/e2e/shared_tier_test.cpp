@@ -242,7 +242,8 @@ TEST_F(SharedTier, AnInstanceWithAnotherKeyRefusesToStart) {
 
 /// Users each placing orders and reading their positions through random
 /// instances, counting errors and stale reads (a read after the user's own
-/// answered order that does not show it). Bounded: `rounds` per user.
+/// answered order that does not show it). Runs until stopped, bounded by
+/// `rounds` per user (and each request by its 10 s deadline).
 struct Load {
     std::atomic<int> errors{0}, stale{0}, reads{0}, writes{0};
     std::atomic<bool> stop{false};
@@ -283,13 +284,18 @@ struct Load {
 class SharedTierFaults : public SharedTier {
 protected:
     std::vector<std::uint16_t> ports() { return {p(0).port(), p(1).port(), p(2).port()}; }
-    /// Runs the load while `fault` happens, then checks the outcome.
-    void under_load(const std::function<void()>& fault, int rounds = 25) {
+    /// Runs the load before, while and after `fault` happens, then checks the outcome.
+    void under_load(const std::function<void()>& fault, int rounds = 3000) {
         Load load;
         load.start(ports(), 10, 4, rounds);
         std::this_thread::sleep_for(milliseconds(300));
+        const int before = load.reads.load();
         fault();
+        const int during = load.reads.load() - before;
+        std::this_thread::sleep_for(milliseconds(700));  // and after it
+        load.stop = true;
         load.join();
+        EXPECT_GT(during, 0) << "no read while the fault lasted";
         EXPECT_EQ(load.errors.load(), 0) << (load.error_samples.empty() ? "" : load.error_samples[0]);
         EXPECT_EQ(load.stale.load(), 0) << "stale reads after an own write";
         EXPECT_GT(load.writes.load(), 10);
