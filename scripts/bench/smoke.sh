@@ -12,7 +12,8 @@
 #   seed_ab.sh    --requests 200 --latency 0.5
 #   workload.sh   --duration 5s --users 100
 #   memory.sh     --entries 1000
-# Exits non-zero if a script failed or a number is missing. Takes ~60 s (each
+#   shared_tier.sh --smoke                          (3 instances on one Redis)
+# Exits non-zero if a script failed or a number is missing. Takes ~90 s (each
 # script bounded at 90 s). Extra environment (CACHEPROXY_BIN, ...) is passed on.
 set -uo pipefail
 
@@ -71,6 +72,8 @@ run workload "--duration 5s --users 100" \
   workload.reads workload.hit_ratio workload.upstream_reads workload.stale
 run memory "--entries 1000" \
   memory.rss_before_kb memory.rss_after_kb memory.overhead_b memory.second_pass_hits
+run shared_tier "--smoke" \
+  shared_tier.ryw.p99_ms shared_tier.ryw.stale shared_tier.strict.rps shared_tier.l1.rps shared_tier.l2hit.l2_hits_per_s shared_tier.cold.upstream_max shared_tier.fault_stop.errors shared_tier.fault_kill.stale
 
 if ((status == 0)); then
   echo "smoke: OK ($((SECONDS - start)) s)"
