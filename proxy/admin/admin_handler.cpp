@@ -130,7 +130,7 @@ void purge(const Request& req, std::string_view query, AdminContext& admin, Resp
             if (identity) {
                 if (!cache::per_user(cc->matcher.routes()[i])) continue;
                 // As a widened write does: a fill of this user already in flight is then never stored.
-                n = cc->cache.invalidate({*identity, {}, {cc->slot(i)}, {}});
+                n = cc->cache.invalidate({*identity, {}, {cc->slot(i)}, {}, std::nullopt});
             } else {
                 n = cc->cache.purge_route(cc->slot(i));
             }

@@ -31,6 +31,7 @@ void apply_remote(CacheContext& cc, const tier::BusMessage& m) {
     const auto snapshot = cc.current();
     cache::Cache::Invalidation plan;
     plan.identity = m.identity;
+    if (m.principal) cc.cache.widen_remote(plan, *m.principal);  // this instance's other tokens of the writer
     for (const auto& name : m.routes) {
         const auto index = snapshot->route_index(name);
         if (index == static_cast<std::size_t>(-1)) continue;
@@ -78,7 +79,8 @@ std::optional<std::string> start_shared_tier(ServerContext& ctx) {
                                   .bump_all = [&cc] { cc.cache.bump_all(); }};
     cc.tier = std::make_unique<tier::SharedTier>(
         t, cc.hasher, std::move(hooks), generation_ttl(ctx.cfg),
-        std::chrono::duration_cast<std::chrono::milliseconds>(ctx.cfg.rules.coalesce_error_hold));
+        std::chrono::duration_cast<std::chrono::milliseconds>(ctx.cfg.rules.coalesce_error_hold),
+        cc.cache.principals_enabled());
     if (auto err = cc.tier->start(std::chrono::duration_cast<std::chrono::milliseconds>(2 * t.connect_timeout +
                                                                                          2 * t.op_timeout))) {
         cc.tier.reset();

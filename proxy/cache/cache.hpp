@@ -98,6 +98,8 @@ public:
         /// The writer's principal's other credentials (widen()): each loses its
         /// entries in every route of `exact` and `whole_routes` (wider is safe).
         std::vector<IdentityHash> principal_credentials;
+        /// The writer's principal, when widen() knew it (the shared tier tells the other instances).
+        std::optional<PrincipalHash> principal;
     };
     /// Bumps the generations first (from then on nothing older is served or
     /// stored), then frees the entries. Returns how many were dropped.
@@ -144,6 +146,10 @@ public:
     /// its other credentials in plan.principal_credentials. False when the
     /// writer's principal is not known (the plan stays the writer's own).
     bool widen(Invalidation& plan, TimePoint now);
+    /// A write by `principal` through another instance: lists this
+    /// instance's credentials of it in plan.principal_credentials (and
+    /// stamps it, so a fill in flight that maps a credential to it is not stored).
+    void widen_remote(Invalidation& plan, const PrincipalHash& principal);
     /// Drops every entry of `identity` in every per-user route, and its
     /// mapping: the upstream refused the credential (401/403), or it logged out.
     std::size_t drop_credential(const IdentityHash& identity);

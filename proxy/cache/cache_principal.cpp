@@ -35,7 +35,14 @@ void Cache::learn_credential(const IdentityHash& identity, const PrincipalHash& 
 
 bool Cache::widen(Invalidation& plan, TimePoint now) {
     if (!principals_) return false;
-    return principals_->note_write(plan.identity, now, plan.principal_credentials);
+    PrincipalHash principal{};
+    if (!principals_->note_write(plan.identity, now, plan.principal_credentials, &principal)) return false;
+    plan.principal = principal;
+    return true;
+}
+
+void Cache::widen_remote(Invalidation& plan, const PrincipalHash& principal) {
+    if (principals_) principals_->note_remote_write(principal, plan.principal_credentials);
 }
 
 std::size_t Cache::drop_credential(const IdentityHash& identity) {

@@ -99,7 +99,8 @@ PrincipalMap::Learned PrincipalMap::learn(const IdentityHash& credential, const 
     return out;
 }
 
-bool PrincipalMap::note_write(const IdentityHash& credential, TimePoint now, std::vector<IdentityHash>& others) {
+bool PrincipalMap::note_write(const IdentityHash& credential, TimePoint now, std::vector<IdentityHash>& others,
+                              PrincipalHash* principal) {
     std::lock_guard lock(mu_);
     const auto it = credentials_.find(credential);
     if (it == credentials_.end()) {
@@ -108,12 +109,26 @@ bool PrincipalMap::note_write(const IdentityHash& credential, TimePoint now, std
     }
     ++counts_.widened_writes;
     touch(it->second, now);
+    if (principal) *principal = it->second.principal;
     auto& record = principals_.at(it->second.principal);
     record.last_write = ++seq_;
     seq_now_.store(seq_, std::memory_order_seq_cst);
     for (const auto& c : record.credentials)
         if (c != credential) others.push_back(c);
     return true;
+}
+
+void PrincipalMap::note_remote_write(const PrincipalHash& principal, std::vector<IdentityHash>& credentials) {
+    std::lock_guard lock(mu_);
+    const auto stamp = ++seq_;
+    seq_now_.store(seq_, std::memory_order_seq_cst);
+    const auto it = principals_.find(principal);
+    if (it == principals_.end()) {
+        forgotten_write_ = std::max(forgotten_write_, stamp);
+        return;
+    }
+    it->second.last_write = stamp;
+    credentials.insert(credentials.end(), it->second.credentials.begin(), it->second.credentials.end());
 }
 
 bool PrincipalMap::forget(const IdentityHash& credential) {

@@ -79,7 +79,14 @@ public:
     /// A write by `credential`: when its principal is known, stamps the
     /// principal with a new write sequence and appends its other credentials to
     /// `others`; returns false (counted) when it is not known.
-    bool note_write(const IdentityHash& credential, TimePoint now, std::vector<IdentityHash>& others);
+    bool note_write(const IdentityHash& credential, TimePoint now, std::vector<IdentityHash>& others,
+                    PrincipalHash* principal = nullptr);
+    /// A write by `principal` made through another instance (the shared
+    /// tier's bus): stamps it as note_write does and lists the credentials
+    /// this instance maps to it. A principal without a record here gets the
+    /// stamp as "forgotten" (every unknown principal then counts as written
+    /// since: wider is safe).
+    void note_remote_write(const PrincipalHash& principal, std::vector<IdentityHash>& credentials);
 
     /// Forgets `credential` (a refusal, a logout); true if it was mapped. on_drop is not called.
     bool forget(const IdentityHash& credential);

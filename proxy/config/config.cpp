@@ -257,9 +257,6 @@ std::optional<ConfigError> validate_shared_tier(const Config& cfg) {
             return problem(key, "must be > 0 and at most 10m, got " + format_duration(value));
     if (t.max_invalidation_lag < Duration::zero() || t.max_invalidation_lag > std::chrono::seconds(60))
         return problem("max_invalidation_lag", "must be 0 (strict) .. 60s, got " + format_duration(t.max_invalidation_lag));
-    if (cfg.rules.principal.source != rules::PrincipalRule::Source::none)
-        return problem("redis", "a shared tier cannot be combined with the rules' principal section yet: a write's "
-                                "reach to a user's other tokens is known to one instance only");
     return std::nullopt;
 }
 
@@ -301,9 +298,7 @@ std::optional<ConfigError> load_config(const std::string& path, Config& out) {
                 source.fail(locate(root, "rules"), "rules", error->message + ": " + cfg.rules_path);
             }
         }
-        // Again with the rules read (a shared tier and a principal section are exclusive).
-        if (!source.error)
-            if (auto error = validate_shared_tier(cfg)) source.fail(locate(root, error->key), error->key, error->message);
+
     } catch (const std::exception& e) {  // yaml-cpp should not throw here; never let it escape
         source.fail(YAML::Mark::null_mark(), "", std::string("cannot read config: ") + e.what());
     }

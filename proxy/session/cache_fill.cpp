@@ -65,8 +65,9 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::sha
     // entry is shared only if no write moved it meanwhile (no lease: one
     // refresh per instance at most).
     auto* tier = worker.ctx.cache->tier.get();
-    tier::SharedTier::Found shared{.kind = tier::SharedTier::Found::Kind::lead};
-    if (tier && tier->l2_enabled()) shared.generation = co_await tier->generation(fill.key, rule);
+    tier::SharedTier::Found shared;
+    shared.kind = tier::SharedTier::Found::Kind::lead;
+    if (tier && tier->l2_for(cache::per_user(rule))) shared.generation = co_await tier->generation(fill.key, rule);
     auto fetched = co_await upstream::fetch_whole(worker.pool, worker.ctx.cfg.upstream, *request, rule.max_object_bytes);
     const auto now = worker.now();
     if (fetched.too_large) {

@@ -126,7 +126,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
     // lease (one upstream call across the instances).
     auto* tier = ex.worker.ctx.cache->tier.get();
     tier::SharedTier::Found shared;
-    if (tier && tier->l2_enabled()) {
+    if (tier && tier->l2_for(cache::per_user(rule))) {
         shared = co_await tier->find(fill.key, rule, fill.generation, ex.worker.now(), cc.rules.coalesce_timeout);
         if (shared.kind == tier::SharedTier::Found::Kind::hit) {
             count_published(counters, cc.cache.publish(fill, cache::fill_result(shared.entry, {}), ex.worker.now()));

@@ -97,10 +97,10 @@ std::size_t invalidate_under_newer(const Exchange& ex, const WriteScope& w, std:
 /// The shared tier (when there is one): the other instances drop the same
 /// scope before this write's answer leaves (tier/shared_tier.hpp).
 asio::awaitable<void> publish_write(app::Worker& worker, std::vector<std::string> routes, bool drop_credential,
-                                    cache::IdentityHash identity) {
+                                    const cache::Cache::Invalidation& plan) {
     auto* tier = worker.ctx.cache->tier.get();
     if (!tier || (routes.empty() && !drop_credential)) co_return;
-    co_await tier->publish(identity, std::move(routes), drop_credential);
+    co_await tier->publish(plan.identity, std::move(routes), drop_credential, plan.principal);
 }
 
 /// An unknown outcome (timeout, reset) may still be applied by the app after
@@ -110,7 +110,7 @@ asio::awaitable<void> apply_again_later(app::Worker& worker, std::vector<std::st
     asio::steady_timer timer(worker.ioc, delay);
     co_await timer.async_wait(tuple_awaitable);
     worker.ctx.cache->cache.invalidate(plan);
-    co_await publish_write(worker, std::move(routes), false, plan.identity);
+    co_await publish_write(worker, std::move(routes), false, plan);
 }
 
 /// Step 4: drops (and bumps the generations of) the writer's entries in the
@@ -141,7 +141,7 @@ asio::awaitable<void> invalidate(Exchange& ex, WriteScope w, bool outcome_unknow
     spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}{}", w.trigger.name, dropped,
                   dropped == 1 ? "y" : "ies", us, widened ? " (scope widened to the writer's whole routes)" : "",
                   to_principal ? " (and the writer's principal's other credentials)" : "");
-    co_await publish_write(ex.worker, w.trigger.invalidate, w.trigger.drop_credential, plan.identity);
+    co_await publish_write(ex.worker, w.trigger.invalidate, w.trigger.drop_credential, plan);
     if (outcome_unknown)
         asio::co_spawn(ex.worker.ioc,
                        apply_again_later(ex.worker, w.trigger.invalidate, std::move(plan),

@@ -14,6 +14,8 @@ std::string encode(const BusMessage& m) {
     out += m.generations_unacknowledged ? "n" : "";
     out += "-\n";
     out += cache::IdentityHasher::hex(m.identity);
+    out += '\n';
+    out += m.principal ? cache::IdentityHasher::hex(*m.principal) : "-";
     for (const auto& r : m.routes) {
         out += '\n';
         out += r;
@@ -41,7 +43,7 @@ std::optional<BusMessage> decode(std::string_view text) {
         if (nl == std::string_view::npos) break;
         text.remove_prefix(nl + 1);
     }
-    if (lines.size() < 5 || lines[0] != "v1" || lines[1].empty()) return std::nullopt;
+    if (lines.size() < 6 || lines[0] != "v1" || lines[1].empty()) return std::nullopt;
     BusMessage m;
     m.origin = lines[1];
     const auto r = std::from_chars(lines[2].data(), lines[2].data() + lines[2].size(), m.published_us);
@@ -56,7 +58,11 @@ std::optional<BusMessage> decode(std::string_view text) {
     const auto id = identity_from_hex(lines[4]);
     if (!id) return std::nullopt;
     m.identity = *id;
-    for (std::size_t i = 5; i < lines.size(); ++i) {
+    if (lines[5] != "-") {
+        m.principal = identity_from_hex(lines[5]);
+        if (!m.principal) return std::nullopt;
+    }
+    for (std::size_t i = 6; i < lines.size(); ++i) {
         if (lines[i].empty()) return std::nullopt;
         m.routes.emplace_back(lines[i]);
     }

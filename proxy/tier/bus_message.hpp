@@ -3,8 +3,9 @@
 /// Lines: "v1", the origin instance's id, the publish time (unix
 /// microseconds, for the lag figure only), flags ("d": the credential logged
 /// out; "n": the global generations were not acknowledged, so receivers must
-/// not trust the user's L2 entries for a while), the identity (32 hex), then
-/// one route name per line. A receiver drops that user's entries of those
+/// not trust the user's L2 entries for a while), the identity (32 hex), the
+/// writer's principal (32 hex, or "-" when not known), then one route name
+/// per line. A receiver drops that user's entries of those
 /// routes (whole routes: wider than the writer's exact keys, never narrower).
 
 #include "cache/identity.hpp"
@@ -23,6 +24,9 @@ struct BusMessage {
     bool drop_credential = false;      ///< a logout: every per-user route of the identity
     bool generations_unacknowledged = false;
     cache::IdentityHash identity{};
+    /// The writer's principal (rules.principal): each receiver also drops the
+    /// entries of the credentials it maps to it.
+    std::optional<cache::IdentityHash> principal;
     std::vector<std::string> routes;   ///< route names
 };
 

@@ -103,6 +103,7 @@ using WaiterPtr = std::shared_ptr<Waiter>;
 /// A write whose invalidation is not delivered yet.
 struct Debt {
     cache::IdentityHash identity{};
+    std::optional<cache::IdentityHash> principal;
     std::vector<std::string> routes;
     bool drop_credential = false;
     bool generations_done = false;
@@ -492,6 +493,7 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
                                .drop_credential = d.drop_credential,
                                .generations_unacknowledged = !d.generations_done,
                                .identity = d.identity,
+                               .principal = d.principal,
                                .routes = d.routes};
             const auto r = co_await client->exec(std::string(kBusChannel),
                                                  cmd("SPUBLISH", kBusChannel, encode(m)), timeout);
@@ -500,9 +502,10 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
         co_return d.generations_done && d.published;
     }
 
-    asio::awaitable<bool> publish(cache::IdentityHash identity, std::vector<std::string> routes, bool drop) {
+    asio::awaitable<bool> publish(cache::IdentityHash identity, std::vector<std::string> routes, bool drop,
+                                  std::optional<cache::IdentityHash> principal) {
         auto& st = owner.stats_;
-        Debt d{.identity = identity, .routes = std::move(routes), .drop_credential = drop};
+        Debt d{.identity = identity, .principal = principal, .routes = std::move(routes), .drop_credential = drop};
         const auto deadline = SteadyClock::now() + cfg.publish_timeout;
         asio::steady_timer timer(ioc);
         for (;;) {
@@ -544,8 +547,8 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
 // --- the face ---------------------------------------------------------------
 
 SharedTier::SharedTier(const config::SharedTierConfig& cfg, const cache::IdentityHasher& hasher, Hooks hooks,
-                       milliseconds generation_ttl, milliseconds error_hold)
-    : bypass_when_down_(cfg.on_redis_down != "local"), l2_(cfg.l2), instance_id_(random_id()) {
+                       milliseconds generation_ttl, milliseconds error_hold, bool principals)
+    : bypass_when_down_(cfg.on_redis_down != "local"), l2_(cfg.l2), principals_(principals), instance_id_(random_id()) {
     impl_ = std::make_shared<Impl>(*this, cfg, hasher, std::move(hooks), generation_ttl, error_hold);
 }
 
@@ -647,8 +650,9 @@ void SharedTier::release(const cache::CacheKey& key, const rules::RouteRule& rul
 }
 
 asio::awaitable<bool> SharedTier::publish(cache::IdentityHash identity, std::vector<std::string> routes,
-                                          bool drop_credential) {
-    co_return co_await asio::co_spawn(impl_->ioc, impl_->publish(identity, std::move(routes), drop_credential),
+                                          bool drop_credential, std::optional<cache::IdentityHash> principal) {
+    co_return co_await asio::co_spawn(impl_->ioc,
+                                      impl_->publish(identity, std::move(routes), drop_credential, principal),
                                       asio::use_awaitable);
 }
 

@@ -73,7 +73,7 @@ public:
     /// (longer than any entry of the rules, plus the response timeout);
     /// `error_hold`: how long a failed fill is held in its lease.
     SharedTier(const config::SharedTierConfig& cfg, const cache::IdentityHasher& hasher, Hooks hooks,
-               std::chrono::milliseconds generation_ttl, std::chrono::milliseconds error_hold);
+               std::chrono::milliseconds generation_ttl, std::chrono::milliseconds error_hold, bool principals);
     ~SharedTier();
     SharedTier(const SharedTier&) = delete;
     SharedTier& operator=(const SharedTier&) = delete;
@@ -91,7 +91,11 @@ public:
     bool bus_up() const { return bus_up_.load(std::memory_order_acquire); }
     /// Per-user reads while the bus is down are forwarded uncached.
     bool bypass_when_down() const { return bypass_when_down_; }
-    bool l2_enabled() const { return l2_; }
+    /// Whether misses of a route ask (and fills go to) the shared tier. Not
+    /// for per-user routes when the rules map tokens to principals: another
+    /// instance may map a token this one does not know, so a write through
+    /// here could not reach that token's shared entries.
+    bool l2_for(bool per_user) const { return l2_ && (!per_user || !principals_); }
     /// "up", "connecting", "down", "key-mismatch".
     std::string state() const;
     const std::string& instance_id() const { return instance_id_; }
@@ -146,7 +150,7 @@ public:
     /// True when the bus acknowledged it within publish_timeout; false: it
     /// is queued (the debt) and delivered when Redis answers again.
     boost::asio::awaitable<bool> publish(cache::IdentityHash identity, std::vector<std::string> routes,
-                                         bool drop_credential);
+                                         bool drop_credential, std::optional<cache::IdentityHash> principal);
 
 private:
     struct Impl;
@@ -155,6 +159,7 @@ private:
     std::atomic<bool> bus_up_{false};
     bool bypass_when_down_ = true;
     bool l2_ = true;
+    bool principals_ = false;
     std::string instance_id_;
 };
 

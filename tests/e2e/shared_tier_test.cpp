@@ -172,7 +172,7 @@ TEST_F(SharedTier, AnOrderThroughOneInstanceIsSeenAtOnceThroughTheOthers) {
 
     std::mt19937 rng(15);
     int stale = 0;
-    for (int round = 0; round < 40; ++round) {
+    for (int round = 0; round < 100; ++round) {
         // client: user1 warms positions on every instance (hits from here on) ...
         for (std::size_t i = 0; i < 3; ++i) ASSERT_EQ(get(p(i), positions_target(), 1).status, 200u);
         // ... orders through a random instance ...
@@ -220,6 +220,34 @@ TEST_F(SharedTier, AFillInFlightOnBWhenTheOrderPassesAIsNeverServedAfterIt) {
         ASSERT_EQ(r.status, 200u) << describe(r);
         EXPECT_NEAR(position_size(r, "ETHUSDT"), eth + 1, 1e-6) << "instance " << i << ": " << describe(r);
     }
+}
+
+TEST_F(SharedTier, AnOrderThroughOneTokenReachesTheUsersOtherTokenOnAnotherInstance) {
+    // The rules know the user behind the token (user_id): tokens "user1" and
+    // "phone-1" are the same user 999001 in the simulator.
+    RedisServer redis;
+    key_file_ = write_key_file(dir_, "identity.key", 'a');
+    const std::string rules = "principal: { learn: { field: user_id } }\n" + invalidation_rules();
+    for (int i = 0; i < 3; ++i)
+        proxies_.push_back(StartProxy(with_rules(rules, [&](ProxyConfig& c) { configure(c, redis.address(), {}, key_file_); })));
+    for (const auto& proxy : proxies_) ASSERT_TRUE(wait_until([&] { return tier_state(*proxy) == "up"; }, seconds(10)));
+    const Headers desktop = {{"Authorization", "Bearer user1"}}, phone = {{"Authorization", "Bearer phone-1"}};
+
+    // client: the phone reads positions through B (a miss, then a hit: B now knows the phone is user 999001)
+    Response before = http_request(p(1).port(), "GET", positions_target(), phone);
+    ASSERT_EQ(before.status, 200u) << describe(before);
+    ASSERT_TRUE(CacheIs(http_request(p(1).port(), "GET", positions_target(), phone), "HIT"));
+    const double eth = position_size(before, "ETHUSDT");
+    // client: the desktop reads through A (A learns the desktop's user), then orders through A
+    ASSERT_EQ(http_request(p(0).port(), "GET", positions_target(), desktop).status, 200u);
+    Response order = place_order(p(0).port(), desktop, OrderBody{}.json());
+    ASSERT_EQ(order.status, 200u) << describe(order);
+    // client: the phone reads through B at once: the order is there
+    Response after = http_request(p(1).port(), "GET", positions_target(), phone);
+    ASSERT_EQ(after.status, 200u) << describe(after);
+    EXPECT_NEAR(position_size(after, "ETHUSDT"), eth + 1, 1e-6) << describe(after);
+    // per-user entries stay in each instance (a token another instance maps could not be reached in Redis)
+    EXPECT_EQ(tier_counter(p(1), "l2_stores"), 0);
 }
 
 TEST_F(SharedTier, AnInstanceWithAnotherKeyRefusesToStart) {
@@ -311,10 +339,18 @@ TEST_F(SharedTierFaults, RedisStoppedWithSigstopThenContinued) {
     ASSERT_FALSE(HasFailure());
     under_load([&] {
         redis.pause();
-        std::this_thread::sleep_for(milliseconds(1500));
+        std::this_thread::sleep_for(milliseconds(200));
+        // client: a read through each instance while Redis hangs: answered, uncached
+        for (std::size_t i = 0; i < 3; ++i) {
+            Response r = get(p(i), positions_target(), 50);
+            EXPECT_EQ(r.status, 200u) << describe(r);
+            EXPECT_NE(r.header("Cache-Status").value_or("").find("shared-tier-down"), std::string::npos) << describe(r);
+        }
+        std::this_thread::sleep_for(milliseconds(1300));
         redis.resume();
     });
-    EXPECT_GE(tier_counter(p(0), "bus_epochs"), 2);  // the bus came back (and dropped what it may have missed)
+    // each bus came back (and made stale what it may have missed meanwhile)
+    for (std::size_t i = 0; i < 3; ++i) EXPECT_GE(tier_counter(p(i), "bus_epochs"), 2) << i;
 }
 
 TEST_F(SharedTierFaults, RedisPausedWithClientPause) {

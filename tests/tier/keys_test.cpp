@@ -55,6 +55,7 @@ TEST(BusMessage, RoundTripsAndRefusesGarbage) {
                  .drop_credential = true,
                  .generations_unacknowledged = true,
                  .identity = cache::IdentityHash{9, 8, 7},
+                 .principal = cache::IdentityHash{1, 1},
                  .routes = {"balance", "positions"}};
     const auto back = decode(encode(m));
     ASSERT_TRUE(back);
@@ -64,14 +65,17 @@ TEST(BusMessage, RoundTripsAndRefusesGarbage) {
     EXPECT_TRUE(back->generations_unacknowledged);
     EXPECT_EQ(back->identity, m.identity);
     EXPECT_EQ(back->routes, m.routes);
+    EXPECT_EQ(back->principal, m.principal);
     m.drop_credential = m.generations_unacknowledged = false;
+    m.principal.reset();
     m.routes.clear();
     const auto plain = decode(encode(m));
     ASSERT_TRUE(plain);
     EXPECT_FALSE(plain->drop_credential);
     EXPECT_TRUE(plain->routes.empty());
+    EXPECT_FALSE(plain->principal);
     for (const char* bad : {"", "v2\na\n1\n-\n00000000000000000000000000000000", "v1\na\nx\n-\n00000000000000000000000000000000",
-                            "v1\na\n1\nq-\n00000000000000000000000000000000", "v1\na\n1\n-\nzz", "v1\na\n1\n-\n00000000000000000000000000000000\n"})
+                            "v1\na\n1\nq-\n00000000000000000000000000000000", "v1\na\n1\n-\nzz", "v1\na\n1\n-\n00000000000000000000000000000000\n-\n", "v1\na\n1\n-\n00000000000000000000000000000000\nxyz"})
         EXPECT_FALSE(decode(bad)) << bad;
 }
 
