@@ -195,13 +195,13 @@ status=0
 # ------------------------------------------------------- 1. read-your-writes --
 
 log "1. read-your-writes across instances: $ORDERS orders"
-RYW=$(client ryw --ports "$PORTS_ABC" --orders "$ORDERS" --users 10 --prefix ryw --seconds 120) || log "WARNING: the ryw client failed"
+RYW=$(client ryw --ports "$PORTS_ABC" --orders "$ORDERS" --users 10 --prefix ryw1000 --seconds 120) || log "WARNING: the ryw client failed"
 read -r RYW_ORDERS RYW_FAILED RYW_P50 RYW_P99 RYW_MAX RYW_STALE RYW_ERR RYW_XC <<<"$(jget "$RYW" orders failed_orders p50_ms p99_ms max_ms stale errors x_cache)"
 log "  orders $RYW_ORDERS (failed $RYW_FAILED), read p50 $RYW_P50 ms p99 $RYW_P99 ms, stale $RYW_STALE, X-Cache $RYW_XC"
 
 # ---------------------------------------------------------- 2. strict cost --
 
-WRK_USER="Bearer wrk1"
+WRK_USER="Bearer wrk20001"
 for n in A LAG L1; do   # warm, and check that the second read is a hit
   curl -sS --max-time 5 -o /dev/null -H "Authorization: $WRK_USER" "http://127.0.0.1:${PORT[$n]}$POS"
   xc=$(curl -sS --max-time 5 -o /dev/null -D - -H "Authorization: $WRK_USER" "http://127.0.0.1:${PORT[$n]}$POS" | header_value X-Cache)
@@ -230,7 +230,7 @@ STRICT_REQS=$(sum ${REQS[strict]})
 L1_KEYS=500; ((SMOKE)) && L1_KEYS=300
 log "3. filling $L2_KEYS balances through A"
 read -r st0 <<<"$(stats "${ADMIN[A]}" l2_stores)"
-FILL=$(client fill --port "${PORT[A]}" --prefix l2u --users "$L2_KEYS" --path "$BAL" --threads 16 --seconds 120) \
+FILL=$(client fill --port "${PORT[A]}" --prefix l2u --offset 1000000 --users "$L2_KEYS" --path "$BAL" --threads 16 --seconds 120) \
   || log "WARNING: the fill through A was not all 200: $FILL"
 deadline=$((SECONDS + 20))
 until (( $(stats "${ADMIN[A]}" l2_stores) - st0 >= L2_KEYS )) || ((SECONDS > deadline)); do sleep 0.2; done
@@ -239,13 +239,13 @@ L2_STORED=$((st1 - st0))
 log "  $(jget "$FILL" seconds) s; A stored $L2_STORED entries in Redis"
 cycle_lua() {   # cycle_lua FILE FIRST LAST: GET balance for users FIRST..LAST in turn
   cat >"$1" <<EOF
--- shared_tier.sh: balance of users l2u$2 .. l2u$3, in turn
+-- shared_tier.sh: balance of users l2u(1000000 + $2 .. $3), in turn
 local first, last = $2, $3
 local i = first - 1
 request = function()
   i = i + 1
   if i > last then i = first end
-  return wrk.format("GET", "$BAL", { ["Authorization"] = "Bearer l2u" .. i })
+  return wrk.format("GET", "$BAL", { ["Authorization"] = "Bearer l2u" .. (1000000 + i) })
 end
 EOF
 }
@@ -255,7 +255,7 @@ declare -A L2HITS L2FRAC
 bal_before=$(sim_count "$SIM_PORT" balance)
 for ((r = 1; r <= ROUNDS; r++)); do
   # the L1 set into B's L1 (L2 hits now, L1 hits in the run)
-  client fill --port "${PORT[B]}" --prefix l2u --users "$L1_KEYS" --path "$BAL" --threads 8 --seconds 60 >/dev/null \
+  client fill --port "${PORT[B]}" --prefix l2u --offset 1000000 --users "$L1_KEYS" --path "$BAL" --threads 8 --seconds 60 >/dev/null \
     || log "WARNING: warming B's L1 failed"
   for t in l1hit l2hit; do
     lua="$BENCH_TMP/l1.lua"; [[ $t == l2hit ]] && lua="$BENCH_TMP/l2.lua"
@@ -283,7 +283,7 @@ sim_post "$SIM_PORT" /__sim/latency '{"default":0.0,"positions":1.0}' || die "si
 COLD_UP="" COLD_ERR="" COLD_XC="" COLD_S=""
 for ((r = 1; r <= ROUNDS; r++)); do
   before=$(sim_count "$SIM_PORT" positions)
-  out=$(client cold --ports "$PORTS_ABC" --clients "$CLIENTS" --user "cold-$r-$RANDOM" --path "$POS") || log "WARNING: cold client failed"
+  out=$(client cold --ports "$PORTS_ABC" --clients "$CLIENTS" --user "cold$(( 5000000 + r * 100000 + RANDOM ))" --path "$POS") || log "WARNING: cold client failed"
   sleep 0.5   # a late upstream call (if any) is counted
   after=$(sim_count "$SIM_PORT" positions)
   up=NaN; [[ $before != NaN && $after != NaN ]] && up=$((after - before))
@@ -298,14 +298,16 @@ COLD_ERR_SUM=$(sum $COLD_ERR)
 # ------------------------------------------------------- 5. Redis faults --
 
 FAULT_AT=2
+FAULT_USERS=30000   # users f<name>31001.. then 32001..: numbers of their own (the simulator keys on them)
 declare -A F_OUT F_UP
 # fault_phase NAME: the load for LOAD_SECONDS with the fault at FAULT_AT s.
 fault_phase() {
+  FAULT_USERS=$((FAULT_USERS + 1000))
   local name=$1 ff="$BENCH_TMP/fault-$1.txt" out="$BENCH_TMP/load-$1.json" t0 t1 pid
   : >"$ff"
   log "5. $name: load ${LOAD_SECONDS} s, fault at ${FAULT_AT} s"
   timeout --kill-after=5 $((LOAD_SECONDS + 60)) "$PY" "$CLIENT" load --ports "$PORTS_ABC" --seconds "$LOAD_SECONDS" \
-    --users 4 --prefix "f$name" --fault-file "$ff" >"$out" 2>"$BENCH_TMP/load-$1.err" &
+    --users 4 --readers 2 --prefix "f$name$FAULT_USERS" --fault-file "$ff" >"$out" 2>"$BENCH_TMP/load-$1.err" &
   pid=$!
   BENCH_PIDS+=("$pid")
   sleep "$FAULT_AT"
@@ -390,8 +392,10 @@ done
 echo
 echo "### 5. Redis faults under load"
 echo
-echo "4 users, each: 3 positions reads through random instances, then an order through a random one, in a loop for"
-echo "${LOAD_SECONDS} s; the fault starts at ${FAULT_AT} s. Stale = a read after the user's own answered order that does not show it."
+echo "4 users, each: 3 positions reads through random instances, then an order through a random one, in a loop; and 2 users"
+echo "only reading (through random instances, 1 ms apart): ${LOAD_SECONDS} s, the fault starts at ${FAULT_AT} s. Stale = a read"
+echo "after the user's own answered order that does not show it (for the readers: a position that moved). \"during fault\":"
+echo "requests overlapping the fault window (STOP..CONT; kill..restarted port accepting)."
 echo
 echo "| fault | requests | errors (non-200) | stale reads (target 0) | reads during fault | slowest read during fault ms | orders during fault | slowest order during fault ms | p99 read ms | tier up again after |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -402,6 +406,7 @@ for f in stop kill; do
   printf -v "F_${f}_REQ" '%s' "$fr"; printf -v "F_${f}_ERR" '%s' "$fe"; printf -v "F_${f}_STALE" '%s' "$fs"; printf -v "F_${f}_MAX" '%s' "$fm"; printf -v "F_${f}_OMAX" '%s' "$fom"
   samples=$(jget "${F_OUT[$f]}" error_samples)
   [[ "$fe" != 0 ]] && echo "  - $f: first errors: ${samples:0:400}" >&2
+  [[ "$fs" != 0 ]] && echo "  - $f: first stale reads: $(jget "${F_OUT[$f]}" stale_samples | cut -c1-400)" >&2
 done
 echo
 echo "Tier counters at the end (A): $(stats "${ADMIN[A]}" state barriers barrier_waits barrier_failures degraded l2_hits l2_stores lease_won lease_waits invalidations_published invalidations_unpublished bus_messages bus_lag_max_us bus_epochs | awk '{printf "state %s, barriers %s, barrier_waits %s, barrier_failures %s, degraded %s, l2_hits %s, l2_stores %s, lease_won %s, lease_waits %s, invalidations_published %s, unpublished %s, bus_messages %s, bus_lag_max_us %s, bus_epochs %s", $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14}')"

@@ -2,7 +2,9 @@
 """The Python (stdlib only) client of scripts/bench/shared_tier.sh.
 
 Every mode prints one JSON object on stdout. Ports are the cacheproxy
-instances' client ports (A,B,C); users are "Bearer <prefix><n>".
+instances' client ports (A,B,C); users are "Bearer <prefix><n>". The simulator
+names its user after a token's trailing digits ("x12" and "y12" are one
+user, "user12" too): the driver gives every figure its own numbers.
 
   ryw   --ports A,B,C --orders N [--users 10] [--seconds 60]
         Cross-instance read-your-writes. For order i: user i % users, writer
@@ -12,17 +14,19 @@ instances' client ports (A,B,C); users are "Bearer <prefix><n>".
         writer and, as soon as its answer arrives, positions are read through
         the reader and timed; the read must show the order (ETHUSDT LONG size
         one more than before), else it counts as stale.
-  fill  --port P --prefix PFX --users N [--path PATH] [--threads 16]
-        One GET of PATH for each of N users through one instance (fills L1,
+  fill  --port P --prefix PFX --users N [--offset K] [--path PATH] [--threads 16]
+        One GET of PATH for each of N users (PFX<K+1> ..) through one instance (fills L1,
         and L2 through the tier). Counts statuses.
   cold  --ports A,B,C --clients N --user TOKEN [--path PATH]
         N clients per instance, every connection opened first, then one GET of
         the same cold key from all at once (threading.Barrier). Counts statuses
         and X-Cache values.
-  load  --ports A,B,C --seconds S --users N --fault-file F [--prefix PFX]
+  load  --ports A,B,C --seconds S --users N --fault-file F [--prefix PFX] [--readers R]
         Users each reading positions through random instances (3 reads) and
         ordering through a random instance, in a loop, for S seconds (like
-        tests/e2e/shared_tier_test.cpp Load). Counts requests, errors (non-200,
+        tests/e2e/shared_tier_test.cpp Load); and R more users who only read
+        (through random instances, 1 ms apart; their position must not move):
+        orderers <prefix>1..N, readers <prefix>101.. Counts requests, errors (non-200,
         failed orders, exceptions), stale reads after an own answered order,
         and the slowest read overlapping the fault window, whose wall-clock
         start and end (two numbers, "date +%s.%N") the driver writes to F
@@ -148,7 +152,7 @@ def mode_ryw(a):
 # ---------------------------------------------------------------- fill
 
 def mode_fill(a):
-    users = ["%s%d" % (a.prefix, n) for n in range(1, a.users + 1)]
+    users = ["%s%d" % (a.prefix, a.offset + n) for n in range(1, a.users + 1)]
     lock = threading.Lock()
     codes = {}
     it = iter(users)
@@ -244,6 +248,14 @@ def mode_load(a):
             if len(samples) < 5:
                 samples.append("%s: %s" % (kind, what))
 
+    stale_samples = []
+
+    def stale_note(tok, want, got):
+        with lock:
+            tot["stale"] += 1
+            if len(stale_samples) < 5:
+                stale_samples.append({"token": tok, "want": want, "got": got})
+
     def user(n):
         rng = random.Random(n)
         tok = "%s%d" % (a.prefix, n)
@@ -264,9 +276,10 @@ def mode_load(a):
                 mine.append((w0, w1))
                 if s != 200:
                     note("read", "%s %s" % (s, b[:120]))
-                elif eth is None or abs((eth_size(b) or -1) - eth) > 1e-6:
-                    with lock:
-                        tot["stale"] += 1
+                else:
+                    got = eth_size(b)
+                    if eth is None or got is None or abs(got - eth) > 1e-6:
+                        stale_note(tok, eth, got)
             w0 = time.time()
             s, _, _, b = cl.request(rng.choice(ports), "POST", "/api/trading/order", tok, ORDER_BODY)
             myorders.append((w0, time.time()))
@@ -284,7 +297,34 @@ def mode_load(a):
             reads.extend(mine)
             orders.extend(myorders)
 
+    def reader(n):
+        # never orders: its reads go on while the ordering users wait for an order's answer
+        rng = random.Random(1000 + n)
+        tok = "%s%d" % (a.prefix, 100 + n)
+        cl = Client(ports)
+        s, _, _, b = cl.request(ports[0], "GET", POSITIONS, tok)
+        if s != 200:
+            note("seed", s)
+            return
+        eth = eth_size(b)
+        mine = []
+        while time.monotonic() < stop_at and len(mine) < 1000000:
+            w0 = time.time()
+            s, _, _, b = cl.request(rng.choice(ports), "GET", POSITIONS, tok)
+            mine.append((w0, time.time()))
+            if s != 200:
+                note("read", "%s %s" % (s, b[:120]))
+            else:
+                got = eth_size(b)
+                if eth is None or got is None or abs(got - eth) > 1e-6:
+                    stale_note(tok, eth, got)
+            time.sleep(0.001)
+        with lock:
+            tot["reads"] += len(mine)
+            reads.extend(mine)
+
     ts = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(1, a.users + 1)]
+    ts += [threading.Thread(target=reader, args=(n,), daemon=True) for n in range(1, a.readers + 1)]
     for t in ts:
         t.start()
     for t in ts:
@@ -309,6 +349,7 @@ def mode_load(a):
         "max_order_ms_during_fault": ms(max((r[1] - r[0] for r in odur), default=None)),
         "p99_read_ms": ms(pct(lat, 99)),
         "error_samples": samples,
+        "stale_samples": stale_samples,
     })
     print(json.dumps(out))
     return 0
@@ -325,6 +366,8 @@ def main():
     ap.add_argument("--path", default=POSITIONS)
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument("--readers", type=int, default=0)
+    ap.add_argument("--offset", type=int, default=0)
     ap.add_argument("--user", default="cold1")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--fault-file", default="")
