@@ -37,9 +37,10 @@ usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
 #       Admin.*                 /stats and /purge read and change every worker's state
 #       Passthrough.*, HardeningUpstream.*   the upstream connection pool shared by the workers
 #       Principal.*             the credential -> principal map shared by the workers (fills, writes, refusals)
+#       SharedTier*.*           the shared tier's thread (Redis I/O, bus messages, barriers) beside the workers
 #  unit Coalescer*, MemoryStore*, Generations*, WorkerStats*, CachedResponse*, PrincipalMap*,
 #       CachePrincipal*: the shared structures (some of these tests run threads of their own)
-TSAN_TESTS='^(Cache|Invalidation|Shutdown|Admin|Passthrough|HardeningPolicy|HardeningUpstream|Principal)\.|HardeningCoalesce|^(Coalescer|MemoryStore|Generations|WorkerStats|CachedResponse|PrincipalMap|CachePrincipal)[A-Za-z]*\.'
+TSAN_TESTS='^(Cache|Invalidation|Shutdown|Admin|Passthrough|HardeningPolicy|HardeningUpstream|Principal|SharedTier|SharedTierFaults)\.|HardeningCoalesce|^(Coalescer|MemoryStore|Generations|WorkerStats|CachedResponse|PrincipalMap|CachePrincipal)[A-Za-z]*\.'
 # Only these unit test sources are built into build-tsan/ (what TSAN_TESTS runs).
 TSAN_UNIT_SOURCES='/(coalescer|memory_store|generations|worker_stats|cached_response|principal_map|cache_principal)_test\.cpp$'
 # Not run in the sanitizer stages (each for a stated reason):

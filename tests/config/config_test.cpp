@@ -537,3 +537,58 @@ TEST(ConfigTest, DescribeShowsThePoolCapsAndTrustedProxiesAndReadsBack) {
     const std::string settings = text.substr(0, text.find("\nrules:") + 1);
     expect_same_settings(load_ok(settings), cfg);
 }
+
+// ------------------------------------------------------------------ shared_tier (issue 15)
+
+TEST(ConfigTest, SharedTierIsOffByDefaultAndReadWhole) {
+    EXPECT_FALSE(load_ok("").shared_tier.enabled());
+    const Config cfg = load_ok(
+        "shared_tier:\n"
+        "  cluster: [\"127.0.0.1:7000\", \"[::1]:7001\"]\n"
+        "  identity_key_file: /etc/cacheproxy/identity.key\n"
+        "  op_timeout: 20ms\n"
+        "  barrier_timeout: 30ms\n"
+        "  publish_timeout: 1s\n"
+        "  max_invalidation_lag: 5ms\n"
+        "  on_redis_down: local\n"
+        "  l2: false\n"
+        "  lease_ttl: 3s\n");
+    const auto& t = cfg.shared_tier;
+    EXPECT_TRUE(t.enabled());
+    EXPECT_EQ(t.cluster.size(), 2u);
+    EXPECT_EQ(t.op_timeout, 20ms);
+    EXPECT_EQ(t.barrier_timeout, 30ms);
+    EXPECT_EQ(t.max_invalidation_lag, 5ms);
+    EXPECT_EQ(t.on_redis_down, "local");
+    EXPECT_FALSE(t.l2);
+    EXPECT_EQ(t.lease_ttl, 3s);
+    const auto text = describe(cfg);
+    EXPECT_NE(text.find("identity_key_file: /etc/cacheproxy/identity.key   # its bytes are not shown"), std::string::npos)
+        << text;
+}
+
+TEST(ConfigTest, SharedTierMistakesNameTheirKey) {
+    struct Case {
+        const char* yaml;
+        const char* key;
+    };
+    const Case cases[] = {
+        {"shared_tier:\n  redis: \"127.0.0.1:6379\"\n", "shared_tier.identity_key_file"},
+        {"shared_tier:\n  redis: \"redis.local:6379\"\n  identity_key_file: k\n", "shared_tier.redis"},
+        {"shared_tier:\n  redis: \"127.0.0.1\"\n  identity_key_file: k\n", "shared_tier.redis"},
+        {"shared_tier:\n  redis: \"127.0.0.1:6379\"\n  cluster: [\"127.0.0.1:7000\"]\n  identity_key_file: k\n",
+         "shared_tier.cluster"},
+        {"shared_tier:\n  cluster: [\"127.0.0.1:7000\", \"x:1\"]\n  identity_key_file: k\n", "shared_tier.cluster[1]"},
+        {"shared_tier:\n  redis: \"127.0.0.1:6379\"\n  identity_key_file: k\n  on_redis_down: ignore\n",
+         "shared_tier.on_redis_down"},
+        {"shared_tier:\n  redis: \"127.0.0.1:6379\"\n  identity_key_file: k\n  op_timeout: 0s\n", "shared_tier.op_timeout"},
+        {"shared_tier:\n  redis: \"127.0.0.1:6379\"\n  identity_key_file: k\n  max_invalidation_lag: 2m\n",
+         "shared_tier.max_invalidation_lag"},
+        {"shared_tier:\n  redis: \"127.0.0.1:6379\"\n  identity_key_file: k\n  secret: x\n", "shared_tier.secret"},
+    };
+    for (const auto& c : cases) {
+        const ConfigError e = load_error(c.yaml);
+        EXPECT_EQ(e.key, c.key) << c.yaml << e.to_string();
+        EXPECT_GT(e.line, 0) << c.yaml << e.to_string();
+    }
+}
