@@ -153,6 +153,8 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
     std::int64_t bus_up_since_ms = 0;
     std::uint64_t lease_seq = 0;
     std::mt19937_64 rng;
+    bool stopping = false;                 ///< stop() was called: the loops end
+    std::atomic<bool> ran_out{false};      ///< the thread's run() returned
 
     std::string random_start() { return std::to_string((rng() >> 2) | 1); }
     bool usable() const { return client && key_state.load() == 1; }
@@ -265,6 +267,7 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
     asio::awaitable<void> supervise() {
         asio::steady_timer timer(ioc);
         for (;;) {
+            if (stopping) co_return;
             if (const auto at = client->node_for(kBusChannel)) {
                 make_bus(*at);
                 break;
@@ -276,7 +279,7 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
         for (;;) {
             timer.expires_after(milliseconds(50));
             co_await timer.async_wait(tuple_awaitable);
-            if (!client) co_return;
+            if (stopping) co_return;
             co_await pay_debt();
             if (SteadyClock::now() - last_renew >= cfg.lease_ttl / 3) {
                 last_renew = SteadyClock::now();
@@ -564,7 +567,10 @@ std::optional<std::string> SharedTier::start(milliseconds wait) {
     im.client = std::make_unique<redis::Client>(im.ioc.get_executor(), o);
     im.client->start();
     asio::co_spawn(im.ioc, im.supervise(), asio::detached);
-    im.thread = std::thread([this] { impl_->ioc.run(); });
+    im.thread = std::thread([p = impl_.get()] {
+        p->ioc.run();
+        p->ran_out.store(true);
+    });
     const auto until = SteadyClock::now() + wait;
     while (SteadyClock::now() < until && im.key_state.load() == 0) std::this_thread::sleep_for(milliseconds(10));
     if (im.key_state.load() == 2)
@@ -580,11 +586,16 @@ void SharedTier::stop() {
     if (!impl_ || !impl_->thread.joinable()) return;
     auto im = impl_;
     asio::post(im->ioc, [im] {
+        im->stopping = true;
         for (auto& w : im->batcher.on_failure()) w->timer.cancel();
         if (im->bus) im->bus->stop();
         if (im->client) im->client->stop();
         im->work.reset();
     });
+    // What is pending completes (closed connections, cancelled timers) and the
+    // thread runs out of work; after a second whatever is left is cut.
+    const auto until = SteadyClock::now() + std::chrono::seconds(1);
+    while (!im->ran_out.load() && SteadyClock::now() < until) std::this_thread::sleep_for(milliseconds(5));
     im->ioc.stop();
     im->thread.join();
 }

@@ -134,6 +134,9 @@ TEST_F(SharedTier, AFillOnOneInstanceIsAnL2HitOnTheOthers) {
     Response other = get(p(1), positions_target(), 2);
     EXPECT_TRUE(CacheIs(other, "MISS"));
     EXPECT_EQ(user_id_of(other), sim_user_id(2));
+    // SIGTERM: the tier's thread stops with the rest, exit 0
+    p(2).terminate();
+    EXPECT_EQ(p(2).wait_exit(seconds(10)), 0) << p(2).log().substr(0, 3000);
 }
 
 TEST_F(SharedTier, AColdKeyHitByAllThreeAtOnceCostsOneUpstreamCall) {
