@@ -6,8 +6,9 @@
 #
 # Starts its own redis-server (free port, --save '' --appendonly no), the
 # simulator (latency 0 unless said otherwise) and five cacheproxy instances
-# (--threads 1 each, rules/trading.yaml without its principal section, which
-# the tier refuses; balance ttl 300s and no refresh-ahead, for figure 3):
+# (--threads 1 each, rules/trading.yaml without its principal section, so
+# per-user entries are shared through Redis too (with it, per-user routes
+# share only invalidations); balance ttl 300s and no refresh-ahead, for figure 3):
 #   A, B, C   shared tier, strict (max_invalidation_lag 0)
 #   LAG       shared tier, max_invalidation_lag 5ms
 #   L1        no shared tier (L1 only)
@@ -83,7 +84,7 @@ BAL="/api/trading/balance$Q"
 
 # ------------------------------------------------------------------ set-up --
 
-# The shipped rules without the principal section (the tier refuses it);
+# The shipped rules without the principal section (per-user L2 is off with it);
 # balance: ttl 300s, no refresh-ahead, so figure 3's L2 entries outlive the run.
 RULES="$BENCH_TMP/rules.yaml"
 "$PY" - "$BENCH_ROOT/rules/trading.yaml" "$RULES" <<'PY' || die "could not write the rules copy"

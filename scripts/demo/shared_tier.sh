@@ -9,8 +9,9 @@
 # Starts redis-server (no persistence), the simulator (scripts/legacy_sim.py,
 # SIM_LATENCY s per exchange call, default 0.5) and cacheproxy instances 1, 2
 # and 3 on free ports, all with the same identity key file (64 hex chars,
-# mode 600) and the shipped rules without their principal: section (the
-# shared tier refuses it). Waits until each reports the shared tier "up" in
+# mode 600) and the shipped rules without their principal: section (with
+# it, per-user routes share only invalidations and barriers, not entries:
+# ARCHITECTURE.md, "Across instances"). Waits until each reports the shared tier "up" in
 # its admin /stats. Everything it started is stopped on exit (Ctrl-C too);
 # logs and configs are in a /tmp/cacheproxy-demo-shared.* folder (removed
 # after a passing --check).
