@@ -106,21 +106,22 @@ def ms(x):
 
 def mode_ryw(a):
     ports = [int(p) for p in a.ports.split(",")]
-    cl = Client(ports)
+    cl = Client(ports + ([a.reader] if a.reader else []))
     users = ["%s%d" % (a.prefix, u) for u in range(a.users)]
     eth = {}
     for u in users:  # each user's starting position, and warm entries everywhere
-        for p in ports:
+        for p in ports + ([a.reader] if a.reader else []):
             s, _, _, b = cl.request(p, "GET", POSITIONS, u)
             if s == 200 and u not in eth:
                 eth[u] = eth_size(b)
     lat, xc, stale, failed, orders, errors, samples = [], {}, 0, 0, 0, 0, []
+    visible = []  # seconds from the order's answer until the reader shows it (re-read while stale)
     t0 = time.monotonic()
     for i in range(a.orders):
         if time.monotonic() - t0 > a.seconds:
             break
         u = users[i % len(users)]
-        w, r = ports[i % 3], ports[(i + 1) % 3]
+        w, r = ports[i % 3], (a.reader or ports[(i + 1) % 3])
         s, _, _, b = cl.request(r, "GET", POSITIONS, u)   # the reader holds a cached entry
         if s != 200:
             errors += 1
@@ -142,9 +143,17 @@ def mode_ryw(a):
             stale += 1
             if len(samples) < 3:
                 samples.append({"status": s, "x_cache": x, "want": eth[u], "got": size})
+            for _ in range(200):  # bounded: re-read until it shows (the lag bound, measured)
+                s2, _, _, b2 = cl.request(r, "GET", POSITIONS, u)
+                if s2 == 200 and abs((eth_size(b2) or -1) - eth[u]) <= 1e-6:
+                    break
+                time.sleep(0.0005)
+        visible.append(time.perf_counter() - t)
     print(json.dumps({"orders": orders, "failed_orders": failed, "reads": len(lat), "stale": stale,
                       "errors": errors, "p50_ms": ms(pct(lat, 50)), "p99_ms": ms(pct(lat, 99)),
                       "max_ms": ms(max(lat) if lat else None), "x_cache": xc, "stale_samples": samples,
+                      "visible_max_ms": ms(max(visible) if visible else None),
+                      "visible_p99_ms": ms(pct(visible, 99)),
                       "seconds": round(time.monotonic() - t0, 2)}))
     return 0
 
@@ -367,6 +376,7 @@ def main():
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--readers", type=int, default=0)
+    ap.add_argument("--reader", type=int, default=0, help="ryw: always read through this port")
     ap.add_argument("--offset", type=int, default=0)
     ap.add_argument("--user", default="cold1")
     ap.add_argument("--seconds", type=float, default=60)
