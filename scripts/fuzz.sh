@@ -28,7 +28,7 @@ BUILD_DIR="${FUZZ_BUILD_DIR:-build-fuzz}"
 [[ "$BUILD_DIR" = /* ]] || BUILD_DIR="$ROOT/$BUILD_DIR"
 SOURCE_DIR="${CACHEPROXY_SOURCE_DIR:-$ROOT}"
 
-TARGETS=(fuzz_request fuzz_config fuzz_cache_key fuzz_accept_encoding fuzz_write_outcome fuzz_gunzip)
+TARGETS=(fuzz_request fuzz_config fuzz_cache_key fuzz_accept_encoding fuzz_write_outcome fuzz_gunzip fuzz_shared_tier)
 
 # -max_len per target: the request target must reach past max_header_bytes (16 KiB).
 max_len_of() {
@@ -39,6 +39,7 @@ max_len_of() {
     fuzz_accept_encoding) echo 512 ;;
     fuzz_write_outcome) echo 4096 ;;
     fuzz_gunzip) echo 16384 ;;
+    fuzz_shared_tier) echo 8192 ;;
     *) echo 4096 ;;
   esac
 }
@@ -51,6 +52,7 @@ describe_of() {
     fuzz_accept_encoding) echo "Accept-Encoding negotiation, Content-Encoding classification" ;;
     fuzz_write_outcome) echo "write outcome, scope, scope_target, normalize_write_target" ;;
     fuzz_gunzip) echo "gzip: one-shot == streaming, bounds, round trips" ;;
+    fuzz_shared_tier) echo "from Redis: RESP whole == in pieces; L2 value and bus message round trips, refusals" ;;
   esac
 }
 
@@ -65,7 +67,7 @@ is_target() {
 # --- tools -------------------------------------------------------------------
 ensure_packages() {
   local missing=() p
-  for p in clang-14 libfuzzer-14-dev llvm-14 cmake libboost1.81-dev libyaml-cpp-dev libspdlog-dev libfmt-dev \
+  for p in clang-14 libfuzzer-14-dev llvm-14 cmake pkg-config libhiredis-dev libboost1.81-dev libyaml-cpp-dev libspdlog-dev libfmt-dev \
            zlib1g-dev libssl-dev; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done

@@ -79,7 +79,37 @@ bool Reply::moved(std::uint16_t& slot, std::string& address) const {
 std::string encode(std::span<const std::string_view> argv) { return encode_range(argv); }
 std::string encode(std::span<const std::string> argv) { return encode_range(argv); }
 
-Parser::Parser() : reader_(redisReaderCreate()) {}
+namespace {
+
+/// hiredis 0.14 allocates an array of as many pointers as a `*<n>` header
+/// says before a byte of its elements arrives (`*2000000000` asks for 16 GB;
+/// 1.x added maxelements for this). Our replies hold a handful of elements,
+/// CLUSTER SLOTS a few per shard: more than this is a protocol error.
+constexpr int kMaxElements = 1 << 20;
+
+const redisReplyObjectFunctions* hiredis_defaults = nullptr;
+
+void* bounded_array(const redisReadTask* task, int elements) {
+    if (elements > kMaxElements) return nullptr;  // hiredis reports it as an error; the connection closes
+    return hiredis_defaults->createArray(task, elements);
+}
+
+/// hiredis's own functions, but for arrays past kMaxElements.
+redisReplyObjectFunctions* bounded_functions(const redisReplyObjectFunctions& defaults) {
+    static redisReplyObjectFunctions bounded = [&defaults] {
+        hiredis_defaults = &defaults;
+        redisReplyObjectFunctions f = defaults;
+        f.createArray = bounded_array;
+        return f;
+    }();
+    return &bounded;
+}
+
+}  // namespace
+
+Parser::Parser() : reader_(redisReaderCreate()) {
+    if (auto* r = as_reader(reader_); r != nullptr && r->fn != nullptr) r->fn = bounded_functions(*r->fn);
+}
 
 Parser::~Parser() {
     if (reader_ != nullptr) redisReaderFree(as_reader(reader_));

@@ -95,7 +95,11 @@ Decoded decode_entry(std::string_view value, const cache::CacheKey& key, std::st
     std::array<std::uint32_t, kParts> len{};
     std::uint64_t sum = 0;
     for (auto& l : len) sum += (l = get<std::uint32_t>(p));
-    if (sum != value.size() - kFixed || status < 100 || status > 999) return Decoded::malformed;
+    // stored_at within 1970..2200: any later one (a hostile or broken value) would overflow the
+    // nanosecond clock (it ends in 2262).
+    constexpr std::int64_t kYear2200Ms = 7'258'118'400'000;
+    if (sum != value.size() - kFixed || status < 100 || status > 999 || stored_ms < 0 || stored_ms > kYear2200Ms)
+        return Decoded::malformed;
     std::array<std::string_view, kParts> part{};
     for (std::size_t i = 0; i < kParts; ++i) {
         part[i] = {p, len[i]};

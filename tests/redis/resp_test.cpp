@@ -130,6 +130,23 @@ TEST(RespParser, OneMebibyteBulk) {
     EXPECT_TRUE(got->str == value);
 }
 
+TEST(RespParser, AnArrayHeaderPastTheBoundIsAnErrorNotAnAllocation) {
+    // Found by fuzz_shared_tier: hiredis 0.14 callocs the pointers a `*<n>`
+    // header announces before any element arrives (16 GB here).
+    Parser p;
+    p.feed("*2005010200\r\n:1\r\n");
+    boost::system::error_code ec;
+    EXPECT_FALSE(p.next(ec));
+    EXPECT_EQ(ec, make_error_code(Error::protocol));
+    Parser q;  // a million elements is still a reply
+    std::string many = "*1048576\r\n";
+    for (int i = 0; i < 1048576; ++i) many += ":1\r\n";
+    q.feed(many);
+    const auto r = q.next(ec);
+    ASSERT_TRUE(r) << ec.message();
+    EXPECT_EQ(r->elements.size(), 1048576u);
+}
+
 TEST(RespParser, GarbageIsAProtocolError) {
     Parser p;
     p.feed("hello\r\n");

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <climits>
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace cacheproxy::tier {
@@ -88,6 +91,21 @@ TEST(EntryCodec, RefusesEveryTruncationAndGarbage) {
     EXPECT_EQ(decode_entry("1\n0\nnot an entry at all, long enough to be read as a header maybe", key, "1", 1, 0,
                            wall0, t0, out),
               Decoded::malformed);
+}
+
+TEST(EntryCodec, RefusesAStoreTimeTheClockCannotHold) {
+    // Found by fuzz_shared_tier: a stored_at of ~2^63 ms overflowed the conversion to the clock.
+    const auto key = key_of("k");
+    auto v = encode_entry(*entry_at(t0), key, "1", 1, wall0, t0);
+    const auto header = v.find("CPE1");
+    ASSERT_NE(header, std::string::npos);
+    const std::int64_t huge = INT64_MAX - 5;
+    std::memcpy(v.data() + header + 4 + 2 + 2 + 8, &huge, sizeof huge);
+    cache::EntryPtr out;
+    EXPECT_EQ(decode_entry(v, key, "1", 1, 0, wall0, t0, out), Decoded::malformed);
+    const std::int64_t negative = -1;
+    std::memcpy(v.data() + header + 4 + 2 + 2 + 8, &negative, sizeof negative);
+    EXPECT_EQ(decode_entry(v, key, "1", 1, 0, wall0, t0, out), Decoded::malformed);
 }
 
 TEST(EntryCodec, RedisKeepsItForWhatIsLeftOfItsLife) {
