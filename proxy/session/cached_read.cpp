@@ -119,7 +119,6 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
                                 cache::Cache::Fill& fill, const cache::EntryPtr& stale, bool had_credentials,
                                 std::optional<std::string_view> credential) {
     auto& cc = *ex.rules;
-    bump(counters.misses);
     const auto since = cc.cache.write_seq();  // before the request goes upstream (principal_step.hpp)
     ex.record.cache = CacheResult::miss_stored;
     // The shared tier first: another instance's entry, its failure, or the
@@ -129,14 +128,16 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
     if (tier && tier->l2_for(cache::per_user(rule))) {
         shared = co_await tier->find(fill.key, rule, fill.generation, ex.worker.now(), cc.rules.coalesce_timeout);
         if (shared.kind == tier::SharedTier::Found::Kind::hit) {
+            bump(counters.hits);
             count_published(counters, cc.cache.publish(fill, cache::fill_result(shared.entry, {}), ex.worker.now()));
             co_return co_await answer_entry(ex, *shared.entry, CacheResult::hit_l2);
         }
-        if (shared.kind == tier::SharedTier::Found::Kind::failed) {
-            const cache::FillResult failed{nullptr, Outcome::failed, shared.status, "upstream-error"};
-            cc.cache.publish(fill, failed, ex.worker.now());
-            co_return co_await answer_fill(ex, failed, fallback(stale, shared, rule, ex.worker.now()), false, counters);
-        }
+    }
+    bump(counters.misses);
+    if (shared.kind == tier::SharedTier::Found::Kind::failed) {  // another instance's fill failed just now
+        const cache::FillResult failed{nullptr, Outcome::failed, shared.status, "upstream-error"};
+        cc.cache.publish(fill, failed, ex.worker.now());
+        co_return co_await answer_fill(ex, failed, fallback(stale, shared, rule, ex.worker.now()), false, counters);
     }
     const auto request = make_fill_request(ex.req, rule, cc.rules.identity, ex.peer.ip, *ex.worker.upstream_authority,
                                            ex.peer.trusted);
