@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <iterator>
 
@@ -55,15 +54,7 @@ std::optional<std::string> read_identity_key(const std::string& path, cache::Ide
         return std::nullopt;
     }
     while (!bytes.empty() && (bytes.back() == '\n' || bytes.back() == '\r')) bytes.pop_back();
-    if (bytes.size() == 2 * out.size()) {
-        for (std::size_t i = 0; i < out.size(); ++i) {
-            unsigned v = 0;
-            const auto r = std::from_chars(bytes.data() + 2 * i, bytes.data() + 2 * i + 2, v, 16);
-            if (r.ec != std::errc() || r.ptr != bytes.data() + 2 * i + 2) break;
-            out[i] = static_cast<std::uint8_t>(v);
-            if (i + 1 == out.size()) return std::nullopt;
-        }
-    }
+    if (cache::IdentityHasher::from_hex(bytes, out)) return std::nullopt;
     return "shared_tier.identity_key_file " + path + ": must hold 32 raw bytes or 64 hex characters";
 }
 

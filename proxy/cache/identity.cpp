@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include <atomic>
+#include <charconv>
 #include <exception>
 #include <functional>
 #include <stdexcept>
@@ -127,6 +128,18 @@ std::string IdentityHasher::hex(const IdentityHash& hash) {
         out[2 * i + 1] = digits[hash[i] & 0x0f];
     }
     return out;
+}
+
+bool IdentityHasher::from_hex(std::string_view text, std::span<std::uint8_t> out) {
+    if (text.size() != out.size() * 2) return false;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        unsigned v = 0;
+        const char* p = text.data() + 2 * i;
+        const auto r = std::from_chars(p, p + 2, v, 16);
+        if (r.ec != std::errc() || r.ptr != p + 2) return false;
+        out[i] = static_cast<std::uint8_t>(v);
+    }
+    return true;
 }
 
 std::optional<std::string_view> extract_identity(const rules::IdentitySource& source, const HeaderView& headers,

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -49,6 +50,9 @@ public:
 
     /// Lower-case hex of a hash (32 characters), for logs and stats.
     static std::string hex(const IdentityHash& hash);
+    /// The bytes `text` spells in hex (either case), exactly out.size() of
+    /// them; false (out unspecified) for any other length or a non-hex digit.
+    static bool from_hex(std::string_view text, std::span<std::uint8_t> out);
 
 private:
     Key key_{};

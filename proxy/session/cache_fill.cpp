@@ -66,8 +66,7 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::sha
     // refresh per instance at most).
     auto* tier = worker.ctx.cache->tier.get();
     tier::SharedTier::Found shared;
-    shared.kind = tier::SharedTier::Found::Kind::lead;
-    if (tier && tier->l2_for(cache::per_user(rule))) shared.generation = co_await tier->generation(fill.key, rule);
+    if (tier && tier->l2_for(cache::per_user(rule))) shared = co_await tier->generation(fill.key, rule);
     auto fetched = co_await upstream::fetch_whole(worker.pool, worker.ctx.cfg.upstream, *request, rule.max_object_bytes);
     const auto now = worker.now();
     if (fetched.too_large) {
@@ -93,7 +92,7 @@ boost::asio::awaitable<void> refresh_in_background(app::Worker& worker, std::sha
     if (result.outcome != cache::FillResult::Outcome::stored)
         app::bump(counters.not_storable);
     else if (tier && !shared.generation.empty())
-        tier->store(fill.key, rule, shared, entry, now);
+        tier->store(fill.key, shared, entry, now);
     count_published(counters, cc.cache.publish(fill, result, now));
 }
 

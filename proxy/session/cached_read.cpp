@@ -148,7 +148,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
     if (fetched.too_large) {
         // Larger than an entry may be: nobody shares it; stream it instead.
         // The waiters go upstream too, max_unshared at a time.
-        if (tier) tier->release(fill.key, rule, shared);
+        if (tier) tier->release(shared);
         cc.cache.publish(fill, {nullptr, Outcome::not_shareable, 502, "too-large"}, t_done);
         bump(counters.not_storable);
         co_return co_await pass_through(ex, {.label = CacheResult::miss_too_large});
@@ -157,7 +157,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
         bump(counters.fill_errors);
         spdlog::warn("fill for route {} failed: {}", rule.name, fetched.ec.message());
         const cache::FillResult failed{nullptr, Outcome::failed, http_errors::status_for(fetched.ec), "upstream-error"};
-        if (tier) tier->fail(fill.key, rule, shared, failed.status);
+        if (tier) tier->fail(shared, failed.status);
         cc.cache.publish(fill, failed, t_done);
         co_return co_await answer_fill(ex, failed, fallback(stale, shared, rule, t_done), false, counters);
     }
@@ -169,11 +169,11 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
                               fetched.length_known, had_credentials, t_done, fill.generation, why);
     const auto result = cache::fill_result(entry, why);
     if (result.outcome == Outcome::stored) {
-        if (tier) tier->store(fill.key, rule, shared, entry, t_done);
+        if (tier) tier->store(fill.key, shared, entry, t_done);
         count_published(counters, cc.cache.publish(fill, result, t_done));
         co_return co_await answer_entry(ex, *entry, CacheResult::miss_stored);
     }
-    if (tier) tier->release(fill.key, rule, shared);
+    if (tier) tier->release(shared);
     bump(counters.not_storable);
     cc.cache.publish(fill, result, t_done);
     if (result.outcome != Outcome::not_shareable) co_return co_await answer_fill(ex, result, stale, false, counters);

@@ -9,6 +9,7 @@
 #include "invalidation/write_outcome.hpp"
 #include "session/pass_through.hpp"
 #include "session/principal_step.hpp"
+#include "tier/shared_tier.hpp"
 #include "upstream/fetch.hpp"
 
 #include <algorithm>
@@ -94,23 +95,24 @@ std::size_t invalidate_under_newer(const Exchange& ex, const WriteScope& w, std:
     return dropped;
 }
 
-/// The shared tier (when there is one): the other instances drop the same
-/// scope before this write's answer leaves (tier/shared_tier.hpp).
-asio::awaitable<void> publish_write(app::Worker& worker, std::vector<std::string> routes, bool drop_credential,
-                                    const cache::Cache::Invalidation& plan) {
+/// The shared tier, when there is one (null: nothing to do, nothing
+/// allocated): the other instances drop the same scope before this write's
+/// answer leaves (tier/shared_tier.hpp).
+tier::SharedTier* shared_tier_of(app::Worker& worker, const std::vector<std::string>& routes, bool drop_credential) {
     auto* tier = worker.ctx.cache->tier.get();
-    if (!tier || (routes.empty() && !drop_credential)) co_return;
-    co_await tier->publish(plan.identity, std::move(routes), drop_credential, plan.principal);
+    return tier && (!routes.empty() || drop_credential) ? tier : nullptr;
 }
 
 /// An unknown outcome (timeout, reset) may still be applied by the app after
-/// we gave up: invalidate the same scope again once that can have happened.
+/// we gave up: invalidate the same scope again once that can have happened
+/// (`routes`: what to tell the shared tier, empty without one).
 asio::awaitable<void> apply_again_later(app::Worker& worker, std::vector<std::string> routes,
                                         cache::Cache::Invalidation plan, std::chrono::milliseconds delay) {
     asio::steady_timer timer(worker.ioc, delay);
     co_await timer.async_wait(tuple_awaitable);
     worker.ctx.cache->cache.invalidate(plan);
-    co_await publish_write(worker, std::move(routes), false, plan);
+    if (auto* tier = shared_tier_of(worker, routes, false))
+        co_await tier->publish(plan.identity, std::move(routes), false, plan.principal);
 }
 
 /// Step 4: drops (and bumps the generations of) the writer's entries in the
@@ -141,11 +143,12 @@ asio::awaitable<void> invalidate(Exchange& ex, WriteScope w, bool outcome_unknow
     spdlog::debug("invalidation {}: {} entr{} dropped in {:.1f} us{}{}", w.trigger.name, dropped,
                   dropped == 1 ? "y" : "ies", us, widened ? " (scope widened to the writer's whole routes)" : "",
                   to_principal ? " (and the writer's principal's other credentials)" : "");
-    co_await publish_write(ex.worker, w.trigger.invalidate, w.trigger.drop_credential, plan);
+    auto* tier = shared_tier_of(ex.worker, w.trigger.invalidate, w.trigger.drop_credential);
+    if (tier) co_await tier->publish(plan.identity, w.trigger.invalidate, w.trigger.drop_credential, plan.principal);
     if (outcome_unknown)
         asio::co_spawn(ex.worker.ioc,
-                       apply_again_later(ex.worker, w.trigger.invalidate, std::move(plan),
-                                         ex.cfg().upstream.response_timeout),
+                       apply_again_later(ex.worker, tier ? w.trigger.invalidate : std::vector<std::string>{},
+                                         std::move(plan), ex.cfg().upstream.response_timeout),
                        asio::detached);
 }
 

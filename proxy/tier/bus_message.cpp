@@ -25,13 +25,7 @@ std::string encode(const BusMessage& m) {
 
 std::optional<cache::IdentityHash> identity_from_hex(std::string_view hex) {
     cache::IdentityHash out{};
-    if (hex.size() != out.size() * 2) return std::nullopt;
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        unsigned v = 0;
-        const auto r = std::from_chars(hex.data() + 2 * i, hex.data() + 2 * i + 2, v, 16);
-        if (r.ec != std::errc() || r.ptr != hex.data() + 2 * i + 2) return std::nullopt;
-        out[i] = static_cast<std::uint8_t>(v);
-    }
+    if (!cache::IdentityHasher::from_hex(hex, out)) return std::nullopt;
     return out;
 }
 

@@ -363,7 +363,8 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
         Found out;
         if (!usable()) co_return out;
         if (!shared && blocked.contains(key.identity)) co_return out;
-        const auto k = keys_for(key, route, shared);
+        out.keys = keys_for(key, route, shared);
+        const auto& k = out.keys;
         const auto start = SteadyClock::now();
         auto backoff = milliseconds(20);
         bool waited = false;
@@ -379,7 +380,10 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
             const auto& gen = r.reply.elements[0].str;
             const auto& kind = r.reply.elements[1].str;
             const auto& payload = r.reply.elements[2].str;
-            if (kind == "hit") co_return decoded(key, k, gen, payload, local_generation, now + (SteadyClock::now() - start));
+            if (kind == "hit") {
+                decoded(out, key, gen, payload, local_generation, now + (SteadyClock::now() - start));
+                co_return out;
+            }
             if (kind == "lead") {
                 owner.stats_.lease_won.fetch_add(1, std::memory_order_relaxed);
                 owner.stats_.l2_misses.fetch_add(1, std::memory_order_relaxed);
@@ -387,9 +391,10 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
                 out.generation = gen;
                 out.lease = gen + "|" + token;
                 held[k.lease] = out.lease;
-                if (!payload.empty()) {
-                    auto stale =
-                        decoded(key, k, gen, payload, local_generation, now + (SteadyClock::now() - start), false);
+                if (!payload.empty()) {  // a value past its freshness: a fallback if the fetch fails
+                    Found stale;
+                    stale.keys = k;
+                    decoded(stale, key, gen, payload, local_generation, now + (SteadyClock::now() - start), false);
                     if (stale.kind == Found::Kind::hit) out.stale = std::move(stale.entry);
                 }
                 co_return out;
@@ -416,40 +421,35 @@ struct SharedTier::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
-    Found decoded(const cache::CacheKey& key, const EntryKeys& k, const std::string& gen, const std::string& value,
-                  std::uint64_t local_generation, cache::TimePoint now, bool count = true) {
-        cache::EntryPtr entry;
-        const auto d = decode_entry(value, key, gen, epoch_of(client->run_id_for(k.entry)), local_generation,
-                                    std::chrono::system_clock::now(), now, entry, key.has_identity ? bus_up_since_ms : 0);
-        if (d == Decoded::ok) {
-            if (count) owner.stats_.l2_hits.fetch_add(1, std::memory_order_relaxed);
-            Found hit;
-            hit.kind = Found::Kind::hit;
-            hit.entry = std::move(entry);
-            hit.generation = gen;
-            return hit;
-        }
-        if (count) owner.stats_.l2_rejected.fetch_add(1, std::memory_order_relaxed);
-        spdlog::debug("shared tier: L2 value refused ({})", to_string(d));
-        Found lead;  // fetch, no lease; the store still compares
-        lead.kind = Found::Kind::lead;
-        lead.generation = gen;
-        return lead;
+    /// `out` (its keys set) becomes a hit on `value`, or, refused, a lead
+    /// without a lease (the fetch's store still compares the generation).
+    void decoded(Found& out, const cache::CacheKey& key, const std::string& gen, const std::string& value,
+                 std::uint64_t local_generation, cache::TimePoint now, bool count = true) {
+        const auto d = decode_entry(value, key, gen, epoch_of(client->run_id_for(out.keys.entry)), local_generation,
+                                    std::chrono::system_clock::now(), now, out.entry,
+                                    key.has_identity ? bus_up_since_ms : 0);
+        out.generation = gen;
+        out.kind = d == Decoded::ok ? Found::Kind::hit : Found::Kind::lead;
+        if (!count) return;
+        (d == Decoded::ok ? owner.stats_.l2_hits : owner.stats_.l2_rejected).fetch_add(1, std::memory_order_relaxed);
+        if (d != Decoded::ok) spdlog::debug("shared tier: L2 value refused ({})", to_string(d));
     }
 
-    asio::awaitable<std::string> generation(cache::CacheKey key, std::string route, bool shared) {
-        if (!usable()) co_return std::string();
-        const auto k = keys_for(key, route, shared);
-        const auto r = co_await run(lookup, key_list(k),
+    asio::awaitable<Found> generation(cache::CacheKey key, std::string route, bool shared) {
+        Found out;
+        if (!usable()) co_return out;
+        out.keys = keys_for(key, route, shared);
+        const auto r = co_await run(lookup, key_list(out.keys),
                                     cmd(random_start(), std::to_string(generation_ttl.count()), "-", "1", "0",
                                         std::to_string(unix_ms())));
-        if (!r.ok() || !r.reply.is_array() || r.reply.elements.size() != 3) co_return std::string();
-        co_return r.reply.elements[0].str;
+        if (!r.ok() || !r.reply.is_array() || r.reply.elements.size() != 3) co_return out;
+        out.kind = Found::Kind::lead;
+        out.generation = r.reply.elements[0].str;
+        co_return out;
     }
 
-    asio::awaitable<void> put(cache::CacheKey key, std::string route, bool shared, Found found, cache::EntryPtr entry,
-                              cache::TimePoint now) {
-        const auto k = keys_for(key, route, shared);
+    asio::awaitable<void> put(cache::CacheKey key, Found found, cache::EntryPtr entry, cache::TimePoint now) {
+        const auto& k = found.keys;
         held.erase(k.lease);
         if (!usable()) co_return;
         auto value = encode_entry(*entry, key, found.generation, epoch_of(client->run_id_for(k.entry)),
@@ -634,30 +634,27 @@ asio::awaitable<SharedTier::Found> SharedTier::find(const cache::CacheKey& key, 
                                       asio::use_awaitable);
 }
 
-asio::awaitable<std::string> SharedTier::generation(const cache::CacheKey& key, const rules::RouteRule& rule) {
-    if (!impl_->usable()) co_return std::string();
+asio::awaitable<SharedTier::Found> SharedTier::generation(const cache::CacheKey& key, const rules::RouteRule& rule) {
+    if (!impl_->usable()) co_return Found{};
     co_return co_await asio::co_spawn(impl_->ioc, impl_->generation(key, rule.name, !cache::per_user(rule)), asio::use_awaitable);
 }
 
-void SharedTier::store(const cache::CacheKey& key, const rules::RouteRule& rule, const Found& found,
-                       cache::EntryPtr entry, cache::TimePoint now) {
-    if (found.generation.empty() || !entry) return release(key, rule, found);
-    asio::co_spawn(impl_->ioc, impl_->put(key, rule.name, !cache::per_user(rule), found, std::move(entry), now), asio::detached);
+void SharedTier::store(const cache::CacheKey& key, const Found& found, cache::EntryPtr entry, cache::TimePoint now) {
+    if (found.generation.empty() || !entry) return release(found);
+    asio::co_spawn(impl_->ioc, impl_->put(key, found, std::move(entry), now), asio::detached);
 }
 
-void SharedTier::fail(const cache::CacheKey& key, const rules::RouteRule& rule, const Found& found, unsigned status) {
+void SharedTier::fail(const Found& found, unsigned status) {
     if (found.lease.empty()) return;
-    const auto k = keys_for(key, rule.name, !cache::per_user(rule));
     asio::co_spawn(impl_->ioc,
-                   impl_->set_lease(k.lease, found.lease, found.generation + "|!" + std::to_string(status),
+                   impl_->set_lease(found.keys.lease, found.lease, found.generation + "|!" + std::to_string(status),
                                     impl_->error_hold),
                    asio::detached);
 }
 
-void SharedTier::release(const cache::CacheKey& key, const rules::RouteRule& rule, const Found& found) {
+void SharedTier::release(const Found& found) {
     if (found.lease.empty()) return;
-    const auto k = keys_for(key, rule.name, !cache::per_user(rule));
-    asio::co_spawn(impl_->ioc, impl_->set_lease(k.lease, found.lease, "", milliseconds(1)), asio::detached);
+    asio::co_spawn(impl_->ioc, impl_->set_lease(found.keys.lease, found.lease, "", milliseconds(1)), asio::detached);
 }
 
 asio::awaitable<bool> SharedTier::publish(cache::IdentityHash identity, std::vector<std::string> routes,

@@ -29,6 +29,7 @@
 #include "config/config.hpp"
 #include "rules/route_rule.hpp"
 #include "tier/bus_message.hpp"
+#include "tier/keys.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -115,6 +116,7 @@ public:
     struct Found {
         enum class Kind { unavailable, hit, lead, failed };
         Kind kind = Kind::unavailable;
+        EntryKeys keys;          ///< the key's names in Redis (what store / fail / release use)
         cache::EntryPtr entry;   ///< hit: the entry, recording `local_generation`
         std::string generation;  ///< the global generation read (hit, lead); "" = none (a store is not attempted)
         std::string lease;       ///< our lease's value ("" = none held)
@@ -132,18 +134,18 @@ public:
     boost::asio::awaitable<Found> find(const cache::CacheKey& key, const rules::RouteRule& rule,
                                        std::uint64_t local_generation, cache::TimePoint now,
                                        std::chrono::milliseconds wait_limit);
-    /// The global generation of `key` now, without a lease ("" unavailable):
-    /// a background refresh reads it before its fetch.
-    boost::asio::awaitable<std::string> generation(const cache::CacheKey& key, const rules::RouteRule& rule);
+    /// The global generation of `key` now, without a lease (a lead without
+    /// one; unavailable when Redis is not): a background refresh reads it
+    /// before its fetch, and stores with it.
+    boost::asio::awaitable<Found> generation(const cache::CacheKey& key, const rules::RouteRule& rule);
     /// After the leader's fetch (detached; the client's answer never waits):
     /// stores `entry` if the global generation is still `found.generation`
     /// (compare-and-set), and releases the lease.
-    void store(const cache::CacheKey& key, const rules::RouteRule& rule, const Found& found, cache::EntryPtr entry,
-               cache::TimePoint now);
+    void store(const cache::CacheKey& key, const Found& found, cache::EntryPtr entry, cache::TimePoint now);
     /// The fetch failed with `status`: the lease holds the failure for error_hold.
-    void fail(const cache::CacheKey& key, const rules::RouteRule& rule, const Found& found, unsigned status);
+    void fail(const Found& found, unsigned status);
     /// Nothing to share (not storable, too large): the lease is dropped.
-    void release(const cache::CacheKey& key, const rules::RouteRule& rule, const Found& found);
+    void release(const Found& found);
 
     /// A watched write's invalidation, before its answer is written: bumps
     /// `identity`'s global generations of `routes` and publishes the message.

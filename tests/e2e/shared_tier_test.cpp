@@ -282,16 +282,20 @@ struct Load {
     std::vector<std::string> error_samples;
     std::mutex mu;
 
+    /// `n_users` users who order and read, from `first_user` on, and two more
+    /// who only read (so reads go on while every writer waits on its order).
     void start(std::vector<std::uint16_t> ports, int first_user, int n_users, int rounds) {
-        for (int u = first_user; u < first_user + n_users; ++u)
-            users.emplace_back([this, ports, u, rounds] { run_user(ports, u, rounds); });
+        for (int u = first_user; u < first_user + n_users + 2; ++u) {
+            const bool writes = u < first_user + n_users;
+            users.emplace_back([this, ports, u, rounds, writes] { run_user(ports, u, rounds, writes); });
+        }
     }
     void note(const Response& r) {
         ++errors;
         std::lock_guard lock(mu);
         if (error_samples.size() < 5) error_samples.push_back(describe(r));
     }
-    void run_user(const std::vector<std::uint16_t>& ports, int user, int rounds) {
+    void run_user(const std::vector<std::uint16_t>& ports, int user, int rounds, bool orders) {
         std::mt19937 rng(user);
         Response seed = http_request(ports[0], "GET", positions_target(), bearer(user), {}, seconds(10));
         if (seed.status != 200) return note(seed);
@@ -303,6 +307,7 @@ struct Load {
                 if (r.status != 200) note(r);
                 else if (std::abs(position_size(r, "ETHUSDT") - eth) > 1e-6) ++stale;
             }
+            if (!orders) continue;
             Response order = place_order(ports[rng() % 3], bearer(user), OrderBody{}.json(), seconds(10));
             ++writes;
             if (order.status != 200 || success_of(order) != 1) note(order);
