@@ -139,6 +139,7 @@ void accept_pending(tcp::acceptor& acceptor, app::Worker& worker) {
 }
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, app::Worker& worker) {
+    worker.start_sweep();  // the sessions' header deadlines
     for (;;) {
         // Several workers may wait on one passed socket (socket activation):
         // the one that loses the race sees would_block, which Asio waits out.

@@ -5,6 +5,7 @@
 
 #include "core/cache_context.hpp"
 #include "config/config.hpp"
+#include "core/read_deadline.hpp"
 #include "http/trusted_proxies.hpp"
 #include "net/splice.hpp"
 #include "stats/process_info.hpp"
@@ -13,6 +14,7 @@
 #include "upstream/upstream_pool.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include <algorithm>
@@ -106,9 +108,15 @@ struct ServerContext {
 /// later (`fresh_too`): a client that connected just before the drain still
 /// gets its answer (a restart through socket activation drops nothing).
 /// Touched only on its worker's thread.
+///
+/// Its worker's sweep also ends the header read it waits on once its
+/// `read_deadline` has passed (on_deadline; core/read_deadline.hpp).
 struct Drainable
     : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
     virtual void on_drain(bool fresh_too) = 0;
+    /// `read_deadline` passed (it is marked fired): end the pending read.
+    virtual void on_deadline() = 0;
+    ReadDeadline read_deadline;
 
 protected:
     ~Drainable() = default;
@@ -169,8 +177,33 @@ struct Worker {
     } tunnels;
     /// Empty kernel pipes for the splice relay of large bodies (net/splice.hpp), reused.
     net::PipePool pipes;
-    /// This thread's client connections (for the drain); unlinked by their destructors.
+    /// This thread's client connections (for the drain and the deadline
+    /// sweep); unlinked by their destructors.
     boost::intrusive::list<Drainable, boost::intrusive::constant_time_size<false>> sessions;
+
+    /// Starts this thread's deadline sweep (core/read_deadline.hpp), once:
+    /// every accept loop calls it. It runs until the io_context stops.
+    void start_sweep() {
+        if (sweep_tick_ != SteadyClock::duration::zero()) return;
+        sweep_tick_ = tick_for(ctx.cfg.limits.header_timeout, ctx.cfg.limits.idle_timeout);
+        arm_sweep();
+    }
+
+private:
+    void arm_sweep() {
+        sweep_timer_.expires_after(sweep_tick_);
+        sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec) return;
+            const auto now = SteadyClock::now();
+            // on_deadline() only cancels a read: its handler runs later, so
+            // no session leaves the list while it is walked.
+            for (auto& s : sessions)
+                if (s.read_deadline.expired(now)) s.on_deadline();
+            arm_sweep();
+        });
+    }
+    boost::asio::steady_timer sweep_timer_{ioc};
+    SteadyClock::duration sweep_tick_{};  ///< zero until start_sweep()
 };
 
 /// Requests being handled now, all workers.

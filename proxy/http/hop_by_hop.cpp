@@ -13,8 +13,8 @@ namespace bhttp = boost::beast::http;
 
 /// Hop-by-hop by its own name: Connection, Keep-Alive, TE, Trailer, Upgrade,
 /// Transfer-Encoding, and every Proxy-* (Proxy-Connection, -Authorization, ...).
-bool hop_by_hop_name(const bhttp::fields::value_type& f) {
-    switch (f.name()) {
+bool hop_by_hop_name(bhttp::field field, std::string_view name) {
+    switch (field) {
         case bhttp::field::connection:
         case bhttp::field::keep_alive:
         case bhttp::field::te:
@@ -22,10 +22,8 @@ bool hop_by_hop_name(const bhttp::fields::value_type& f) {
         case bhttp::field::upgrade:
         case bhttp::field::transfer_encoding:
             return true;
-        default: {
-            const auto name = f.name_string();
+        default:
             return name.size() >= 6 && beast::iequals(name.substr(0, 6), "proxy-");
-        }
     }
 }
 
@@ -55,7 +53,7 @@ void strip_hop_by_hop(bhttp::fields& fields) {
     // One walk that erases as it goes (Beast's erase by name is a tree
     // lookup each; a message has a handful of fields).
     for (auto it = fields.begin(); it != fields.end();) {
-        if (hop_by_hop_name(*it) || (named_count != 0 && named_by_connection(it->name_string())))
+        if (hop_by_hop_name(it->name(), it->name_string()) || (named_count != 0 && named_by_connection(it->name_string())))
             it = fields.erase(it);
         else
             ++it;

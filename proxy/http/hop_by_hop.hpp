@@ -11,7 +11,7 @@ namespace cacheproxy::http {
 
 /// True for a field hop-by-hop by its own name: Connection, Keep-Alive, TE,
 /// Trailer, Upgrade, Transfer-Encoding, and every Proxy-*.
-bool hop_by_hop_name(const boost::beast::http::fields::value_type& field);
+bool hop_by_hop_name(boost::beast::http::field field, std::string_view name);
 
 /// Removes Connection and every field it names, Keep-Alive, TE, Trailer,
 /// Upgrade, Proxy-* and Transfer-Encoding (framing is recomputed by the

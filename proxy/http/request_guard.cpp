@@ -123,7 +123,7 @@ Verdict vet_connection_tokens(std::string_view value, std::string_view identity_
     return {};
 }
 
-Verdict check_request(const bhttp::request_header<>& req, bool& expect_continue, std::string_view identity_header) {
+Verdict check_request(const http::RequestHeader& req, bool& expect_continue, std::string_view identity_header) {
     expect_continue = false;
     const unsigned version = req.version();
     if (version != 10 && version != 11) return Verdict{505, "HTTP version not supported"};

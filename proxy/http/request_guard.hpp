@@ -5,6 +5,8 @@
 /// (request smuggling). Anything ambiguous is refused with a 4xx before a byte
 /// of the request is forwarded.
 
+#include "http/field_arena.hpp"
+
 #include <boost/beast/http/message.hpp>
 
 #include <cstddef>
@@ -34,7 +36,7 @@ Verdict scan_raw_header(std::string_view header_section);
 /// `identity_header`), target form, method, Expect. Sets `expect_continue`
 /// when an accepted HTTP/1.1 request awaits "100 Continue" (the walk reads
 /// Expect anyway: the session need not look it up again).
-Verdict check_request(const boost::beast::http::request_header<>& req, bool& expect_continue,
+Verdict check_request(const http::RequestHeader& req, bool& expect_continue,
                       std::string_view identity_header = {});
 
 /// A Connection-style token list (`value`) that names none of the fields

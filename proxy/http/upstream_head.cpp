@@ -34,7 +34,7 @@ bool reads_as(std::string_view name, std::string_view target) {
 /// The fields Connection names, as views into the header (it is not modified).
 class NamedFields {
 public:
-    explicit NamedFields(const bhttp::fields& fields) {
+    explicit NamedFields(const Fields& fields) {
         for (const auto& f : fields) {
             if (f.name() != bhttp::field::connection) continue;
             for (auto tok : bhttp::opt_token_list{f.value()}) {
@@ -61,14 +61,14 @@ private:
 };
 
 /// Dropped by its own name: hop-by-hop, framing, Expect, Via (rewritten).
-bool dropped_by_name(const bhttp::fields::value_type& f) {
+bool dropped_by_name(const Fields::value_type& f) {
     switch (f.name()) {
         case bhttp::field::content_length:
         case bhttp::field::expect:
         case bhttp::field::via:
             return true;
         default:
-            return hop_by_hop_name(f);
+            return hop_by_hop_name(f.name(), f.name_string());
     }
 }
 
@@ -100,7 +100,7 @@ bool lookalike_name(std::string_view name, std::string_view identity_header) {
     return !identity_header.empty() && reads_as(name, identity_header);
 }
 
-void append_upstream_head(const bhttp::request_header<>& req, const ForwardContext& ctx,
+void append_upstream_head(const http::RequestHeader& req, const ForwardContext& ctx,
                           std::optional<std::uint64_t> body_length, std::string& out) {
     out.append(ctx.method.empty() ? std::string_view(req.method_string()) : ctx.method);
     out.push_back(' ');
@@ -109,7 +109,7 @@ void append_upstream_head(const bhttp::request_header<>& req, const ForwardConte
 
     const NamedFields named(req);
     // Whether a field may go upstream at all, whoever sent it.
-    auto passes = [&](const bhttp::fields::value_type& f) {
+    auto passes = [&](const Fields::value_type& f) {
         if (dropped_by_name(f)) return false;
         const auto name = f.name_string();
         if (!named.empty() && named.contains(name)) return false;

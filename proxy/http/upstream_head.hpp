@@ -27,6 +27,8 @@
 /// check_request() has already refused a Connection or Proxy-Connection that
 /// names a framing or identity field, so nothing named can remove those.
 
+#include "http/field_arena.hpp"
+
 #include <boost/beast/http/message.hpp>
 
 #include <cstdint>
@@ -57,7 +59,7 @@ struct ForwardContext {
 
 /// Appends the upstream request head for `req` to `out`: `body_length` is the
 /// body that follows (nullopt: none, no Content-Length written).
-void append_upstream_head(const boost::beast::http::request_header<>& req, const ForwardContext& ctx,
+void append_upstream_head(const http::RequestHeader& req, const ForwardContext& ctx,
                           std::optional<std::uint64_t> body_length, std::string& out);
 
 /// True when `name` holds '_' and reads as a protected field name (framing,

@@ -11,7 +11,8 @@ void append_version(unsigned version, std::string& out) {
     out.push_back(static_cast<char>('0' + version % 10));
 }
 
-void append_fields(const bhttp::fields& fields, std::string& out) {
+template <class Fields>
+void append_fields(const Fields& fields, std::string& out) {
     for (const auto& f : fields) {
         out.append(f.name_string());
         out.append(": ");
@@ -23,7 +24,7 @@ void append_fields(const bhttp::fields& fields, std::string& out) {
 
 }  // namespace
 
-void append_head(const bhttp::request_header<>& req, std::string& out) {
+void append_head(const http::RequestHeader& req, std::string& out) {
     out.append(req.method_string());
     out.push_back(' ');
     out.append(req.target());

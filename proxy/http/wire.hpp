@@ -5,6 +5,8 @@
 /// then the empty line), without its buffer-sequence machinery, which costs
 /// more than the whole rest of a pass-through request (callgrind).
 
+#include "http/field_arena.hpp"
+
 #include <boost/beast/http/message.hpp>
 
 #include <string>
@@ -14,7 +16,7 @@ namespace cacheproxy::http {
 namespace bhttp = boost::beast::http;
 
 /// Appends "METHOD SP target SP HTTP/x.y CRLF", the fields and the empty line.
-void append_head(const bhttp::request_header<>& req, std::string& out);
+void append_head(const http::RequestHeader& req, std::string& out);
 
 /// Appends "HTTP/x.y SP code SP reason CRLF" (Beast's reason(): the stored
 /// phrase, or the standard one when it is empty), the fields and the empty line.

@@ -13,7 +13,7 @@ namespace cacheproxy::session {
 
 namespace bhttp = boost::beast::http;
 
-std::shared_ptr<FillRequest> make_fill_request(const bhttp::request_header<>& client, const rules::RouteRule& rule,
+std::shared_ptr<FillRequest> make_fill_request(const http::RequestHeader& client, const rules::RouteRule& rule,
                                                const rules::IdentitySource& identity, std::string_view peer_ip,
                                                std::string_view upstream_authority, bool trusted_peer) {
     // What would make the answer differ from what the key says.

@@ -2,12 +2,13 @@
 /// Filling the cache: the request a fill sends upstream, turning a fetched
 /// response into a stored entry, and the background refresh coroutine.
 
-#include "core/worker.hpp"
+#include "cache/cache.hpp"
 #include "cache/cache_key.hpp"
 #include "cache/cached_response.hpp"
-#include "cache/cache.hpp"
 #include "cache/fill.hpp"
 #include "cache/storability.hpp"
+#include "core/worker.hpp"
+#include "http/field_arena.hpp"
 #include "upstream/fetch.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -28,7 +29,7 @@ using FillRequest = upstream::Request;
 /// route the credentials are dropped too: a shared entry is fetched
 /// anonymously, so it cannot hold one user's data, and it keeps no client's
 /// X-Forwarded-* (a trusted front's are kept on per-user fills only).
-std::shared_ptr<FillRequest> make_fill_request(const boost::beast::http::request_header<>& client,
+std::shared_ptr<FillRequest> make_fill_request(const http::RequestHeader& client,
                                                const rules::RouteRule& rule, const rules::IdentitySource& identity,
                                                std::string_view peer_ip, std::string_view upstream_authority,
                                                bool trusted_peer = false);

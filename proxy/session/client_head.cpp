@@ -49,7 +49,7 @@ void changes_representation(bhttp::response_header<>& res, Transform t) {
 
 }  // namespace
 
-bool accepts_gzip(const bhttp::request_header<>& req) {
+bool accepts_gzip(const http::RequestHeader& req) {
     std::array<std::string_view, 4> lines;
     std::size_t n = 0;
     for (const auto& f : req)  // a walk: cheaper than Beast's name index for a request's few fields
@@ -57,7 +57,7 @@ bool accepts_gzip(const bhttp::request_header<>& req) {
     return encoding::accepts_gzip(std::span<const std::string_view>(lines.data(), n));
 }
 
-Transform choose_transform(bhttp::response_header<>& res, const bhttp::request_header<>& req,
+Transform choose_transform(bhttp::response_header<>& res, const http::RequestHeader& req,
                            const config::CompressionConfig& compression) {
     const unsigned status = res.result_int();
     if (!compression.enabled || status < 200 || status == 204 || status == 206 || status == 304)

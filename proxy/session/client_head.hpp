@@ -4,6 +4,7 @@
 
 #include "config/config.hpp"
 #include "http/date.hpp"
+#include "http/field_arena.hpp"
 #include "session/request_record.hpp"
 
 #include <boost/beast/http/buffer_body.hpp>
@@ -18,19 +19,19 @@ namespace cacheproxy::session {
 namespace bhttp = boost::beast::http;
 
 /// True when the request's Accept-Encoding picks gzip (RFC 9110 12.5.3).
-bool accepts_gzip(const bhttp::request_header<>& req);
+bool accepts_gzip(const http::RequestHeader& req);
 
 /// What happens to a relayed body on its way through.
 enum class Transform { none, gzip, gunzip };
 
 /// Picks the body transform for a pass-through response and adds `Vary:
 /// Accept-Encoding` when the answer depends on it.
-Transform choose_transform(bhttp::response_header<>& res, const bhttp::request_header<>& req,
+Transform choose_transform(bhttp::response_header<>& res, const http::RequestHeader& req,
                            const config::CompressionConfig& compression);
 
 /// What prepare_client_head() needs to know.
 struct ClientHeadInput {
-    const bhttp::request_header<>& req;
+    const http::RequestHeader& req;
     const config::CompressionConfig& compression;
     std::optional<std::uint64_t> content_length;  ///< the upstream's, from the parse (none: chunked or close-delimited)
     CacheResult label = CacheResult::none;        ///< X-Cache / Cache-Status for a cached route's forwarded request

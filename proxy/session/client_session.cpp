@@ -62,6 +62,11 @@ void ClientSession::on_drain(bool fresh_too) {
     if (stream_.socket().available(ec) == 0 || ec) stream_.cancel();
 }
 
+void ClientSession::on_deadline() {
+    error_code ec;
+    stream_.socket().cancel(ec);
+}
+
 ClientSession::~ClientSession() { worker_.ctx.client_connections.fetch_sub(1); }
 
 asio::awaitable<void> ClientSession::run() {
@@ -88,6 +93,12 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
     closed = false;
     bool started = buffer_.size() > 0;
     bool armed = false;  // the deadline is set just before a read that needs it
+    // No timer per read: the worker's sweep ends this read once read_deadline
+    // has passed (core/read_deadline.hpp); every way out of here disarms it.
+    struct Disarm {
+        app::ReadDeadline& d;
+        ~Disarm() { d.disarm(); }
+    } disarm{read_deadline};
     for (;;) {
         const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
         bool bare_lf = false;
@@ -97,7 +108,7 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         if (buffer_.size() >= lim.max_header_bytes) co_return http::Verdict{431, "header section too large"};
         if (!armed) {
             // Idle until the first byte, then the whole header within header_timeout.
-            stream_.expires_after(started ? lim.header_timeout : lim.idle_timeout);
+            read_deadline.arm(app::SteadyClock::now() + (started ? lim.header_timeout : lim.idle_timeout));
             armed = true;
         }
         if (!started && worker_.ctx.draining.load() && (!fresh_ || worker_.ctx.drain_fresh_too.load())) {
@@ -110,12 +121,12 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         }
         const auto want = std::min<std::size_t>(8192, lim.max_header_bytes - buffer_.size() + 4);
         idle_wait_ = !started;
-        auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(want), tuple_awaitable);
+        auto [ec, n] = co_await stream_.socket().async_read_some(buffer_.prepare(want), tuple_awaitable);
         idle_wait_ = false;
         buffer_.commit(n);
-        if (ec) {
-            if (ec == boost::beast::error::timeout && started && buffer_.size() > 0)
-                co_return http::Verdict{408, "request header not received in time"};
+        // Fired: the deadline passed, even if this read completed just before the sweep's cancel.
+        if (ec || read_deadline.fired) {
+            if (read_deadline.fired && buffer_.size() > 0) co_return http::Verdict{408, "request header not received in time"};
             closed = true;
             co_return http::Verdict{};
         }
@@ -131,7 +142,8 @@ http::Verdict ClientSession::parse_header(std::size_t end) {
     const std::string_view section(static_cast<const char*>(buffer_.data().data()), end);
     if (auto v = http::scan_raw_header(section)) return v;
 
-    parser_.emplace();
+    parser_.reset();  // the last request's fields go back to the arena first
+    parser_.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(http::ArenaAllocator<char>(&arena_)));
     parser_->eager(false);
     parser_->header_limit(static_cast<std::uint32_t>(lim.max_header_bytes + 4));
     // No limit yet: a pass-through body streams, however large; the routes

@@ -41,6 +41,9 @@ public:
     /// in the socket is read and answered, then the connection closes. One
     /// that has not sent its first request yet waits until `fresh_too`.
     void on_drain(bool fresh_too) override;
+    /// The header read's deadline passed (idle_timeout before the first
+    /// byte, header_timeout after it): the read ends, as timed out.
+    void on_deadline() override;
 
 private:
     /// Refuses chunk extensions longer than the configured limit.
@@ -68,6 +71,7 @@ private:
     Downstream down_;
     RequestBody body_;
     Scratch scratch_;
+    http::FieldArena arena_;  ///< parser_'s fields (before parser_: it outlives them)
     std::optional<RequestParser> parser_;
     std::string write_target_;  ///< a watched write's normalized target
     bool expect_continue_ = false;  ///< this request awaits "100 Continue" before its body

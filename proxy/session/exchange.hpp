@@ -9,6 +9,7 @@
 #include "cache/cache_key.hpp"
 #include "core/worker.hpp"
 #include "encoding/gzip.hpp"
+#include "http/field_arena.hpp"
 #include "http/upstream_head.hpp"
 #include "session/downstream.hpp"
 #include "session/request_body.hpp"
@@ -61,7 +62,7 @@ private:
 };
 
 struct Exchange {
-    const bhttp::request_header<>& req;
+    const http::RequestHeader& req;
     RequestBody& body;
     Downstream& down;
     app::Worker& worker;

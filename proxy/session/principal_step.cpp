@@ -57,7 +57,7 @@ bool after_refusal(app::CacheContext& cc, unsigned status, std::optional<std::st
     return true;
 }
 
-bool drop_if_refused(app::CacheContext& cc, unsigned status, const boost::beast::http::request_header<>& req) {
+bool drop_if_refused(app::CacheContext& cc, unsigned status, const http::RequestHeader& req) {
     if (!refused(status)) return false;
     // The identity source as at start (a reload that changes it is refused).
     return after_refusal(cc, status,

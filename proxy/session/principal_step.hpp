@@ -7,6 +7,7 @@
 #include "cache/cache_key.hpp"
 #include "cache/fill.hpp"
 #include "core/cache_context.hpp"
+#include "http/field_arena.hpp"
 
 #include <boost/beast/http/message.hpp>
 
@@ -37,7 +38,7 @@ std::uint64_t after_fill(app::CacheContext& cc, const cache::CacheKey& key, std:
 bool after_refusal(app::CacheContext& cc, unsigned status, std::optional<std::string_view> credential);
 
 /// after_refusal() for the credential `req` carries (the rules' identity source).
-bool drop_if_refused(app::CacheContext& cc, unsigned status, const boost::beast::http::request_header<>& req);
+bool drop_if_refused(app::CacheContext& cc, unsigned status, const http::RequestHeader& req);
 
 /// Before a write's invalidation: learns the writer's principal where its
 /// answer or its token names it, then widens `plan` to the principal's other

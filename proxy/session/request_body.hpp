@@ -6,6 +6,7 @@
 /// client asked for it. One per connection, reset for each request.
 
 #include "config/config.hpp"
+#include "http/field_arena.hpp"
 #include "session/downstream.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -21,7 +22,8 @@
 
 namespace cacheproxy::session {
 
-using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
+/// A client request's parser: its fields live in the connection's arena.
+using RequestParser = http::RequestParserOf<bhttp::buffer_body>;
 
 class RequestBody {
 public:

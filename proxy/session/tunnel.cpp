@@ -25,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 using namespace asio::experimental::awaitable_operators;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-std::optional<std::string_view> requested_upgrade(const bhttp::request_header<>& req,
+std::optional<std::string_view> requested_upgrade(const http::RequestHeader& req,
                                                   const config::TunnelConfig& tunnel) {
     if (req.version() != 11 || tunnel.protocols.empty()) return std::nullopt;
     bool connection_upgrade = false;

@@ -21,7 +21,7 @@ namespace cacheproxy::session {
 /// The configured Upgrade token this request asks for (the config's own
 /// spelling), or none: not HTTP/1.1, no `Connection: upgrade`, or a protocol
 /// the operator did not allow (it is then forwarded without the upgrade).
-std::optional<std::string_view> requested_upgrade(const bhttp::request_header<>& req,
+std::optional<std::string_view> requested_upgrade(const http::RequestHeader& req,
                                                   const config::TunnelConfig& tunnel);
 
 /// Relays the 101 in ex.scratch.response to the client, then carries bytes

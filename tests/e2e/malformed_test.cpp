@@ -172,5 +172,53 @@ TEST_F(Malformed, ChunkedBodyOverLimitGets413) {
     EXPECT_EQ(r.status, 413u) << r.head_text() << "\n" << r.body.substr(0, 300);
 }
 
+// ------------------------------------------ header and idle timeouts (the worker's deadline sweep)
+
+/// header_timeout and idle_timeout short, to be seen at work.
+Proxy::Options short_timeouts() {
+    return Proxy::Options::with_config([](ProxyConfig& c) {
+        c.set("limits.header_timeout", "600ms");
+        c.set("limits.idle_timeout", "600ms");
+    });
+}
+
+TEST_F(Malformed, AHeaderDribbledPastHeaderTimeoutGets408AndNeverReachesTheOrigin) {
+    auto proxy = StartProxy(short_timeouts());
+    RawClient c(proxy->port(), std::chrono::seconds(5));
+    ASSERT_TRUE(c.connected()) << c.last_error();
+    const auto t0 = std::chrono::steady_clock::now();
+    // client: a field every 100 ms, never the blank line (slowloris), for at most 4 s
+    ASSERT_TRUE(c.send("GET /echo/slow HTTP/1.1\r\nHost: localhost\r\n")) << c.last_error();
+    for (int i = 0; i < 40 && !c.readable(std::chrono::milliseconds(100)); ++i)
+        if (!c.send("X-Slow-" + std::to_string(i) + ": 1\r\n")) break;
+    Response r = c.read_response();
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    EXPECT_EQ(r.status, 408u) << r.head_text() << " " << r.error;
+    EXPECT_GE(waited, std::chrono::milliseconds(600)) << "answered before header_timeout had passed";
+    EXPECT_TRUE(c.wait_closed(std::chrono::seconds(3))) << "the connection stayed open after the 408";
+    EXPECT_EQ(origin_requests(), 0) << sim().stats().json;
+}
+
+TEST_F(Malformed, AnIdleConnectionIsClosedAfterIdleTimeoutWithoutAnAnswer) {
+    auto proxy = StartProxy(short_timeouts());
+    // client: connects, sends nothing -> closed after idle_timeout, no bytes sent to it
+    RawClient silent(proxy->port(), std::chrono::seconds(5));
+    ASSERT_TRUE(silent.connected()) << silent.last_error();
+    std::string extra;
+    EXPECT_TRUE(silent.wait_closed(std::chrono::seconds(4), &extra)) << "a silent connection stayed open";
+    EXPECT_EQ(extra, "") << "a connection that sent nothing got an answer";
+
+    // client: a keep-alive request, answered; within idle_timeout a second one is answered too; then
+    // silence -> closed
+    RawClient c(proxy->port(), std::chrono::seconds(5));
+    ASSERT_TRUE(c.connected()) << c.last_error();
+    EXPECT_EQ(c.request("GET", "/echo/first").status, 200u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_EQ(c.request("GET", "/echo/second").status, 200u) << "closed before idle_timeout";
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(c.wait_closed(std::chrono::seconds(4))) << "an idle keep-alive connection stayed open";
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500)) << "closed before idle_timeout";
+}
+
 }  // namespace
 }  // namespace cacheproxy::e2e

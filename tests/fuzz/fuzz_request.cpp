@@ -145,8 +145,8 @@ struct ChunkExtensionLimit {
     }
 };
 
-using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
-using Header = bhttp::request_header<>;
+using RequestParser = http::RequestParserOf<bhttp::buffer_body>;  // its fields in an arena, as a session's
+using Header = http::RequestHeader;
 
 // ---------------------------------------------------------------------------
 // What goes upstream: the swappable part.
@@ -391,6 +391,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::Splitter split(fuzz::hash_bytes(in));
     SegmentedStream net(in, split);
     beast::flat_buffer buffer;
+    http::FieldArena arena;  // before the parser: it outlives its fields
     std::optional<RequestParser> parser;
 
     for (int request = 0; request < 8; ++request) {
@@ -418,7 +419,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::string_view section(static_cast<const char*>(buffer.data().data()), end);
         if (http::scan_raw_header(section)) return 0;  // 400
 
-        parser.emplace();
+        parser.reset();  // the last request's fields go back to the arena first
+        parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(http::ArenaAllocator<char>(&arena)));
         parser->eager(false);
         parser->header_limit(static_cast<std::uint32_t>(lim.max_header_bytes + 4));
         parser->body_limit(lim.max_body_bytes);

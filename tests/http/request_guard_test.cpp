@@ -20,7 +20,7 @@ struct Parsed {
 };
 
 Parsed parse_and_check(const std::string& raw) {
-    bhttp::request_parser<bhttp::empty_body> p;
+    cacheproxy::http::RequestParserOf<bhttp::empty_body> p;
     p.eager(false);
     Parsed out;
     p.put(boost::asio::buffer(raw), out.parse_ec);
@@ -128,7 +128,7 @@ TEST(RequestGuard, StatusesForMethodsAndExpect) {
 TEST(RequestGuard, AcceptedVerdictSaysWhetherTheClientAwaits100Continue) {
     // Starts true: check_request must clear it as well as set it.
     auto awaits_continue = [](const std::string& raw) {
-        bhttp::request_parser<bhttp::empty_body> p;
+        cacheproxy::http::RequestParserOf<bhttp::empty_body> p;
         p.eager(false);
         boost::system::error_code ec;
         p.put(boost::asio::buffer(raw), ec);
@@ -163,7 +163,7 @@ TEST(RequestGuard, ConnectionAndProxyConnectionMayNotNameFramingOrIdentity) {
         }
     }
     // The identity header, when identity is a header of another name.
-    bhttp::request_parser<bhttp::empty_body> p;
+    cacheproxy::http::RequestParserOf<bhttp::empty_body> p;
     p.eager(false);
     boost::system::error_code ec;
     const std::string raw = "GET / HTTP/1.1\r\nHost: h\r\nConnection: X-User-Token\r\nX-User-Token: t\r\n\r\n";

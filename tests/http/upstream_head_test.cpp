@@ -15,8 +15,8 @@ using namespace cacheproxy::http;
 namespace {
 
 /// The client's header as the session holds it after the strict parse.
-bhttp::request_header<> parse(const std::string& raw) {
-    bhttp::request_parser<bhttp::empty_body> p;
+RequestHeader parse(const std::string& raw) {
+    cacheproxy::http::RequestParserOf<bhttp::empty_body> p;
     p.eager(false);
     boost::system::error_code ec;
     p.put(boost::asio::buffer(raw), ec);

@@ -14,9 +14,9 @@ using cacheproxy::http::append_head;
 namespace {
 
 /// What Beast's serializer writes for this message's header.
-template <bool isRequest>
-std::string beast_head(bhttp::message<isRequest, bhttp::empty_body>& m) {
-    bhttp::serializer<isRequest, bhttp::empty_body> sr{m};
+template <bool isRequest, class Fields>
+std::string beast_head(bhttp::message<isRequest, bhttp::empty_body, Fields>& m) {
+    bhttp::serializer<isRequest, bhttp::empty_body, Fields> sr{m};
     sr.split(true);
     std::string out;
     boost::system::error_code ec;
@@ -33,7 +33,8 @@ std::string beast_head(bhttp::message<isRequest, bhttp::empty_body>& m) {
 }  // namespace
 
 TEST(Wire, RequestHeadIsWhatBeastWrites) {
-    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, "/api/trading/balance?exchange=bybit&account_type=demo", 11};
+    // A client's request, as the session parses it (its fields type).
+    bhttp::request<bhttp::empty_body, cacheproxy::http::Fields> req{bhttp::verb::get, "/api/trading/balance?exchange=bybit&account_type=demo", 11};
     req.set(bhttp::field::host, "127.0.0.1:8765");
     req.set("authorization", "Bearer user1");
     req.insert("X-Custom", "a");
@@ -44,7 +45,7 @@ TEST(Wire, RequestHeadIsWhatBeastWrites) {
     EXPECT_EQ(mine, beast_head(req));
     EXPECT_EQ(mine.substr(0, mine.find("\r\n")), "GET /api/trading/balance?exchange=bybit&account_type=demo HTTP/1.1");
 
-    bhttp::request<bhttp::empty_body> odd;
+    bhttp::request<bhttp::empty_body, cacheproxy::http::Fields> odd;
     odd.method_string("PURGE");  // an extension method keeps its spelling
     odd.target("*");
     odd.version(10);

@@ -16,7 +16,7 @@ rules::RouteRule route() {
 }
 
 TEST(CacheFillTest, AFillRequestIsAGetWithoutWhatTheKeyDoesNotSay) {
-    boost::beast::http::request_header<> client;
+    http::RequestHeader client;
     client.method(boost::beast::http::verb::head);
     client.target("/api/trading/positions?exchange=bybit");
     client.set(boost::beast::http::field::host, "app");

@@ -10,8 +10,8 @@
 namespace cacheproxy::session {
 namespace {
 
-bhttp::request_header<> get(unsigned version = 11, std::string_view accept_encoding = "") {
-    bhttp::request_header<> req;
+http::RequestHeader get(unsigned version = 11, std::string_view accept_encoding = "") {
+    http::RequestHeader req;
     req.method(bhttp::verb::get);
     req.target("/static/app.js");
     req.version(version);
@@ -26,7 +26,7 @@ bhttp::response<bhttp::buffer_body> response(unsigned status = 200) {
     return res;
 }
 
-bhttp::request_header<> head_request(std::string_view accept_encoding = "") {
+http::RequestHeader head_request(std::string_view accept_encoding = "") {
     auto req = get(11, accept_encoding);
     req.method(bhttp::verb::head);
     return req;

@@ -48,16 +48,17 @@ namespace {
 // are exact (the same integers on every run); kSlack lets a rare event (a
 // few allocations over the whole run) pass, never one more per request.
 // Where they come from (scripts/dev/alloc_sources.py):
-//   hit           Beast's request parser: one block per request field (4 here,
-//                 3 on the shared route: no Authorization) and one for the
-//                 start line (method + target). (The cache key's bytes were a
-//                 sixth until a connection kept its key: Scratch::key.)
-//   pass-through  the request parse (5) and the response parse (one per field,
-//                 2 here, and one for the reason), the Date and Via fields
-//                 the client head sets (prepare_client_head: 2)
-constexpr double kMaxNewPerPerUserHit = 5;
-constexpr double kMaxNewPerSharedHit = 4;
-constexpr double kMaxNewPerPassThrough = 10;
+//   hit           nothing. The request's fields live in the connection's
+//                 arena (http/field_arena.hpp; until then Beast's parser took
+//                 one block per field and one for the start line: 5 here, 4
+//                 on the shared route), and the cache key's bytes in
+//                 Scratch::key.
+//   pass-through  the response parse (one per field, 2 here, and one for
+//                 the reason), the Date and Via fields the client head sets
+//                 (prepare_client_head: 2). The request parse: in the arena.
+constexpr double kMaxNewPerPerUserHit = 0;
+constexpr double kMaxNewPerSharedHit = 0;
+constexpr double kMaxNewPerPassThrough = 5;
 constexpr double kMaxMallocPerRequest = 0;  // every path: OpenSSL's HMAC is cached per thread (a repeated credential)
 constexpr double kSlack = 0.05;
 

@@ -1,0 +1,119 @@
+#pragma once
+/// A connection's memory for its request's header fields, so that reading a
+/// request allocates nothing (issue 16; Beast's `http_server_fast` example
+/// does the same with its `fields_alloc`).
+///
+/// Beast's basic_fields allocates one block per field and one for the start
+/// line, through its allocator. With `ArenaAllocator` those blocks are carved
+/// from the connection's FieldArena, one bump of an offset each; when the
+/// last of them is given back (the parser of the request is destroyed before
+/// the next request's is made) the arena starts over from its first byte.
+/// A request whose fields do not fit takes the rest from the heap, as before:
+/// nothing is refused for want of arena (limits.max_header_bytes refuses).
+///
+/// Owned by one connection and touched only on its worker's thread. The
+/// arena must outlive every basic_fields that uses it: a copy of such fields
+/// is made on the heap (select_on_container_copy_construction), so only the
+/// parser's own fields, which the connection owns after the arena, use it.
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+namespace cacheproxy::http {
+
+class FieldArena {
+public:
+    static constexpr std::size_t kBytes = 4096;  ///< a browser's request with cookies; ~1 KiB for an API call
+
+    FieldArena() = default;
+    FieldArena(const FieldArena&) = delete;
+    FieldArena& operator=(const FieldArena&) = delete;
+
+    /// `bytes` aligned to `align` from the arena, or null when it is full.
+    void* take(std::size_t bytes, std::size_t align) noexcept {
+        const std::size_t start = (used_ + align - 1) & ~(align - 1);
+        if (start > kBytes || bytes > kBytes - start) return nullptr;
+        used_ = start + bytes;
+        ++live_;
+        return data_ + start;
+    }
+    bool owns(const void* p) const noexcept {
+        const auto* c = static_cast<const unsigned char*>(p);
+        return c >= data_ && c < data_ + kBytes;
+    }
+    /// Gives back a block take() returned; the last one out resets the arena.
+    void give_back(const void* p, std::size_t bytes) noexcept {
+        if (static_cast<const unsigned char*>(p) + bytes == data_ + used_)
+            used_ -= bytes;  // the newest block (a string reallocated at once): its bytes are reused
+        if (--live_ == 0) used_ = 0;
+    }
+    std::size_t used() const noexcept { return used_; }
+    std::size_t live() const noexcept { return live_; }
+
+private:
+    alignas(std::max_align_t) unsigned char data_[kBytes];
+    std::size_t used_ = 0;
+    std::size_t live_ = 0;
+};
+
+/// A std allocator over a FieldArena; a default-constructed one (no arena)
+/// is the heap, so the field types below are usable anywhere (tests, copies).
+template <class T>
+class ArenaAllocator {
+public:
+    using value_type = T;
+    using is_always_equal = std::false_type;
+    using propagate_on_container_copy_assignment = std::false_type;
+    // Never carried to other fields: moving or swapping into fields on the
+    // heap copies the elements there (basic_fields does, for unequal allocators).
+    using propagate_on_container_move_assignment = std::false_type;
+    using propagate_on_container_swap = std::false_type;
+
+    ArenaAllocator() noexcept = default;
+    explicit ArenaAllocator(FieldArena* arena) noexcept : arena_(arena) {}
+    template <class U>
+    ArenaAllocator(const ArenaAllocator<U>& other) noexcept : arena_(other.arena()) {}
+
+    T* allocate(std::size_t n) {
+        const std::size_t bytes = n * sizeof(T);
+        if (arena_)
+            if (void* p = arena_->take(bytes, alignof(T))) return static_cast<T*>(p);
+        return static_cast<T*>(::operator new(bytes));
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        if (arena_ && arena_->owns(p)) {
+            arena_->give_back(p, n * sizeof(T));
+            return;
+        }
+        ::operator delete(p);
+    }
+    /// A copy of fields lives on the heap: it may outlive the connection.
+    ArenaAllocator select_on_container_copy_construction() const noexcept { return ArenaAllocator(); }
+
+    FieldArena* arena() const noexcept { return arena_; }
+    template <class U>
+    bool operator==(const ArenaAllocator<U>& o) const noexcept {
+        return arena_ == o.arena();
+    }
+    template <class U>
+    bool operator!=(const ArenaAllocator<U>& o) const noexcept {
+        return arena_ != o.arena();
+    }
+
+private:
+    FieldArena* arena_ = nullptr;
+};
+
+/// The fields of a client's request, and its header, as every step reads them.
+using Fields = boost::beast::http::basic_fields<ArenaAllocator<char>>;
+using RequestHeader = boost::beast::http::request_header<Fields>;
+/// A parser of such requests (without an arena given, its fields are on the heap).
+template <class Body>
+using RequestParserOf = boost::beast::http::request_parser<Body, ArenaAllocator<char>>;
+
+}  // namespace cacheproxy::http
