@@ -3,7 +3,7 @@
 # Idempotent: when everything is present it only asks dpkg and returns at once.
 #
 #   scripts/deps.sh            build + test + demo packages
-#   scripts/deps.sh --bench    also the benchmark tools (nginx, varnish, wrk, ab)
+#   scripts/deps.sh --bench    also the benchmark tools (nginx, varnish, wrk, ab, valgrind)
 #   scripts/deps.sh --check    install nothing; list what is missing, exit 1 if any
 #
 # Add a package to the group that needs it; keep the groups apart so a later
@@ -39,9 +39,9 @@ TEST_PACKAGES=(
 SANITIZER_PACKAGES=(
   clang-14 libclang-rt-14-dev llvm-14
 )
-# Load tools and the caches we compare against (scripts/deps.sh --bench).
+# Load tools, the caches we compare against and valgrind (scripts/deps.sh --bench).
 BENCH_PACKAGES=(
-  nginx-light varnish wrk apache2-utils
+  nginx-light varnish wrk apache2-utils valgrind
 )
 
 usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }

@@ -8,9 +8,13 @@
 #
 # hit:  GET /api/trading/balance (cached per user, ttl 600 s; one miss, then hits)
 # pass: GET /other (no rule: forwarded)
-# Prints "PROGRAM TOTALS" (divide by N for instructions per request; start-up
-# adds ~20 M) and writes the annotation next to the callgrind output in
-# $BENCH_TMP (kept with BENCH_KEEP_TMP=1). Env: CACHEPROXY_BIN as for hits.sh.
+# Prints, as markdown, "PROGRAM TOTALS" (divide by N for instructions per
+# request; start-up adds ~20 M) and the top functions, and writes the
+# annotation next to the callgrind output in $BENCH_TMP (kept with
+# BENCH_KEEP_TMP=1). With BENCH_RESULTS_FILE set, also the keys
+# callgrind.MODE.instructions (the totals), .requests (N), .per_request
+# (totals / N) and .failed (ab's failed + non-2xx), for run_all.sh.
+# Env: CACHEPROXY_BIN as for hits.sh.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -53,10 +57,23 @@ path="/api/trading/balance?exchange=bybit&account_type=demo"
 curl -s -o /dev/null -H 'Authorization: Bearer user1' "http://127.0.0.1:$PP$path"
 ab -q -k -n "$N" -c 10 -H 'Authorization: Bearer user1' "http://127.0.0.1:$PP$path" >"$BENCH_TMP/ab.txt" 2>&1 \
   || die "ab failed: $(tail -3 "$BENCH_TMP/ab.txt")"
-grep -E "^(Complete|Failed|Non-2xx)" "$BENCH_TMP/ab.txt"
 kill -TERM "$VPID"
 wait "$VPID"
 callgrind_annotate "$OUT" 2>/dev/null | head -60 >"$OUT.txt"
-echo "command: scripts/bench/callgrind.sh $MODE $N; binary: $BIN"
+totals=$(awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}' "$OUT.txt")
+[[ "$totals" =~ ^[0-9]+$ ]] || die "no PROGRAM TOTALS in the callgrind annotation ($OUT.txt)"
+failed=$(awk '/^(Failed requests|Non-2xx responses):/ {s += $NF} END {print s + 0}' "$BENCH_TMP/ab.txt")
+echo "## callgrind: $MODE path, $N requests"
+echo
+echo "- command: \`scripts/bench/callgrind.sh $MODE $N\`; binary: $BIN"
+echo "- instructions: $totals in all, $((totals / N)) per request (totals / $N, start-up included)"
+echo
+echo '```'
+grep -E "^(Complete|Failed|Non-2xx)" "$BENCH_TMP/ab.txt"
 grep "PROGRAM TOTALS" "$OUT.txt"
 sed -n '/file:function/,$p' "$OUT.txt" | sed -n 3,17p | cut -c1-160
+echo '```'
+bench_result "callgrind.$MODE.instructions" "$totals"
+bench_result "callgrind.$MODE.requests" "$N"
+bench_result "callgrind.$MODE.per_request" "$((totals / N))"
+bench_result "callgrind.$MODE.failed" "$failed"

@@ -2,7 +2,8 @@
 # Cache-hit throughput on a cached per-user route: cacheproxy vs nginx
 # proxy_cache vs Varnish, with the upstream served directly as the ceiling.
 #
-#   scripts/bench/hits.sh [--duration 10s] [--rounds 3] [--threads-proxy N]
+#   scripts/bench/hits.sh [--duration 10s] [--rounds 3] [--threads-proxy N] [--nginx-workers N|auto]
+#                         [--targets LIST] [--key-prefix hits]
 #
 # An upstream nginx answers /api/trading/balance with a fixed ~150-byte JSON.
 # In front of it, configured alike:
@@ -35,6 +36,12 @@
 #   --connections N     wrk connections                           [50]
 #   --nginx-workers N   nginx proxy_cache worker_processes, N or auto (then
 #                       with listen ... reuseport)                 [1]
+#   --targets LIST      the targets to load, of cacheproxy,nginx_cache,varnish,
+#                       direct (cacheproxy and nginx_cache always run; Varnish
+#                       is not started if left out)                [all four]
+#   --key-prefix P      prefix of the BENCH_RESULTS_FILE keys (P.cacheproxy.rps
+#                       ...), so a second run with other settings lands
+#                       beside the first (run_all.sh: hits_mt)      [hits]
 # Env: CACHEPROXY_BIN, BENCH_KEEP_TMP=1 as for forwarding.sh.
 # Exit status: 0 with a table; 1 if a target produced no number or nginx's or
 # Varnish's cache is not hitting (a broken comparison).
@@ -42,22 +49,37 @@ set -uo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() { sed -n '2,40s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,48s/^# \{0,1\}//p' "$0"; }
 
 DURATION=10s
 ROUNDS=3
 PROXY_THREADS=1
 CONNECTIONS=50
 BENCH_NGINX_WORKERS=1
+TARGET_LIST=cacheproxy,nginx_cache,varnish,direct
+KEY_PREFIX=hits
 bench_options hits.sh "--duration:DURATION:duration --rounds:ROUNDS:count
-  --threads-proxy:PROXY_THREADS:count --connections:CONNECTIONS:count --nginx-workers:BENCH_NGINX_WORKERS:workers" "$@"
+  --threads-proxy:PROXY_THREADS:count --connections:CONNECTIONS:count --nginx-workers:BENCH_NGINX_WORKERS:workers
+  --targets:TARGET_LIST:- --key-prefix:KEY_PREFIX:-" "$@"
 export BENCH_NGINX_WORKERS
 export WRK_CONNECTIONS=$CONNECTIONS
+[[ "$KEY_PREFIX" =~ ^[A-Za-z0-9_]+$ ]] || usage_error hits.sh "--key-prefix: expected letters, digits, _"
+# The targets in their fixed order (a, b, c, d); cacheproxy and nginx_cache always.
+TARGETS=(cacheproxy nginx_cache)
+for t in varnish direct; do
+  [[ ",$TARGET_LIST," == *",$t,"* ]] && TARGETS+=("$t")
+done
+for t in ${TARGET_LIST//,/ }; do
+  [[ " cacheproxy nginx_cache varnish direct " == *" $t "* ]] \
+    || usage_error hits.sh "--targets: unknown target '$t' (cacheproxy, nginx_cache, varnish, direct)"
+done
+has_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
 
-need_tools nginx varnishd wrk curl python3 setsid timeout
+need_tools nginx wrk curl python3 setsid timeout
+if has_target varnish; then need_tools varnishd; fi
 
 secs=$(duration_seconds "$DURATION")
-bench_init hits $(( ROUNDS * 4 * (secs + 15) + 180 ))
+bench_init hits $(( ROUNDS * ${#TARGETS[@]} * (secs + 15) + 180 ))
 
 UP_PORT_CP=$(free_port)     # upstream as seen by cacheproxy
 UP_PORT_NGX=$(free_port)    # upstream as seen by nginx proxy_cache
@@ -86,7 +108,8 @@ done
 
 start_nginx_cache nginx-cache "$NGX_CACHE_PORT" "$UP_PORT_NGX" location=/api/trading/balance valid=15s
 
-cat >"$BENCH_TMP/varnish.vcl" <<EOF
+if has_target varnish; then
+  cat >"$BENCH_TMP/varnish.vcl" <<EOF
 # hits.sh: Varnish caching the balance per URL + Authorization for 15 s.
 vcl 4.1;
 backend upstream {
@@ -118,7 +141,8 @@ sub vcl_deliver {
     }
 }
 EOF
-start_varnish varnish "$VARNISH_PORT" "$BENCH_TMP/varnish.vcl"
+  start_varnish varnish "$VARNISH_PORT" "$BENCH_TMP/varnish.vcl"
+fi
 
 user_route_rules "$BENCH_TMP/rules.yaml" balance /api/trading/balance 15s \
   "hits.sh: only the balance route, 15 s per user, nothing else (no stale, no" \
@@ -129,8 +153,10 @@ start_cacheproxy cacheproxy "$PROXY_PORT" "$BENCH_TMP/cacheproxy.yaml" "$PROXY_T
 
 wrk_lua "$BENCH_TMP/balance.lua" "$PATH_QS" "$TOKEN" "hits.sh: one user polling one balance."
 
-TARGETS=(cacheproxy nginx_cache varnish direct)
-CACHES=(cacheproxy nginx_cache varnish)
+CACHES=()
+for t in "${TARGETS[@]}"; do
+  [[ $t == direct ]] || CACHES+=("$t")
+done
 declare -A URL=(
   [cacheproxy]="http://127.0.0.1:$PROXY_PORT$PATH_QS"
   [nginx_cache]="http://127.0.0.1:$NGX_CACHE_PORT$PATH_QS"
@@ -227,13 +253,16 @@ wrk_summary "${TARGETS[@]}"
 per_target sum T_UP UPREQ "${TARGETS[@]}"   # sum counts direct's "-" as 0
 
 echo
-bench_header "cacheproxy cache-hit benchmark (GET /api/trading/balance, one user)"
+bench_header "cacheproxy cache-hit benchmark (GET /api/trading/balance, one user; cacheproxy ${PROXY_THREADS}t, nginx worker_processes $BENCH_NGINX_WORKERS)"
 echo "- setup: upstream nginx \`return 200\` ${#BALANCE_JSON}-byte JSON; cacheproxy --threads $PROXY_THREADS, rule ttl 15s key identity+exchange+account_type;"
 echo "  nginx proxy_cache (worker_processes $BENCH_NGINX_WORKERS$([[ $BENCH_NGINX_WORKERS == 1 ]] || echo ", listen reuseport")) key \$request_uri\$http_authorization, valid 200 15s, lock on, upstream keepalive 64;"
-echo "  Varnish -s malloc,64m, default thread pools, hash url+Authorization, ttl 15s, grace 0s; (d) = wrk straight at the upstream nginx;"
-echo "  wrk -t${WRK_THREADS:-1} -c$CONNECTIONS -d$DURATION --latency -s balance.lua (Authorization: $TOKEN, $PATH_QS), $ROUNDS round(s), interleaved a,b,c,d; medians below"
-echo "- warm-up cache status (3 curl calls): cacheproxy X-Cache: ${WARM[cacheproxy]% }; nginx X-Cache-Status: ${WARM[nginx_cache]% }; Varnish X-Cache: ${WARM[varnish]% }"
-echo "- after the runs (2 curl calls): cacheproxy: ${AFTER[cacheproxy]}; nginx: ${AFTER[nginx_cache]}; Varnish: ${AFTER[varnish]}"
+if has_target varnish; then
+  echo "  Varnish -s malloc,64m, default thread pools, hash url+Authorization, ttl 15s, grace 0s;"
+fi
+if has_target direct; then echo "  (d) = wrk straight at the upstream nginx;"; fi
+echo "  wrk -t${WRK_THREADS:-1} -c$CONNECTIONS -d$DURATION --latency -s balance.lua (Authorization: $TOKEN, $PATH_QS), $ROUNDS round(s), interleaved ${TARGETS[*]}; medians below"
+echo "- warm-up cache status (3 curl calls): cacheproxy X-Cache: ${WARM[cacheproxy]% }; nginx X-Cache-Status: ${WARM[nginx_cache]% }$(has_target varnish && echo "; Varnish X-Cache: ${WARM[varnish]% }")"
+echo "- after the runs (2 curl calls): cacheproxy: ${AFTER[cacheproxy]}; nginx: ${AFTER[nginx_cache]}$(has_target varnish && echo "; Varnish: ${AFTER[varnish]}")"
 if ((!CACHEPROXY_CACHING)); then
   echo
   echo "> **WARNING: cacheproxy is NOT caching in this build** (X-Cache: ${WARM[cacheproxy]% } on identical"
@@ -249,14 +278,16 @@ done
 echo
 echo "| ratio | req/s | p50 | p99 |"
 echo "|---|---:|---:|---:|"
-for base in nginx_cache varnish direct; do
+for base in "${TARGETS[@]:1}"; do
   ratio_row "cacheproxy / ${LABEL[$base]#(?) }" cacheproxy "$base"
 done
 for t in "${TARGETS[@]}"; do
-  wrk_results hits "$t"
-  [[ $t != direct ]] && bench_result "hits.$t.upstream" "${T_UP[$t]}"
+  wrk_results "$KEY_PREFIX" "$t"
+  [[ $t != direct ]] && bench_result "$KEY_PREFIX.$t.upstream" "${T_UP[$t]}"
 done
-bench_result hits.cacheproxy.caching "$CACHEPROXY_CACHING"
+bench_result "$KEY_PREFIX.cacheproxy.caching" "$CACHEPROXY_CACHING"
+bench_result "$KEY_PREFIX.cacheproxy.threads" "$PROXY_THREADS"
+bench_result "$KEY_PREFIX.nginx_cache.workers" "$BENCH_NGINX_WORKERS"
 per_round_table "req/s / p50 ms / p99 ms / upstream requests" "RPS P50 P99 UPREQ" "${TARGETS[@]}"
 
 status=0

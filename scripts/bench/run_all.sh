@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # The whole benchmark in one command: installs the tools, builds Release,
-# runs the six scenarios one after the other with their defaults and prints
-# each report, then one summary table with the issue's targets.
+# runs the scenarios below one after the other and prints each report, then
+# one summary table with issue 16's targets (and the older scenarios').
 #
 #   scripts/bench/run_all.sh [--out FILE] [--no-deps] [--no-build] [--wait-load SECONDS] [--quick]
 #
-#   1 hits.sh         cache hits: cacheproxy vs nginx proxy_cache vs Varnish vs the upstream direct
-#   2 forwarding.sh   pass-through: cacheproxy vs nginx proxy_pass (keep-alive)
-#   3 coalescing.sh   1000 identical cold requests, 1 s upstream: cacheproxy vs nginx proxy_cache_lock
-#   4 seed_ab.sh      ab -n 1000 -c 50 on a balance, simulator at 3 s
-#   5 workload.sh     1000 Zipf users, balance/positions/ticker + 2% orders, 60 s, read-your-writes check
-#   6 memory.sh       RSS with 100k cached 500-byte entries
+#   1  hits.sh        cache hits, cacheproxy --threads 1 vs nginx proxy_cache 1 worker vs Varnish
+#                     vs the upstream nginx `return 200` served directly
+#   1b hits.sh --threads-proxy $(nproc) --nginx-workers auto --targets cacheproxy,nginx_cache
+#                     --key-prefix hits_mt: the default config's thread count (threads: 0 = the
+#                     cores) vs nginx worker_processes auto + listen reuseport
+#   2  forwarding.sh  pass-through, 1 thread: cacheproxy vs nginx proxy_pass (keep-alive 64)
+#   3  coalescing.sh  1000 identical cold requests, 1 s upstream: cacheproxy vs nginx proxy_cache_lock
+#   4  seed_ab.sh     ab -n 1000 -c 50 on a balance, simulator at 3 s
+#   5  workload.sh    1000 Zipf users, balance/positions/ticker + 2% orders, 60 s, read-your-writes check
+#   6  memory.sh      RSS with 100k cached 500-byte entries
+#   7  callgrind.sh hit 20000, callgrind.sh pass 20000: instructions per hit and per
+#                     pass-through request (valgrind; PROGRAM TOTALS / N, start-up included)
 #
-# Takes about 12 minutes. Every script starts its own servers on free
+# Targets judged in the summary (issue 16): hit, 1 thread vs nginx 1 worker:
+# req/s >= 1.5x, p99 <= 0.5x, req/s >= 0.85x of nginx `return 200`; hit,
+# default threads vs nginx auto: req/s >= 1.3x; pass-through vs nginx
+# proxy_pass: req/s >= 1.1x (p99 ratio shown as info: "no regression");
+# memory <= 300 B per entry; coalescing, seed ab and workload as before.
+# Varnish and callgrind rows are info.
+#
+# Takes about 15 minutes. Every script starts its own servers on free
 # loopback ports and stops them (trap + watchdog); this script only runs them
 # one at a time (each also under `timeout`) and stops the running one on
 # Ctrl-C / TERM.
@@ -23,8 +36,9 @@
 #   --no-build          skip the Release build (uses CACHEPROXY_BIN, else build-release/)
 #   --wait-load S       before starting, wait up to S seconds for the 1-minute
 #                       load average to drop below 1.5 (the box is shared) [0]
-#   --quick             every scenario with smoke.sh's tiny sizes (~1 min):
-#                       checks the machinery, the numbers mean nothing
+#   --quick             every scenario with tiny sizes (smoke.sh's; callgrind
+#                       500 requests; ~1.5 min): checks the machinery, the
+#                       numbers mean nothing
 # The binary measured: CACHEPROXY_BIN if set, else build-release/cacheproxy
 # after `scripts/build.sh Release --dir build-release --target cacheproxy`.
 # It is copied to a private folder first, so a rebuild during the run cannot
@@ -37,7 +51,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 source "$HERE/lib.sh"
 
-usage() { sed -n '2,33s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,48s/^# \{0,1\}//p' "$0"; }
 
 OUT=""
 DO_DEPS=1
@@ -114,17 +128,29 @@ STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 } | emit
 
 status=0
-SCENARIOS=(hits forwarding coalescing seed_ab workload memory)
-declare -A LIMIT=([hits]=600 [forwarding]=400 [coalescing]=400 [seed_ab]=300 [workload]=300 [memory]=400)
-declare -A ARGS=()
+# A scenario runs SCRIPT[scenario].sh (default: its own name) with ARGS[scenario].
+SCENARIOS=(hits hits_mt forwarding coalescing seed_ab workload memory callgrind_hit callgrind_pass)
+declare -A SCRIPT=([hits_mt]=hits [callgrind_hit]=callgrind [callgrind_pass]=callgrind)
+declare -A LIMIT=([hits]=600 [hits_mt]=400 [forwarding]=400 [coalescing]=400 [seed_ab]=300 [workload]=300 [memory]=400
+                  [callgrind_hit]=300 [callgrind_pass]=300)
+# The default config's thread count (threads: 0 = the cores) against nginx's
+# worker_processes auto; no Varnish, no direct ceiling (not targets here).
+HITS_MT="--threads-proxy $(nproc) --nginx-workers auto --targets cacheproxy,nginx_cache --key-prefix hits_mt"
+CALLGRIND_N=20000
+declare -A ARGS=([hits_mt]="$HITS_MT")
 if ((QUICK)); then
-  ARGS=([hits]="--duration 1s --rounds 1" [forwarding]="--duration 1s --rounds 1" [coalescing]="--requests 100 --rounds 1"
-        [seed_ab]="--requests 200 --latency 0.5" [workload]="--duration 5s --users 100" [memory]="--entries 1000")
+  ARGS=([hits]="--duration 1s --rounds 1" [hits_mt]="$HITS_MT --duration 1s --rounds 1" [forwarding]="--duration 1s --rounds 1"
+        [coalescing]="--requests 100 --rounds 1" [seed_ab]="--requests 200 --latency 0.5" [workload]="--duration 5s --users 100"
+        [memory]="--entries 1000")
+  CALLGRIND_N=500
 fi
+ARGS[callgrind_hit]="hit $CALLGRIND_N"
+ARGS[callgrind_pass]="pass $CALLGRIND_N"
 for s in "${SCENARIOS[@]}"; do
-  say "=== $s.sh ${ARGS[$s]:-} ==="
+  script=${SCRIPT[$s]:-$s}
+  say "=== $s: $script.sh ${ARGS[$s]:-} ==="
   # shellcheck disable=SC2086  # options split on purpose
-  timeout --kill-after=10 "${LIMIT[$s]}" "$HERE/$s.sh" ${ARGS[$s]:-} >"$RUN_DIR/$s.md" 2>"$RUN_DIR/$s.err" &
+  timeout --kill-after=10 "${LIMIT[$s]}" "$HERE/$script.sh" ${ARGS[$s]:-} >"$RUN_DIR/$s.md" 2>"$RUN_DIR/$s.err" &
   BENCH_CHILD=$!
   # progress lines on stderr as they come
   tail -f --pid="$BENCH_CHILD" "$RUN_DIR/$s.err" >&2 &
@@ -135,8 +161,8 @@ for s in "${SCENARIOS[@]}"; do
   wait "$tailpid" 2>/dev/null
   emit <"$RUN_DIR/$s.md"
   if ((rc != 0)); then
-    say "$s.sh exited $rc"
-    echo -e "\n**$s.sh exited $rc** (last lines of its stderr below)\n\n\`\`\`\n$(tail -20 "$RUN_DIR/$s.err")\n\`\`\`" | emit
+    say "$s ($script.sh ${ARGS[$s]:-}) exited $rc"
+    echo -e "\n**$s ($script.sh ${ARGS[$s]:-}) exited $rc** (last lines of its stderr below)\n\n\`\`\`\n$(tail -20 "$RUN_DIR/$s.err")\n\`\`\`" | emit
     status=1
   fi
 done
@@ -158,7 +184,7 @@ def num(k):
         return None
 
 def f(x, fmt="%.0f"):
-    return "n/a" if x is None else fmt % x
+    return "n/a" if x is None else fmt.format(x) if fmt.startswith("{") else fmt % x
 
 def ratio(a, b):
     return None if a is None or b in (None, 0) else a / b
@@ -172,23 +198,31 @@ def ge(x, t): return None if x is None else x >= t
 def le(x, t): return None if x is None else x <= t
 def eq(x, t): return None if x is None else x == t
 
-cp, ng, va, di = (num("hits.%s.rps" % t) for t in ("cacheproxy", "nginx_cache", "varnish", "direct"))
-cp99, ng99, va99, di99 = (num("hits.%s.p99_ms" % t) for t in ("cacheproxy", "nginx_cache", "varnish", "direct"))
-x = ratio(cp, ng)
-row("1 hits", "req/s vs nginx proxy_cache", f(cp), f(ng) + " (nginx)", f(x, "%.2fx"), ">= 1.5x", ge(x, 1.5))
-x = ratio(cp, di)
-row("1 hits", "req/s vs upstream direct (ceiling)", f(cp), f(di) + " (direct)", f(x, "%.2fx"), ">= 0.9x", ge(x, 0.9))
-x = ratio(cp99, ng99)
-row("1 hits", "p99 vs nginx proxy_cache", f(cp99, "%.3f ms"), f(ng99, "%.3f ms") + " (nginx)", f(x, "%.2fx"), "<= 0.7x", le(x, 0.7))
-x = ratio(cp, va)
-row("1 hits", "req/s vs Varnish (info)", f(cp), f(va) + " (Varnish)", f(x, "%.2fx"), "-", None)
-x = ratio(cp99, va99)
-row("1 hits", "p99 vs Varnish (info)", f(cp99, "%.3f ms"), f(va99, "%.3f ms") + " (Varnish)", f(x, "%.2fx"), "-", None)
-fc, fn = num("forwarding.cacheproxy.rps"), num("forwarding.nginx_proxy.rps")
-x = ratio(fc, fn)
-row("2 pass-through", "req/s vs nginx proxy_pass", f(fc), f(fn) + " (nginx)", f(x, "%.2fx"), ">= 1.0x", ge(x, 1.0))
-fc99, fn99 = num("forwarding.cacheproxy.p99_ms"), num("forwarding.nginx_proxy.p99_ms")
-row("2 pass-through", "p99 (info)", f(fc99, "%.3f ms"), f(fn99, "%.3f ms") + " (nginx)", f(ratio(fc99, fn99), "%.2fx"), "-", None)
+def vs(scn, metric, a, b, base, target=None, op=None, t=None):
+    """A row of cacheproxy's a over base's b (result keys; *.p99_ms in ms)."""
+    fmt = "%.3f ms" if a.endswith("_ms") else "%.0f"
+    x, y = num(a), num(b)
+    z = ratio(x, y)
+    row(scn, metric, f(x, fmt), f(y, fmt) + " (%s)" % base, f(z, "%.2fx"), target or "- (info)", op and op(z, t))
+
+def hits_scn(name, prefix, vs_what):
+    caching = "" if r.get(prefix + ".cacheproxy.caching", "1") == "1" else " (cacheproxy NOT CACHING)"
+    return "%s hits, %st vs %s%s" % (name, r.get(prefix + ".cacheproxy.threads", "?"), vs_what, caching)
+
+scn = hits_scn("1", "hits", "nginx %s worker" % r.get("hits.nginx_cache.workers", "?"))
+vs(scn, "req/s vs nginx proxy_cache", "hits.cacheproxy.rps", "hits.nginx_cache.rps", "nginx", ">= 1.5x", ge, 1.5)
+vs(scn, "p99 vs nginx proxy_cache", "hits.cacheproxy.p99_ms", "hits.nginx_cache.p99_ms", "nginx", "<= 0.5x", le, 0.5)
+vs(scn, "req/s vs nginx `return 200` (the upstream served directly)", "hits.cacheproxy.rps", "hits.direct.rps",
+   "nginx return 200", ">= 0.85x", ge, 0.85)
+vs(scn, "req/s vs Varnish", "hits.cacheproxy.rps", "hits.varnish.rps", "Varnish")
+vs(scn, "p99 vs Varnish", "hits.cacheproxy.p99_ms", "hits.varnish.p99_ms", "Varnish")
+scn = hits_scn("1b", "hits_mt", "nginx worker_processes %s (default threads)" % r.get("hits_mt.nginx_cache.workers", "?"))
+vs(scn, "req/s vs nginx proxy_cache (listen reuseport)", "hits_mt.cacheproxy.rps", "hits_mt.nginx_cache.rps", "nginx", ">= 1.3x", ge, 1.3)
+vs(scn, "p99 vs nginx proxy_cache", "hits_mt.cacheproxy.p99_ms", "hits_mt.nginx_cache.p99_ms", "nginx")
+scn = "2 pass-through, %st vs nginx 1 worker" % r.get("forwarding.cacheproxy.threads", "?")
+vs(scn, "req/s vs nginx proxy_pass keepalive", "forwarding.cacheproxy.rps", "forwarding.nginx_proxy.rps", "nginx", ">= 1.1x", ge, 1.1)
+vs(scn, "p99 vs nginx proxy_pass keepalive", "forwarding.cacheproxy.p99_ms", "forwarding.nginx_proxy.p99_ms", "nginx",
+   "no regression (info: compare runs)")
 n = num("coalescing.requests")
 u, un = num("coalescing.cacheproxy.upstream_max"), num("coalescing.nginx.upstream_max")
 row("3 coalescing", "upstream requests for %s cold requests (max over rounds)" % f(n), f(u), f(un) + " (nginx)", f(u), "1", eq(u, 1))
@@ -213,11 +247,17 @@ st = num("workload.stale")
 row("5 workload", "stale-after-own-write reads (of %s checked)" % f(num("workload.checked")), f(st), "-", f(st), "0", eq(st, 0))
 o = num("memory.overhead_b")
 row("6 memory", "overhead per entry (%s entries of 500 B)" % f(num("memory.entries")), f(o, "%.0f B"), "-", "%s B per entry in all" % f(num("memory.per_entry_b")), "<= 300 B", le(o, 300))
+for mode, what in (("hit", "hit"), ("pass", "pass-through request")):
+    k = "callgrind.%s." % mode
+    bad = num(k + "failed")
+    row("7 callgrind", "instructions per %s (PROGRAM TOTALS / %s requests, start-up included)" % (what, f(num(k + "requests"))),
+        f(num(k + "per_request")), "-", "%s in all%s" % (f(num(k + "instructions"), "{:,.0f}"), ", %s failed" % f(bad) if bad else ""),
+        "- (info)", None)
 
 print()
 print("## Summary: targets")
 print()
-print("| scenario | metric | cacheproxy | compared with | value | target | |")
+print("| scenario | metric | cacheproxy | compared with | ratio / value | target | verdict |")
 print("|---|---|---:|---:|---:|---:|---|")
 print("\n".join(rows))
 PY

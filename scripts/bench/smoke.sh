@@ -8,12 +8,15 @@
 # above 0):
 #   forwarding.sh --duration 1s --rounds 1
 #   hits.sh       --duration 1s --rounds 1          (incl. Varnish and the direct ceiling)
+#   hits.sh       --duration 1s --rounds 1 --threads-proxy $(nproc) --nginx-workers auto
+#                 --targets cacheproxy,nginx_cache --key-prefix hits_mt   (run_all.sh's 1b)
 #   coalescing.sh --requests 100 --rounds 1
 #   seed_ab.sh    --requests 200 --latency 0.5
 #   workload.sh   --duration 5s --users 100
 #   memory.sh     --entries 1000
 #   shared_tier.sh --smoke                          (3 instances on one Redis)
-# Exits non-zero if a script failed or a number is missing. Takes ~90 s (each
+#   callgrind.sh  hit 200, pass 200                 (valgrind: instruction counts)
+# Exits non-zero if a script failed or a number is missing. Takes ~105 s (each
 # script bounded at 90 s). Extra environment (CACHEPROXY_BIN, ...) is passed on.
 set -uo pipefail
 
@@ -64,6 +67,8 @@ run forwarding "--duration 1s --rounds 1" \
   forwarding.direct.rps forwarding.cacheproxy.rps forwarding.nginx_proxy.rps forwarding.cacheproxy.p99_ms
 run hits "--duration 1s --rounds 1" \
   hits.cacheproxy.rps hits.nginx_cache.rps hits.varnish.rps hits.direct.rps hits.cacheproxy.p99_ms hits.cacheproxy.upstream
+run hits "--duration 1s --rounds 1 --threads-proxy $(nproc) --nginx-workers auto --targets cacheproxy,nginx_cache --key-prefix hits_mt" \
+  hits_mt.cacheproxy.rps hits_mt.nginx_cache.rps hits_mt.cacheproxy.p99_ms hits_mt.nginx_cache.p99_ms hits_mt.cacheproxy.threads
 run coalescing "--requests 100 --rounds 1" \
   coalescing.cacheproxy.upstream_max coalescing.cacheproxy.spread_ms coalescing.nginx.upstream_max coalescing.nginx.spread_ms
 run seed_ab "--requests 200 --latency 0.5" \
@@ -74,6 +79,9 @@ run memory "--entries 1000" \
   memory.rss_before_kb memory.rss_after_kb memory.overhead_b memory.second_pass_hits
 run shared_tier "--smoke" \
   shared_tier.ryw.p99_ms shared_tier.ryw.stale shared_tier.strict.rps shared_tier.l1.rps shared_tier.l2hit.l2_hits_per_s shared_tier.cold.upstream_max shared_tier.fault_stop.errors shared_tier.fault_kill.stale
+for mode in hit pass; do
+  run callgrind "$mode 200" callgrind.$mode.instructions callgrind.$mode.per_request callgrind.$mode.failed
+done
 
 if ((status == 0)); then
   echo "smoke: OK ($((SECONDS - start)) s)"
