@@ -1,7 +1,7 @@
 #pragma once
-/// A connection's memory for its request's header fields, so that reading a
-/// request allocates nothing (issue 16; Beast's `http_server_fast` example
-/// does the same with its `fields_alloc`).
+/// A connection's memory for its request's header fields (and a relayed
+/// response's), so that reading a request allocates nothing (issue 16;
+/// Beast's `http_server_fast` example does the same with its `fields_alloc`).
 ///
 /// Beast's basic_fields allocates one block per field and one for the start
 /// line, through its allocator. With `ArenaAllocator` those blocks are carved
@@ -26,25 +26,23 @@
 
 namespace cacheproxy::http {
 
+/// The arena's logic over storage its subclass holds (InlineFieldArena).
 class FieldArena {
 public:
-    static constexpr std::size_t kBytes = 4096;  ///< a browser's request with cookies; ~1 KiB for an API call
-
-    FieldArena() = default;
     FieldArena(const FieldArena&) = delete;
     FieldArena& operator=(const FieldArena&) = delete;
 
     /// `bytes` aligned to `align` from the arena, or null when it is full.
     void* take(std::size_t bytes, std::size_t align) noexcept {
         const std::size_t start = (used_ + align - 1) & ~(align - 1);
-        if (start > kBytes || bytes > kBytes - start) return nullptr;
+        if (start > capacity_ || bytes > capacity_ - start) return nullptr;
         used_ = start + bytes;
         ++live_;
         return data_ + start;
     }
     bool owns(const void* p) const noexcept {
         const auto* c = static_cast<const unsigned char*>(p);
-        return c >= data_ && c < data_ + kBytes;
+        return c >= data_ && c < data_ + capacity_;
     }
     /// Gives back a block take() returned; the last one out resets the arena.
     void give_back(const void* p, std::size_t bytes) noexcept {
@@ -52,14 +50,35 @@ public:
             used_ -= bytes;  // the newest block (a string reallocated at once): its bytes are reused
         if (--live_ == 0) used_ = 0;
     }
+    std::size_t capacity() const noexcept { return capacity_; }
     std::size_t used() const noexcept { return used_; }
     std::size_t live() const noexcept { return live_; }
 
+protected:
+    FieldArena(unsigned char* data, std::size_t capacity) noexcept : data_(data), capacity_(capacity) {}
+    ~FieldArena() = default;
+
 private:
-    alignas(std::max_align_t) unsigned char data_[kBytes];
+    unsigned char* const data_;
+    const std::size_t capacity_;
     std::size_t used_ = 0;
     std::size_t live_ = 0;
 };
+
+/// A FieldArena of `Bytes`, inside its owner (no allocation of its own).
+template <std::size_t Bytes>
+class InlineFieldArena final : public FieldArena {
+public:
+    InlineFieldArena() noexcept : FieldArena(storage_, Bytes) {}
+
+private:
+    alignas(std::max_align_t) unsigned char storage_[Bytes];
+};
+
+/// A client request's fields: a browser's request with cookies fits (~1 KiB for an API call).
+using RequestArena = InlineFieldArena<4096>;
+/// A relayed response's fields, and the few the proxy adds (Date, Via).
+using ResponseArena = InlineFieldArena<2048>;
 
 /// A std allocator over a FieldArena; a default-constructed one (no arena)
 /// is the heap, so the field types below are usable anywhere (tests, copies).
@@ -115,5 +134,9 @@ using RequestHeader = boost::beast::http::request_header<Fields>;
 /// A parser of such requests (without an arena given, its fields are on the heap).
 template <class Body>
 using RequestParserOf = boost::beast::http::request_parser<Body, ArenaAllocator<char>>;
+/// A relayed response's header and parser, alike.
+using ResponseHeader = boost::beast::http::response_header<Fields>;
+template <class Body>
+using ResponseParserOf = boost::beast::http::response_parser<Body, ArenaAllocator<char>>;
 
 }  // namespace cacheproxy::http

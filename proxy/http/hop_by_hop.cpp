@@ -27,7 +27,8 @@ bool hop_by_hop_name(bhttp::field field, std::string_view name) {
     }
 }
 
-void strip_hop_by_hop(bhttp::fields& fields) {
+template <class Allocator>
+void strip_hop_by_hop(bhttp::basic_fields<Allocator>& fields) {
     // Fields named by Connection (RFC 9110 7.6.1). Collect first: erasing
     // while iterating the Connection values would invalidate them.
     std::array<std::string, 8> named_small;
@@ -59,6 +60,9 @@ void strip_hop_by_hop(bhttp::fields& fields) {
             ++it;
     }
 }
+
+template void strip_hop_by_hop(bhttp::fields&);
+template void strip_hop_by_hop(http::Fields&);
 
 std::string_view via_token(unsigned version) {
     return version == 10 ? std::string_view{"1.0 cacheproxy"} : std::string_view{"1.1 cacheproxy"};

@@ -3,6 +3,8 @@
 /// token this proxy adds. Pure functions over Beast's fields, no I/O. What a
 /// request sends upstream is written by upstream_head.hpp.
 
+#include "http/field_arena.hpp"
+
 #include <boost/beast/http/fields.hpp>
 
 #include <string_view>
@@ -18,7 +20,10 @@ bool hop_by_hop_name(boost::beast::http::field field, std::string_view name);
 /// serializer). Content-Length is left alone: the caller decides framing.
 /// Proxy-Connection is removed as a field; its value is never read as a list
 /// of names. Used on responses (requests go upstream through upstream_head.hpp).
-void strip_hop_by_hop(boost::beast::http::fields& fields);
+template <class Allocator>
+void strip_hop_by_hop(boost::beast::http::basic_fields<Allocator>& fields);
+extern template void strip_hop_by_hop(boost::beast::http::fields&);  // a fill's response
+extern template void strip_hop_by_hop(http::Fields&);                // a relayed one
 
 /// The Via token this proxy adds, e.g. "1.1 cacheproxy".
 std::string_view via_token(unsigned version);

@@ -184,7 +184,8 @@ Verdict check_request(const http::RequestHeader& req, bool& expect_continue, std
     return {};
 }
 
-bool check_response(const bhttp::response_header<>& res) {
+template <class Fields>
+bool check_response(const bhttp::header<false, Fields>& res) {
     for (const auto& f : res) {
         if (f.name() != bhttp::field::connection && f.name() != bhttp::field::proxy_connection) continue;
         for (auto tok : bhttp::opt_token_list{f.value()})
@@ -192,6 +193,9 @@ bool check_response(const bhttp::response_header<>& res) {
     }
     return true;
 }
+
+template bool check_response(const bhttp::response_header<>&);
+template bool check_response(const http::ResponseHeader&);
 
 bool is_idempotent(bhttp::verb method) {
     switch (method) {

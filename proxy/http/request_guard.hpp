@@ -46,7 +46,10 @@ Verdict vet_connection_tokens(std::string_view value, std::string_view identity_
 /// Checks an upstream response header before anything of it is relayed: its
 /// Connection may not name Content-Length or Transfer-Encoding (that would
 /// strip its framing on the way through). True when it may be relayed.
-bool check_response(const boost::beast::http::response_header<>& res);
+template <class Fields>
+bool check_response(const boost::beast::http::header<false, Fields>& res);
+extern template bool check_response(const boost::beast::http::response_header<>&);  // a fill's
+extern template bool check_response(const http::ResponseHeader&);                   // a relayed one
 
 /// True when the method is idempotent (safe to retry without a body).
 bool is_idempotent(boost::beast::http::verb method);

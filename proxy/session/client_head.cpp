@@ -19,7 +19,7 @@ namespace {
 bool status_has_no_body(unsigned s) { return (s >= 100 && s < 200) || s == 204 || s == 304; }
 
 /// Rewrites a non-canonical Content-Length ("010") as the parsed `length`.
-void canonical_content_length(bhttp::response_header<>& res, std::uint64_t length) {
+void canonical_content_length(http::ResponseHeader& res, std::uint64_t length) {
     for (const auto& f : res) {
         if (f.name() != bhttp::field::content_length) continue;
         const auto v = f.value();
@@ -32,7 +32,7 @@ void canonical_content_length(bhttp::response_header<>& res, std::uint64_t lengt
 
 /// Drops Content-Length and weakens the ETag of a body that changes size:
 /// its ETag names the other representation, so it can only be weak.
-void changes_representation(bhttp::response_header<>& res, Transform t) {
+void changes_representation(http::ResponseHeader& res, Transform t) {
     res.erase(bhttp::field::content_length);
     if (const auto etag = res[bhttp::field::etag]; !etag.empty()) {
         const auto weak = encoding::weaken_etag(etag);
@@ -57,7 +57,7 @@ bool accepts_gzip(const http::RequestHeader& req) {
     return encoding::accepts_gzip(std::span<const std::string_view>(lines.data(), n));
 }
 
-Transform choose_transform(bhttp::response_header<>& res, const http::RequestHeader& req,
+Transform choose_transform(http::ResponseHeader& res, const http::RequestHeader& req,
                            const config::CompressionConfig& compression) {
     const unsigned status = res.result_int();
     if (!compression.enabled || status < 200 || status == 204 || status == 206 || status == 304)
@@ -100,7 +100,7 @@ Transform choose_transform(bhttp::response_header<>& res, const http::RequestHea
     return Transform::gzip;
 }
 
-ClientHead prepare_client_head(bhttp::response<bhttp::buffer_body>& res, const ClientHeadInput& in, bool keep_alive) {
+ClientHead prepare_client_head(bhttp::response<bhttp::buffer_body, http::Fields>& res, const ClientHeadInput& in, bool keep_alive) {
     ClientHead out;
     const unsigned client_version = in.req.version();
     const bool head = in.req.method() == bhttp::verb::head;

@@ -26,7 +26,7 @@ enum class Transform { none, gzip, gunzip };
 
 /// Picks the body transform for a pass-through response and adds `Vary:
 /// Accept-Encoding` when the answer depends on it.
-Transform choose_transform(bhttp::response_header<>& res, const http::RequestHeader& req,
+Transform choose_transform(http::ResponseHeader& res, const http::RequestHeader& req,
                            const config::CompressionConfig& compression);
 
 /// What prepare_client_head() needs to know.
@@ -59,6 +59,6 @@ struct ClientHead {
 /// A HEAD's answer gets the header its GET's would (RFC 9110 9.3.2), less
 /// the framing of a body it does not have: where the GET's would be chunked,
 /// it has neither Content-Length nor Transfer-Encoding (as nginx answers it).
-ClientHead prepare_client_head(bhttp::response<bhttp::buffer_body>& res, const ClientHeadInput& in, bool keep_alive);
+ClientHead prepare_client_head(bhttp::response<bhttp::buffer_body, http::Fields>& res, const ClientHeadInput& in, bool keep_alive);
 
 }  // namespace cacheproxy::session

@@ -71,7 +71,7 @@ private:
     Downstream down_;
     RequestBody body_;
     Scratch scratch_;
-    http::FieldArena arena_;  ///< parser_'s fields (before parser_: it outlives them)
+    http::RequestArena arena_;  ///< parser_'s fields (before parser_: it outlives them)
     std::optional<RequestParser> parser_;
     std::string write_target_;  ///< a watched write's normalized target
     bool expect_continue_ = false;  ///< this request awaits "100 Continue" before its body

@@ -110,13 +110,13 @@ asio::awaitable<error_code> Downstream::write_rest(std::span<const asio::const_b
     co_return ec;
 }
 
-asio::awaitable<error_code> Downstream::write_header(bhttp::response_serializer<bhttp::buffer_body>& sr) {
+asio::awaitable<error_code> Downstream::write_header(bhttp::response_serializer<bhttp::buffer_body, http::Fields>& sr) {
     stream_.expires_after(limits_.body_timeout);
     auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, tuple_awaitable);
     co_return ec;
 }
 
-asio::awaitable<error_code> Downstream::write_some(bhttp::response_serializer<bhttp::buffer_body>& sr) {
+asio::awaitable<error_code> Downstream::write_some(bhttp::response_serializer<bhttp::buffer_body, http::Fields>& sr) {
     stream_.expires_after(limits_.body_timeout);
     auto [ec, n] = co_await bhttp::async_write(stream_, sr, tuple_awaitable);
     co_return ec == bhttp::error::need_buffer ? error_code{} : ec;

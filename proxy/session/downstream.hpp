@@ -8,6 +8,7 @@
 
 #include "cache/cached_response.hpp"
 #include "config/config.hpp"
+#include "http/field_arena.hpp"
 #include "net/splice.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -79,9 +80,9 @@ public:
                                                                  std::size_t sent);
     /// A relayed response's header alone, through Beast's serializer.
     boost::asio::awaitable<boost::system::error_code> write_header(
-        bhttp::response_serializer<bhttp::buffer_body>& sr);
+        bhttp::response_serializer<bhttp::buffer_body, http::Fields>& sr);
     /// What the serializer has next (a chunk of a relayed body); need_buffer is no error.
-    boost::asio::awaitable<boost::system::error_code> write_some(bhttp::response_serializer<bhttp::buffer_body>& sr);
+    boost::asio::awaitable<boost::system::error_code> write_some(bhttp::response_serializer<bhttp::buffer_body, http::Fields>& sr);
 
     /// The rest of a relayed body, `length` bytes still on `from` (the
     /// upstream), moved to the client by splice(2) through `pipe`, no copy

@@ -55,7 +55,8 @@ struct Scratch {
     cache::CacheKey key;       ///< a cached route's key (cached_read), rebuilt in place per request
     std::unique_ptr<encoding::GzipStream> gzip;      ///< pass-through compression, made on first use
     std::unique_ptr<encoding::GunzipStream> gunzip;  ///< an upstream's gzip for a client without it
-    std::optional<bhttp::response_parser<bhttp::buffer_body>> response;  ///< the relayed response's parser
+    http::ResponseArena response_arena;  ///< response's fields (before it: it outlives them)
+    std::optional<http::ResponseParserOf<bhttp::buffer_body>> response;  ///< the relayed response's parser
 
 private:
     std::unique_ptr<char[]> relay_;

@@ -122,7 +122,9 @@ asio::awaitable<upstream::Attempt> read_response_head(Exchange& ex, upstream::Co
     auto& parser = ex.scratch.response;
     up.stream.expires_after(timeout);
     for (;;) {
-        parser.emplace();
+        parser.reset();  // the last response's fields go back to the arena first
+        parser.emplace(std::piecewise_construct, std::make_tuple(),
+                       std::make_tuple(http::ArenaAllocator<char>(&ex.scratch.response_arena)));
         parser->body_limit(boost::none);
         parser->header_limit(64 * 1024);
         if (ex.is_head()) parser->skip(true);
@@ -166,7 +168,7 @@ Timeouts timeouts_for(const Exchange& ex) {
 }
 
 /// A Server-Sent Events answer (text/event-stream).
-bool is_event_stream(const bhttp::response_header<>& res) {
+bool is_event_stream(const http::ResponseHeader& res) {
     const auto type = res[bhttp::field::content_type];
     return type.size() >= 17 && util::iequals(type.substr(0, 17), "text/event-stream");
 }
@@ -174,7 +176,7 @@ bool is_event_stream(const bhttp::response_header<>& res) {
 /// The timeout between upstream body reads: an event stream may stay quiet
 /// as long as the app likes (limits.stream_timeout, 0 = never cut) unless a
 /// prefix says otherwise.
-config::Duration body_read_timeout(const Exchange& ex, const Timeouts& t, const bhttp::response_header<>& res) {
+config::Duration body_read_timeout(const Exchange& ex, const Timeouts& t, const http::ResponseHeader& res) {
     return !t.body_configured && is_event_stream(res) ? ex.cfg().limits.stream_timeout : t.body;
 }
 
@@ -350,7 +352,7 @@ asio::awaitable<Relayed> relay_body(Exchange& ex, upstream::Connection& up, cons
     auto& res = parser.get();
     auto& s = ex.scratch;
     const bool plain = head.transform == Transform::none && !res.chunked();
-    std::optional<bhttp::response_serializer<bhttp::buffer_body>> sr;
+    std::optional<bhttp::response_serializer<bhttp::buffer_body, http::Fields>> sr;
     if (plain) {
         s.wire_head.clear();
         http::append_head(res, s.wire_head);

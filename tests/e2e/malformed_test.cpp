@@ -176,7 +176,7 @@ TEST_F(Malformed, ChunkedBodyOverLimitGets413) {
 
 /// header_timeout and idle_timeout short, to be seen at work.
 Proxy::Options short_timeouts() {
-    return Proxy::Options::with_config([](ProxyConfig& c) {
+    return Proxy::with_config([](ProxyConfig& c) {
         c.set("limits.header_timeout", "600ms");
         c.set("limits.idle_timeout", "600ms");
     });

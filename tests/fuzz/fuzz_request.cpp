@@ -391,7 +391,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::Splitter split(fuzz::hash_bytes(in));
     SegmentedStream net(in, split);
     beast::flat_buffer buffer;
-    http::FieldArena arena;  // before the parser: it outlives its fields
+    http::RequestArena arena;  // before the parser: it outlives its fields
     std::optional<RequestParser> parser;
 
     for (int request = 0; request < 8; ++request) {

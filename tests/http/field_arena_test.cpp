@@ -33,7 +33,7 @@ std::string request(int extra_fields, std::size_t value_size) {
 }
 
 TEST(FieldArena, ARequestsFieldsLiveInTheArenaAndItStartsOverWhenTheyAreGone) {
-    FieldArena arena;
+    RequestArena arena;
     std::optional<Parser> parser;
     parse_into(parser, arena, request(2, 10));
     const auto& req = parser->get();
@@ -53,7 +53,7 @@ TEST(FieldArena, ARequestsFieldsLiveInTheArenaAndItStartsOverWhenTheyAreGone) {
 }
 
 TEST(FieldArena, FieldsThatDoNotFitGoToTheHeapAndAreStillRight) {
-    FieldArena arena;
+    RequestArena arena;
     std::optional<Parser> parser;
     parse_into(parser, arena, request(40, 200));  // ~10 kB of fields: more than the arena holds
     const auto& req = parser->get();
@@ -69,7 +69,7 @@ TEST(FieldArena, FieldsThatDoNotFitGoToTheHeapAndAreStillRight) {
 }
 
 TEST(FieldArena, ACopyOfTheFieldsLivesOnTheHeap) {
-    FieldArena arena;
+    RequestArena arena;
     std::optional<Parser> parser;
     parse_into(parser, arena, request(1, 10));
     const Fields copy = parser->get().base();  // may outlive the connection
@@ -84,18 +84,18 @@ TEST(FieldArena, ACopyOfTheFieldsLivesOnTheHeap) {
 }
 
 TEST(FieldArena, TakeAlignsAndRefusesWhatDoesNotFit) {
-    FieldArena arena;
+    RequestArena arena;
     void* a = arena.take(3, 1);
     void* b = arena.take(8, 8);
     ASSERT_NE(a, nullptr);
     ASSERT_NE(b, nullptr);
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b) % 8, 0u);
-    EXPECT_EQ(arena.take(FieldArena::kBytes, 1), nullptr) << "full: the allocator goes to the heap";
+    EXPECT_EQ(arena.take(arena.capacity(), 1), nullptr) << "full: the allocator goes to the heap";
     EXPECT_EQ(arena.live(), 2u);
     arena.give_back(b, 8);
     arena.give_back(a, 3);
     EXPECT_EQ(arena.used(), 0u);
-    EXPECT_NE(arena.take(FieldArena::kBytes, 1), nullptr) << "empty again: all of it";
+    EXPECT_NE(arena.take(arena.capacity(), 1), nullptr) << "empty again: all of it";
 }
 
 }  // namespace

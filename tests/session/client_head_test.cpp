@@ -19,8 +19,8 @@ http::RequestHeader get(unsigned version = 11, std::string_view accept_encoding 
     return req;
 }
 
-bhttp::response<bhttp::buffer_body> response(unsigned status = 200) {
-    bhttp::response<bhttp::buffer_body> res;
+bhttp::response<bhttp::buffer_body, http::Fields> response(unsigned status = 200) {
+    bhttp::response<bhttp::buffer_body, http::Fields> res;
     res.result(status);
     res.version(11);
     return res;
@@ -33,7 +33,7 @@ http::RequestHeader head_request(std::string_view accept_encoding = "") {
 }
 
 /// A static file as Starlette serves it (HEAD and GET alike): unquoted ETag.
-bhttp::response<bhttp::buffer_body> static_file(std::string_view type = "application/javascript",
+bhttp::response<bhttp::buffer_body, http::Fields> static_file(std::string_view type = "application/javascript",
                                                 std::string_view coding = "") {
     auto res = response();
     res.set(bhttp::field::content_type, type);
@@ -46,7 +46,7 @@ bhttp::response<bhttp::buffer_body> static_file(std::string_view type = "applica
 }
 
 /// The fields as the client gets them, in order, less `skip`.
-std::vector<std::pair<std::string, std::string>> fields_of(const bhttp::response_header<>& res,
+std::vector<std::pair<std::string, std::string>> fields_of(const http::ResponseHeader& res,
                                                            bhttp::field skip = bhttp::field::unknown) {
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& f : res)

@@ -47,18 +47,16 @@ namespace {
 // malloc/calloc/realloc calls not made by operator new): the ceilings. They
 // are exact (the same integers on every run); kSlack lets a rare event (a
 // few allocations over the whole run) pass, never one more per request.
-// Where they come from (scripts/dev/alloc_sources.py):
-//   hit           nothing. The request's fields live in the connection's
-//                 arena (http/field_arena.hpp; until then Beast's parser took
-//                 one block per field and one for the start line: 5 here, 4
-//                 on the shared route), and the cache key's bytes in
-//                 Scratch::key.
-//   pass-through  the response parse (one per field, 2 here, and one for
-//                 the reason), the Date and Via fields the client head sets
-//                 (prepare_client_head: 2). The request parse: in the arena.
+// Where they come from (scripts/dev/alloc_sources.py): nowhere, on every
+// path. A request's fields live in its connection's arena, a relayed
+// response's (with the Date and Via the client head sets) in the
+// connection's response arena (http/field_arena.hpp); until then Beast's
+// parsers took one block per field and one for the start line or reason:
+// 5 per hit here (4 on the shared route), 10 per pass-through. The cache
+// key's bytes are in Scratch::key.
 constexpr double kMaxNewPerPerUserHit = 0;
 constexpr double kMaxNewPerSharedHit = 0;
-constexpr double kMaxNewPerPassThrough = 5;
+constexpr double kMaxNewPerPassThrough = 0;
 constexpr double kMaxMallocPerRequest = 0;  // every path: OpenSSL's HMAC is cached per thread (a repeated credential)
 constexpr double kSlack = 0.05;
 
