@@ -51,14 +51,7 @@ NGX_PROXY_PORT=$(free_port)
 
 start_nginx upstream "$(balance_server "$UP_PORT")"
 
-start_nginx nginx-proxy "
-    server {
-        listen 127.0.0.1:$NGX_PROXY_PORT backlog=4096;
-        access_log off;
-        location / {
-            $NGINX_PASS
-        }
-    }" "$(nginx_upstream_u "$UP_PORT")"
+start_nginx_proxy nginx-proxy "$NGX_PROXY_PORT" "$UP_PORT"
 
 QS="/api/trading/balance?exchange=bybit&account_type=demo"
 TARGETS=(direct)

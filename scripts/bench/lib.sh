@@ -39,6 +39,7 @@
 #   need_tools [--hint TEXT] TOOL... die unless every TOOL is on PATH
 #   balance_server PORT [ACCESS_LOG] nginx server block: 200 with $BALANCE_JSON
 #   nginx_upstream_u PORT [KEEPALIVE_REQUESTS]  nginx "upstream u" block, keepalive 64
+#   start_nginx_proxy NAME PORT UPSTREAM_PORT  nginx proxy_pass in front (keepalive 64)
 #   start_nginx_cache NAME PORT UPSTREAM_PORT [key=value...]  nginx proxy_cache in front
 #   cacheproxy_config FILE PORT THREADS UPSTREAM_PORT [key=value...]  write a cacheproxy YAML
 #   user_route_rules FILE NAME PATH TTL [COMMENT...]  rules: one GET route cached per user
@@ -190,16 +191,25 @@ _spawn() {
 # the full "server { ... }" text, HTTP_EXTRA goes in the http block before it
 # (upstream {...}, proxy_cache_path ...). The access log is
 # $BENCH_TMP/NAME/access.log. Waits for the first "listen" port in the block.
-# Sets NGINX_PID_<NAME>.
+# Sets NGINX_PID_<NAME>. With BENCH_NGINX_WRAP (an array: a command prefix,
+# e.g. (valgrind --tool=callgrind ...)), a NAME not upstream* runs as
+# "WRAP... nginx ..." with master_process off and worker_processes 1 (one
+# process: the one the wrapper sees) and gets 60 s to open its port.
+BENCH_NGINX_WRAP=()
 start_nginx() {
   local name=$1 server=$2 extra=${3:-}
-  local dir="$BENCH_TMP/$name" workers=1
-  [[ $name == upstream* ]] || workers=${BENCH_NGINX_WORKERS:-1}   # the server under test, not the upstream
+  local dir="$BENCH_TMP/$name" workers=1 master=on wrap=() secs=10
+  if [[ $name != upstream* ]]; then   # the server under test, not the upstream
+    workers=${BENCH_NGINX_WORKERS:-1}
+    if ((${#BENCH_NGINX_WRAP[@]})); then
+      wrap=("${BENCH_NGINX_WRAP[@]}") master=off workers=1 secs=60
+    fi
+  fi
   mkdir -p "$dir/tmp" "$dir/logs"
   chmod 755 "$dir" "$dir/tmp" "$dir/logs"
   cat >"$dir/nginx.conf" <<EOF
 daemon off;
-master_process on;
+master_process $master;
 worker_processes $workers;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
@@ -227,12 +237,12 @@ EOF
   nginx -t -q -e "$dir/logs/error.log" -c "$dir/nginx.conf" -p "$dir" \
     || { cat "$dir/logs/error.log" >&2; die "start_nginx $name: config test failed ($dir/nginx.conf)"; }
   local pid
-  _spawn "$dir/stdout.log" nginx -e "$dir/logs/error.log" -c "$dir/nginx.conf" -p "$dir"
+  _spawn "$dir/stdout.log" "${wrap[@]}" nginx -e "$dir/logs/error.log" -c "$dir/nginx.conf" -p "$dir"
   pid=$SPAWN_PID
   printf -v "NGINX_PID_${name//-/_}" '%s' "$pid"
-  if ! wait_port "$port" 10 "$pid"; then
+  if ! wait_port "$port" "$secs" "$pid"; then
     cat "$dir/stdout.log" "$dir/logs/error.log" >&2 2>/dev/null
-    die "start_nginx $name: port $port not accepting after 10 s"
+    die "start_nginx $name: port $port not accepting after $secs s"
   fi
   log "nginx '$name' up on 127.0.0.1:$port (pid $pid)"
 }
@@ -602,6 +612,20 @@ nginx_upstream_u() {
     echo "        keepalive_requests $kr;"
   fi
   echo "    }"
+}
+
+# start_nginx_proxy NAME PORT UPSTREAM_PORT: an nginx (start_nginx NAME)
+# on PORT passing everything through to 127.0.0.1:UPSTREAM_PORT
+# (nginx_upstream_u: keepalive 64), access log off, nothing cached.
+start_nginx_proxy() {
+  start_nginx "$1" "
+    server {
+        listen 127.0.0.1:$2 backlog=4096;
+        access_log off;
+        location / {
+            $NGINX_PASS
+        }
+    }" "$(nginx_upstream_u "$3")"
 }
 
 # start_nginx_cache NAME PORT UPSTREAM_PORT [key=value...]: an nginx

@@ -16,14 +16,18 @@
 #   5  workload.sh    1000 Zipf users, balance/positions/ticker + 2% orders, 60 s, read-your-writes check
 #   6  memory.sh      RSS with 100k cached 500-byte entries
 #   7  callgrind.sh hit 20000, callgrind.sh pass 20000: instructions per hit and per
-#                     pass-through request (valgrind; PROGRAM TOTALS / N, start-up included)
+#                     pass-through request (valgrind; PROGRAM TOTALS / N, start-up included,
+#                     and without it: (totals - a run without ab) / N)
+#   7b callgrind.sh hit 20000 --server nginx, callgrind.sh pass 20000 --server nginx:
+#                     the same for nginx proxy_cache / proxy_pass (one process under valgrind)
 #
 # Targets judged in the summary (issue 16): hit, 1 thread vs nginx 1 worker:
 # req/s >= 1.5x, p99 <= 0.5x, req/s >= 0.85x of nginx `return 200`; hit,
 # default threads vs nginx auto: req/s >= 1.3x; pass-through vs nginx
 # proxy_pass: req/s >= 1.1x (p99 ratio shown as info: "no regression");
 # memory <= 300 B per entry; coalescing, seed ab and workload as before.
-# Varnish and callgrind rows are info.
+# Varnish and callgrind rows (cacheproxy's instructions per request beside
+# nginx's, and the ratio) are info.
 #
 # Takes about 15 minutes. Every script starts its own servers on free
 # loopback ports and stops them (trap + watchdog); this script only runs them
@@ -129,10 +133,10 @@ STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 
 status=0
 # A scenario runs SCRIPT[scenario].sh (default: its own name) with ARGS[scenario].
-SCENARIOS=(hits hits_mt forwarding coalescing seed_ab workload memory callgrind_hit callgrind_pass)
-declare -A SCRIPT=([hits_mt]=hits [callgrind_hit]=callgrind [callgrind_pass]=callgrind)
-declare -A LIMIT=([hits]=600 [hits_mt]=400 [forwarding]=400 [coalescing]=400 [seed_ab]=300 [workload]=300 [memory]=400
-                  [callgrind_hit]=300 [callgrind_pass]=300)
+SCENARIOS=(hits hits_mt forwarding coalescing seed_ab workload memory callgrind_hit callgrind_pass
+           callgrind_nginx_hit callgrind_nginx_pass)
+declare -A SCRIPT=([hits_mt]=hits)
+declare -A LIMIT=([hits]=600 [hits_mt]=400 [forwarding]=400 [coalescing]=400 [seed_ab]=300 [workload]=300 [memory]=400)
 # The default config's thread count (threads: 0 = the cores) against nginx's
 # worker_processes auto; no Varnish, no direct ceiling (not targets here).
 HITS_MT="--threads-proxy $(nproc) --nginx-workers auto --targets cacheproxy,nginx_cache --key-prefix hits_mt"
@@ -144,8 +148,13 @@ if ((QUICK)); then
         [memory]="--entries 1000")
   CALLGRIND_N=500
 fi
-ARGS[callgrind_hit]="hit $CALLGRIND_N"
-ARGS[callgrind_pass]="pass $CALLGRIND_N"
+# callgrind_MODE: cacheproxy; callgrind_nginx_MODE: nginx, the same requests.
+for mode in hit pass; do
+  SCRIPT[callgrind_$mode]=callgrind SCRIPT[callgrind_nginx_$mode]=callgrind
+  LIMIT[callgrind_$mode]=300 LIMIT[callgrind_nginx_$mode]=300
+  ARGS[callgrind_$mode]="$mode $CALLGRIND_N"
+  ARGS[callgrind_nginx_$mode]="$mode $CALLGRIND_N --server nginx"
+done
 for s in "${SCENARIOS[@]}"; do
   script=${SCRIPT[$s]:-$s}
   say "=== $s: $script.sh ${ARGS[$s]:-} ==="
@@ -248,11 +257,13 @@ row("5 workload", "stale-after-own-write reads (of %s checked)" % f(num("workloa
 o = num("memory.overhead_b")
 row("6 memory", "overhead per entry (%s entries of 500 B)" % f(num("memory.entries")), f(o, "%.0f B"), "-", "%s B per entry in all" % f(num("memory.per_entry_b")), "<= 300 B", le(o, 300))
 for mode, what in (("hit", "hit"), ("pass", "pass-through request")):
-    k = "callgrind.%s." % mode
-    bad = num(k + "failed")
-    row("7 callgrind", "instructions per %s (PROGRAM TOTALS / %s requests, start-up included)" % (what, f(num(k + "requests"))),
-        f(num(k + "per_request")), "-", "%s in all%s" % (f(num(k + "instructions"), "{:,.0f}"), ", %s failed" % f(bad) if bad else ""),
-        "- (info)", None)
+    k, kn = "callgrind.%s." % mode, "callgrind.nginx_%s." % mode
+    bad = sum(num(x + "failed") or 0 for x in (k, kn))
+    note = " (%s failed)" % f(bad) if bad else ""
+    vs("7 callgrind", "instructions per %s: PROGRAM TOTALS / %s requests, start-up included%s" % (what, f(num(k + "requests")), note),
+       k + "per_request", kn + "per_request", "nginx")
+    vs("7 callgrind", "instructions per %s without start-up: (totals - a run without ab) / N" % what,
+       k + "per_request_net", kn + "per_request_net", "nginx")
 
 print()
 print("## Summary: targets")

@@ -16,7 +16,8 @@
 #   memory.sh     --entries 1000
 #   shared_tier.sh --smoke                          (3 instances on one Redis)
 #   callgrind.sh  hit 200, pass 200                 (valgrind: instruction counts)
-# Exits non-zero if a script failed or a number is missing. Takes ~105 s (each
+#   callgrind.sh  hit 200 --server nginx, pass 200 --server nginx   (the same for nginx)
+# Exits non-zero if a script failed or a number is missing. Takes ~2 min (each
 # script bounded at 90 s). Extra environment (CACHEPROXY_BIN, ...) is passed on.
 set -uo pipefail
 
@@ -80,7 +81,12 @@ run memory "--entries 1000" \
 run shared_tier "--smoke" \
   shared_tier.ryw.p99_ms shared_tier.ryw.stale shared_tier.strict.rps shared_tier.l1.rps shared_tier.l2hit.l2_hits_per_s shared_tier.cold.upstream_max shared_tier.fault_stop.errors shared_tier.fault_kill.stale
 for mode in hit pass; do
-  run callgrind "$mode 200" callgrind.$mode.instructions callgrind.$mode.per_request callgrind.$mode.failed
+  for server in cacheproxy nginx; do
+    key=$mode
+    [[ $server == nginx ]] && key=nginx_$mode
+    run callgrind "$mode 200 --server $server" callgrind.$key.instructions callgrind.$key.per_request \
+      callgrind.$key.failed callgrind.$key.per_request_net
+  done
 done
 
 if ((status == 0)); then

@@ -22,14 +22,7 @@ UP=$(free_port)
 PP=$(free_port)
 NP=$(free_port)
 start_nginx upstream "$(balance_server "$UP")"
-start_nginx nginx-proxy "
-    server {
-        listen 127.0.0.1:$NP backlog=4096;
-        access_log off;
-        location / {
-            $NGINX_PASS
-        }
-    }" "$(nginx_upstream_u "$UP")"
+start_nginx_proxy nginx-proxy "$NP" "$UP"
 cat >"$BENCH_TMP/cp.yaml" <<EOT
 listen: 127.0.0.1:$PP
 threads: 1
@@ -40,6 +33,7 @@ EOT
 _spawn "$BENCH_TMP/cp.log" "$BIN" --config "$BENCH_TMP/cp.yaml"
 CP_PID=$SPAWN_PID
 wait_port "$PP" 10 "$CP_PID" || die "cacheproxy did not start: $(tail -3 "$BENCH_TMP/cp.log")"
+# shellcheck disable=SC2154  # NGINX_PID_nginx_proxy: set by start_nginx
 NGINX_WORKER=$(pgrep -P "$NGINX_PID_nginx_proxy" | head -1)
 [[ -n $NGINX_WORKER ]] || die "no nginx worker process under $NGINX_PID_nginx_proxy"
 
