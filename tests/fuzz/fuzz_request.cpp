@@ -278,7 +278,7 @@ bool proxy_written(std::string_view name) {
 /// The upstream bytes are one complete request, the one the client sent.
 void check_upstream(const Header& client, std::string_view bytes, std::string_view method, std::string_view body,
                     std::string_view input) {
-    bhttp::request_parser<bhttp::string_body> p;
+    http::RequestParserOf<bhttp::string_body> p;  // parsed as a session would, then checked as one
     p.eager(true);
     p.header_limit(1024 * 1024);
     p.body_limit(boost::none);
