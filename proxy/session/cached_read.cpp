@@ -105,12 +105,23 @@ asio::awaitable<bool> answer_unshared(Exchange& ex, bhttp::response<bhttp::strin
 /// What a failed fill may answer with instead of its error: this
 /// instance's stale entry, else the shared tier's, while the route's
 /// stale_if_error window holds.
-cache::EntryPtr fallback(const cache::EntryPtr& stale, const tier::SharedTier::Found& shared,
+cache::EntryPtr fallback(const cache::EntryPtr& stale, const tier::SharedTier::Found* shared,
                          const rules::RouteRule& rule, cache::TimePoint now) {
-    if (stale || !shared.stale) return stale;
-    const auto& e = *shared.stale;
-    return now < e.stored_at() + rule.ttl + rule.stale_if_error && rule.stale_if_error.count() > 0 ? shared.stale
-                                                                                                  : nullptr;
+    if (stale || !shared || !shared->stale) return stale;
+    const auto& e = *shared->stale;
+    return now < e.stored_at() + rule.ttl + rule.stale_if_error && rule.stale_if_error.count() > 0 ? shared->stale
+                                                                                                   : nullptr;
+}
+
+/// The shared tier's answer for a fill's leader, in a block of its own: a
+/// fill without the tier keeps none of it in its coroutine frame (which
+/// then stays small enough for the allocator's per-thread cache, and leaves
+/// no holes among the entries stored meanwhile).
+asio::awaitable<std::unique_ptr<tier::SharedTier::Found>> ask_tier(tier::SharedTier& tier, Exchange& ex,
+                                                                   const rules::RouteRule& rule,
+                                                                   const cache::Cache::Fill& fill) {
+    auto found = co_await tier.find(fill.key, rule, fill.generation, ex.worker.now(), ex.rules->rules.coalesce_timeout);
+    co_return std::make_unique<tier::SharedTier::Found>(std::move(found));
 }
 
 /// Step 4: leads the fill of `key`: fetches the whole response, admits it,
@@ -124,20 +135,21 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
     // The shared tier first: another instance's entry, its failure, or the
     // lease (one upstream call across the instances).
     auto* tier = ex.worker.ctx.cache->tier.get();
-    tier::SharedTier::Found shared;
+    std::unique_ptr<tier::SharedTier::Found> shared;  // null: no tier, or no L2 for this route
     if (tier && tier->l2_for(cache::per_user(rule))) {
-        shared = co_await tier->find(fill.key, rule, fill.generation, ex.worker.now(), cc.rules.coalesce_timeout);
-        if (shared.kind == tier::SharedTier::Found::Kind::hit) {
+        shared = co_await ask_tier(*tier, ex, rule, fill);
+        if (shared->kind == tier::SharedTier::Found::Kind::hit) {
             bump(counters.hits);
-            count_published(counters, cc.cache.publish(fill, cache::fill_result(shared.entry, {}), ex.worker.now()));
-            co_return co_await answer_entry(ex, *shared.entry, CacheResult::hit_l2);
+            count_published(counters, cc.cache.publish(fill, cache::fill_result(shared->entry, {}), ex.worker.now()));
+            co_return co_await answer_entry(ex, *shared->entry, CacheResult::hit_l2);
         }
     }
     bump(counters.misses);
-    if (shared.kind == tier::SharedTier::Found::Kind::failed) {  // another instance's fill failed just now
-        const cache::FillResult failed{nullptr, Outcome::failed, shared.status, "upstream-error"};
+    if (shared && shared->kind == tier::SharedTier::Found::Kind::failed) {  // another instance's fill failed just now
+        const cache::FillResult failed{nullptr, Outcome::failed, shared->status, "upstream-error"};
         cc.cache.publish(fill, failed, ex.worker.now());
-        co_return co_await answer_fill(ex, failed, fallback(stale, shared, rule, ex.worker.now()), false, counters);
+        co_return co_await answer_fill(ex, failed, fallback(stale, shared.get(), rule, ex.worker.now()), false,
+                                       counters);
     }
     const auto request = make_fill_request(ex.req, rule, cc.rules.identity, ex.peer.ip, *ex.worker.upstream_authority,
                                            ex.peer.trusted);
@@ -148,7 +160,7 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
     if (fetched.too_large) {
         // Larger than an entry may be: nobody shares it; stream it instead.
         // The waiters go upstream too, max_unshared at a time.
-        if (tier) tier->release(shared);
+        if (shared) tier->release(*shared);
         cc.cache.publish(fill, {nullptr, Outcome::not_shareable, 502, "too-large"}, t_done);
         bump(counters.not_storable);
         co_return co_await pass_through(ex, {.label = CacheResult::miss_too_large});
@@ -157,9 +169,9 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
         bump(counters.fill_errors);
         spdlog::warn("fill for route {} failed: {}", rule.name, fetched.ec.message());
         const cache::FillResult failed{nullptr, Outcome::failed, http_errors::status_for(fetched.ec), "upstream-error"};
-        if (tier) tier->fail(shared, failed.status);
+        if (shared) tier->fail(*shared, failed.status);
         cc.cache.publish(fill, failed, t_done);
-        co_return co_await answer_fill(ex, failed, fallback(stale, shared, rule, t_done), false, counters);
+        co_return co_await answer_fill(ex, failed, fallback(stale, shared.get(), rule, t_done), false, counters);
     }
     // A refusal drops the credential; an answer naming its principal maps it.
     fill.generation =
@@ -169,11 +181,11 @@ asio::awaitable<bool> lead_fill(Exchange& ex, const rules::RouteRule& rule, app:
                               fetched.length_known, had_credentials, t_done, fill.generation, why);
     const auto result = cache::fill_result(entry, why);
     if (result.outcome == Outcome::stored) {
-        if (tier) tier->store(fill.key, shared, entry, t_done);
+        if (shared) tier->store(fill.key, *shared, entry, t_done);
         count_published(counters, cc.cache.publish(fill, result, t_done));
         co_return co_await answer_entry(ex, *entry, CacheResult::miss_stored);
     }
-    if (tier) tier->release(shared);
+    if (shared) tier->release(*shared);
     bump(counters.not_storable);
     cc.cache.publish(fill, result, t_done);
     if (result.outcome != Outcome::not_shareable) co_return co_await answer_fill(ex, result, stale, false, counters);
