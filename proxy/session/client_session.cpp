@@ -124,9 +124,12 @@ asio::awaitable<http::Verdict> ClientSession::read_header(bool& closed) {
         auto [ec, n] = co_await stream_.socket().async_read_some(buffer_.prepare(want), tuple_awaitable);
         idle_wait_ = false;
         buffer_.commit(n);
-        // Fired: the deadline passed, even if this read completed just before the sweep's cancel.
+        // Fired: the deadline passed, even if this read completed just before
+        // the sweep's cancel. A header begun and not finished gets a 408; an
+        // idle wait ends quietly (bytes that came with its deadline included).
         if (ec || read_deadline.fired) {
-            if (read_deadline.fired && buffer_.size() > 0) co_return http::Verdict{408, "request header not received in time"};
+            if (read_deadline.fired && started && buffer_.size() > 0)
+                co_return http::Verdict{408, "request header not received in time"};
             closed = true;
             co_return http::Verdict{};
         }
