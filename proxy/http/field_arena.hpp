@@ -21,8 +21,9 @@
 #include <boost/beast/http/parser.hpp>
 
 #include <cstddef>
-#include <cstdint>
+#include <functional>
 #include <new>
+#include <type_traits>
 
 namespace cacheproxy::http {
 
@@ -41,13 +42,12 @@ public:
         return data_ + start;
     }
     bool owns(const void* p) const noexcept {
-        const auto* c = static_cast<const unsigned char*>(p);
-        return c >= data_ && c < data_ + capacity_;
+        const std::less<const void*> before;  // a total order, also for pointers into other objects
+        return !before(p, data_) && before(p, data_ + capacity_);
     }
-    /// Gives back a block take() returned; the last one out resets the arena.
-    void give_back(const void* p, std::size_t bytes) noexcept {
-        if (static_cast<const unsigned char*>(p) + bytes == data_ + used_)
-            used_ -= bytes;  // the newest block (a string reallocated at once): its bytes are reused
+    /// Gives back a block take() returned; the last one out resets the arena
+    /// (its bytes are not reused before: a request's fields are few).
+    void give_back() noexcept {
         if (--live_ == 0) used_ = 0;
     }
     std::size_t capacity() const noexcept { return capacity_; }
@@ -106,7 +106,7 @@ public:
     }
     void deallocate(T* p, std::size_t n) noexcept {
         if (arena_ && arena_->owns(p)) {
-            arena_->give_back(p, n * sizeof(T));
+            arena_->give_back();
             return;
         }
         ::operator delete(p);

@@ -34,8 +34,7 @@ void append_head(const http::RequestHeader& req, std::string& out) {
     append_fields(req, out);
 }
 
-template <class Fields>
-void append_head(const bhttp::header<false, Fields>& res, std::string& out) {
+void append_head(const http::ResponseHeader& res, std::string& out) {
     append_version(res.version(), out);
     const unsigned code = res.result_int();
     const char status[5] = {' ', static_cast<char>('0' + code / 100 % 10), static_cast<char>('0' + code / 10 % 10),
@@ -45,8 +44,5 @@ void append_head(const bhttp::header<false, Fields>& res, std::string& out) {
     out.append("\r\n");
     append_fields(res, out);
 }
-
-template void append_head(const bhttp::response_header<>&, std::string&);
-template void append_head(const http::ResponseHeader&, std::string&);
 
 }  // namespace cacheproxy::http

@@ -20,9 +20,6 @@ void append_head(const http::RequestHeader& req, std::string& out);
 
 /// Appends "HTTP/x.y SP code SP reason CRLF" (Beast's reason(): the stored
 /// phrase, or the standard one when it is empty), the fields and the empty line.
-template <class Fields>
-void append_head(const bhttp::header<false, Fields>& res, std::string& out);
-extern template void append_head(const bhttp::response_header<>&, std::string&);
-extern template void append_head(const http::ResponseHeader&, std::string&);
+void append_head(const http::ResponseHeader& res, std::string& out);
 
 }  // namespace cacheproxy::http

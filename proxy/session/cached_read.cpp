@@ -114,9 +114,9 @@ cache::EntryPtr fallback(const cache::EntryPtr& stale, const tier::SharedTier::F
 }
 
 /// The shared tier's answer for a fill's leader, in a block of its own: a
-/// fill without the tier keeps none of it in its coroutine frame (which
-/// then stays small enough for the allocator's per-thread cache, and leaves
-/// no holes among the entries stored meanwhile).
+/// fill without the tier keeps none of it in its coroutine frame (with it
+/// there, 16 parallel fills left ~10 B more heap slack per stored entry:
+/// scripts/bench/memory.sh, BENCHMARKS.md).
 asio::awaitable<std::unique_ptr<tier::SharedTier::Found>> ask_tier(tier::SharedTier& tier, Exchange& ex,
                                                                    const rules::RouteRule& rule,
                                                                    const cache::Cache::Fill& fill) {

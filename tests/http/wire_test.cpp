@@ -56,7 +56,8 @@ TEST(Wire, RequestHeadIsWhatBeastWrites) {
 }
 
 TEST(Wire, ResponseHeadIsWhatBeastWrites) {
-    bhttp::response<bhttp::empty_body> res{bhttp::status::ok, 11};
+    // A relayed response, as the session parses it (its fields type).
+    bhttp::response<bhttp::empty_body, cacheproxy::http::Fields> res{bhttp::status::ok, 11};
     res.set(bhttp::field::content_type, "application/json");
     res.set(bhttp::field::content_length, "143");
     res.set("X-Cache", "MISS");
@@ -69,7 +70,7 @@ TEST(Wire, ResponseHeadIsWhatBeastWrites) {
     // a code Beast does not know keeps its digits.
     for (const auto& [code, reason] : {std::pair{404u, "Nope"}, std::pair{503u, ""}, std::pair{599u, "Custom"},
                                        std::pair{299u, ""}}) {
-        bhttp::response<bhttp::empty_body> r;
+        bhttp::response<bhttp::empty_body, cacheproxy::http::Fields> r;
         r.result(code);
         r.reason(reason);
         r.version(10);
